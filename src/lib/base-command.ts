@@ -1,0 +1,189 @@
+import {Command, Flags, Interfaces} from '@oclif/core'
+import path from 'node:path'
+
+import {NETWORK_NAMES, type NetworkName} from './chain/networks.js'
+import {BixError, ExitCode, isBixError} from './errors.js'
+import {resolveNodeConfig} from './node/config.js'
+import {createNodeClient} from './node/rpc-client.js'
+import type {NodeClient, NodeConfig} from './node/types.js'
+import {colourFor} from './ui/colour.js'
+import {formatBytes} from './ui/format.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/** Flags named as in bitcoin.conf, shared by every command that talks to the node. */
+export const nodeFlags = {
+  datadir: Flags.string({description: 'bitcoind data directory (default ~/.bitcoin)', env: 'BIX_DATADIR', helpGroup: 'NODE'}),
+  conf: Flags.string({description: 'bitcoin.conf to read (relative paths are inside the datadir)', env: 'BIX_CONF', helpGroup: 'NODE'}),
+  network: Flags.string({
+    description: 'chain the node runs (default: from bitcoin.conf, else main)',
+    env: 'BIX_NETWORK',
+    options: [...NETWORK_NAMES],
+    helpGroup: 'NODE',
+  }),
+  rpcconnect: Flags.string({
+    description: 'node host[:port]; repeat for failover',
+    env: 'BIX_RPCCONNECT',
+    multiple: true,
+    delimiter: ',',
+    helpGroup: 'NODE',
+  }),
+  rpcport: Flags.integer({description: 'RPC port (default: the network\'s)', env: 'BIX_RPCPORT', min: 1, max: 65535, helpGroup: 'NODE'}),
+  rpcuser: Flags.string({description: 'RPC user (default: cookie authentication)', env: 'BIX_RPCUSER', helpGroup: 'NODE'}),
+  rpcpassword: Flags.string({description: 'RPC password', env: 'BIX_RPCPASSWORD', helpGroup: 'NODE'}),
+  rpccookiefile: Flags.string({description: 'cookie file (default <datadir>/<network>/.cookie)', env: 'BIX_RPCCOOKIEFILE', helpGroup: 'NODE'}),
+  'rpc-url': Flags.string({
+    description: 'node URL(s) http://[user:password@]host:port, comma-separated, in failover order',
+    env: 'BIX_RPC_URL',
+    multiple: true,
+    delimiter: ',',
+    helpGroup: 'NODE',
+  }),
+  'rpc-parallelism': Flags.integer({description: 'connections to the node', env: 'BIX_RPC_PARALLELISM', default: 4, min: 1, max: 64, helpGroup: 'NODE'}),
+  'rpc-timeout': Flags.integer({description: 'seconds to wait for one answer', env: 'BIX_RPC_TIMEOUT', default: 60, min: 1, helpGroup: 'NODE'}),
+  'connect-timeout': Flags.integer({description: 'seconds to wait for a connection', env: 'BIX_CONNECT_TIMEOUT', default: 5, min: 1, helpGroup: 'NODE'}),
+}
+
+export const dbFlags = {
+  db: Flags.string({description: 'index database file (default: <bix data dir>/<network>/index.db)', env: 'BIX_DB', helpGroup: 'INDEX'}),
+}
+
+type NodeFlagValues = Interfaces.InferredFlags<typeof nodeFlags>
+
+/**
+ * What every bix command shares: --json/--quiet/--verbose, one-line errors
+ * with documented exit codes (also under --json), NO_COLOR, and Ctrl-C that
+ * ends whatever the command waits on.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+  static override baseFlags = {
+    quiet: Flags.boolean({char: 'q', description: 'no progress output', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({char: 'v', description: 'per-method RPC counts, latency and bytes on stderr at exit', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  /** aborted on the first SIGINT/SIGTERM */
+  protected readonly interrupt = new AbortController()
+  protected interruptSignalName?: 'SIGINT' | 'SIGTERM'
+  protected readonly stderrColour = colourFor(process.stderr)
+  protected readonly stdoutColour = colourFor(process.stdout)
+  private node?: NodeClient
+  private readonly onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (this.interrupt.signal.aborted) {
+      // a second Ctrl-C: the user means it
+      process.exit(signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.terminated)
+    }
+    this.interruptSignalName = signal
+    this.interrupt.abort(new BixError('Interrupted', `interrupted by ${signal}`, {exitCode: signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.terminated}))
+  }
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+    process.on('SIGINT', this.onSignal)
+    process.on('SIGTERM', this.onSignal)
+  }
+
+  /** Progress and logs are silent under --quiet and --json. */
+  protected get silent(): boolean {
+    return Boolean(this.flags.quiet) || this.jsonEnabled()
+  }
+
+  /** A line on stderr unless --quiet/--json. */
+  protected note(line: string): void {
+    if (!this.silent) process.stderr.write(line + '\n')
+  }
+
+  /** A warning on stderr, shown even with --quiet (but not mixed into --json stdout). */
+  protected warnLine(line: string): void {
+    process.stderr.write(this.stderrColour.yellow(`warning: ${line}`) + '\n')
+  }
+
+  protected resolveNode(flags: NodeFlagValues): NodeConfig {
+    return resolveNodeConfig({
+      datadir: flags.datadir,
+      conf: flags.conf,
+      network: flags.network as NetworkName | undefined,
+      rpcconnect: flags.rpcconnect,
+      rpcport: flags.rpcport,
+      rpcuser: flags.rpcuser,
+      rpcpassword: flags.rpcpassword,
+      rpccookiefile: flags.rpccookiefile,
+      rpcUrls: flags['rpc-url'],
+    })
+  }
+
+  /** The shared RPC core, closed when the command ends. */
+  protected connectNode(config: NodeConfig, flags: NodeFlagValues, options: {retryForMs?: number} = {}): NodeClient {
+    this.node = createNodeClient(config, {
+      parallelism: flags['rpc-parallelism'],
+      connectTimeoutMs: flags['connect-timeout'] * 1000,
+      requestTimeoutMs: flags['rpc-timeout'] * 1000,
+      signal: this.interrupt.signal,
+      retryForMs: options.retryForMs,
+      onRetry: this.flags.verbose
+        ? (event) => process.stderr.write(`retry ${event.method} on ${event.endpoint} in ${event.delayMs} ms: ${event.reason}\n`)
+        : undefined,
+    })
+    return this.node
+  }
+
+  /** <bix data dir>/<network>/index.db unless --db says otherwise. */
+  protected databasePath(dbFlag: string | undefined, network: NetworkName): string {
+    return dbFlag ? path.resolve(dbFlag) : path.join(this.config.dataDir, network, 'index.db')
+  }
+
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (isBixError(err)) {
+      // one line, no stack: the error is expected and its message says what was tried
+      process.exitCode = err.exitCode
+      if (this.jsonEnabled()) {
+        this.logJson({error: {kind: err.kind, message: err.message, exitCode: err.exitCode}})
+      } else {
+        process.stderr.write(this.stderrColour.red(`error: ${err.message}`) + '\n')
+      }
+      // returning (not throwing) lets oclif run finally() and exit with our code
+      return undefined
+    }
+    // oclif keeps its own exit code in err.oclif.exit, which it loses under --json
+    if (typeof err.oclif?.exit === 'number') process.exitCode = err.oclif.exit
+    return super.catch(err)
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    process.off('SIGINT', this.onSignal)
+    process.off('SIGTERM', this.onSignal)
+    if (this.node) {
+      const node = this.node
+      this.node = undefined
+      if (this.flags?.verbose) this.printStats(node)
+      await node.close()
+    }
+    return super.finally(err)
+  }
+
+  private printStats(node: NodeClient): void {
+    const rows = [...node.stats().entries()].sort((a, b) => b[1].totalMs - a[1].totalMs)
+    if (rows.length === 0) return
+    process.stderr.write('rpc method                calls  errors   avg ms   total ms      in       out\n')
+    for (const [method, s] of rows) {
+      const avg = s.calls ? s.totalMs / s.calls : 0
+      process.stderr.write(
+        `${method.padEnd(24)} ${String(s.calls).padStart(6)} ${String(s.errors).padStart(7)} ${avg.toFixed(1).padStart(8)} ${s.totalMs
+          .toFixed(0)
+          .padStart(10)} ${formatBytes(s.bytesIn).padStart(9)} ${formatBytes(s.bytesOut).padStart(9)}\n`,
+      )
+    }
+  }
+}

@@ -1,0 +1,39 @@
+/** Satoshis as BTC with all 8 decimals, exact (no floating point). */
+export function formatBtc(sats: number | bigint): string {
+  const value = BigInt(sats)
+  const negative = value < 0n
+  const abs = negative ? -value : value
+  const whole = abs / 100_000_000n
+  const fraction = (abs % 100_000_000n).toString().padStart(8, '0')
+  return `${negative ? '-' : ''}${whole.toLocaleString('en-US')}.${fraction}`
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US')
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  const s = ms / 1000
+  if (s < 120) return `${s.toFixed(1)} s`
+  const m = Math.floor(s / 60)
+  if (m < 120) return `${m} min ${Math.round(s - m * 60)} s`
+  const h = Math.floor(m / 60)
+  return `${h} h ${m - h * 60} min`
+}
+
+/** Unix seconds → "2026-11-22 19:01:00 UTC". */
+export function formatTime(unixSeconds: number): string {
+  return new Date(unixSeconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
+}
