@@ -7,6 +7,8 @@ export interface NodeEndpoint {
   port: number
   /** http://host:port, never with credentials in it */
   url: string
+  /** credentials that came inside this endpoint's --rpc-url; otherwise NodeConfig.credentials apply */
+  credentials?: NodeCredentials
 }
 
 export type NodeCredentials =
