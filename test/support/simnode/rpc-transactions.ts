@@ -1,0 +1,319 @@
+/**
+ * Mempool and transaction RPCs: getrawmempool, getmempoolinfo,
+ * getmempoolentry, getrawtransaction (txindex semantics), gettxout,
+ * decoderawtransaction, and the broadcast paths — sendrawtransaction,
+ * testmempoolaccept, submitpackage — with Core's order of checks and errors.
+ */
+import {Transaction} from 'bitcoinjs-lib'
+
+import type {Chain} from './chain.js'
+import {readHeader, wtxidOf} from './block-codec.js'
+import {Amount, HexString} from './core-json.js'
+import {type Coin, outpointKey} from './ledger.js'
+import type {NodeState, RpcMethod} from './rpc-methods.js'
+import {RPC, RpcFailure, amountFromValue, getBool, getInt, parseFeeRate, parseHash, parseVerbosity} from './rpc-params.js'
+import {mempoolEntryJson, txJson} from './render.js'
+import {isUnspendable, scriptPubKeyJson} from './scripts.js'
+import {type Verdict, feeForSize} from './policy.js'
+
+/** sendrawtransaction's default maxfeerate: 0.10 BTC/kvB */
+const DEFAULT_MAX_FEE_RATE = 10_000_000n
+const MAX_PACKAGE_COUNT = 25
+
+export function decodeTx(hex: unknown, message = 'TX decode failed. Make sure the tx has at least one input.'): Transaction {
+  try {
+    if (typeof hex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(hex)) throw new Error('not hex')
+    const tx = Transaction.fromHex(hex)
+    if (tx.ins.length === 0) throw new Error('no inputs')
+    return tx
+  } catch {
+    throw new RpcFailure(RPC.deserializationError, message)
+  }
+}
+
+export function mempoolInfo(chain: Chain): Record<string, unknown> {
+  const entries = [...chain.mempool.entries.values()]
+  const rate = (satPerKvB: number) => new Amount(satPerKvB)
+  return {
+    loaded: chain.mempool.loaded,
+    size: entries.length,
+    bytes: entries.reduce((sum, e) => sum + e.vsize, 0),
+    // a rough stand-in for Core's DynamicMemoryUsage
+    usage: entries.reduce((sum, e) => sum + Math.ceil((e.raw.length + 900) / 16) * 16, 0),
+    total_fee: new Amount(entries.reduce((sum, e) => sum + e.fee, 0n)),
+    maxmempool: 300_000_000,
+    mempoolminfee: rate(chain.policy.minRelayFeeRate),
+    minrelaytxfee: rate(chain.policy.minRelayFeeRate),
+    incrementalrelayfee: rate(chain.policy.incrementalRelayFeeRate),
+    unbroadcastcount: entries.length,
+    permitbaremultisig: true,
+    maxdatacarriersize: 100_000,
+    limitclustercount: 64,
+    limitclustersize: 101_000,
+    optimal: true,
+  }
+}
+
+/** getrawmempool / REST mempool contents. */
+export function rawMempool(chain: Chain, verbose: boolean, withSequence: boolean): unknown {
+  if (verbose && withSequence) throw new RpcFailure(RPC.invalidParameter, 'Verbose results cannot contain mempool sequence values.')
+  const ids = chain.mempool.orderedTxids()
+  if (withSequence) return {txids: ids, mempool_sequence: chain.mempool.sequence}
+  if (!verbose) return ids
+  return Object.fromEntries(ids.map((txid) => [txid, mempoolEntryJson(chain, chain.mempool.get(txid)!)]))
+}
+
+/** Core's error text for a failed acceptance: the reason, then the details if any. */
+const stateText = (v: Extract<Verdict, {ok: false}>): string => (v.details ? `${v.reason}, ${v.details}` : v.reason)
+
+function checkBurn(tx: Transaction, maxBurn: bigint): void {
+  for (const out of tx.outs) {
+    if (isUnspendable(out.script) && out.value > maxBurn) {
+      throw new RpcFailure(RPC.verifyError, 'Unspendable output exceeds maximum configured by user (maxburnamount)')
+    }
+  }
+}
+
+/** Core's BroadcastTransaction as sendrawtransaction drives it. */
+export function broadcast(chain: Chain, tx: Transaction, maxFeeRate: bigint): string {
+  const txid = tx.getId()
+  if (tx.outs.some((_, vout) => chain.ledger.utxos.has(outpointKey(txid, vout)))) {
+    throw new RpcFailure(RPC.verifyAlreadyInChain, 'Transaction outputs already in utxo set')
+  }
+  if (chain.mempool.has(txid)) return txid
+  const fail = (v: Extract<Verdict, {ok: false}>) =>
+    v.missingInputs ? new RpcFailure(RPC.verifyError, 'bad-txns-inputs-missingorspent') : new RpcFailure(RPC.verifyRejected, stateText(v))
+  const test = chain.testAccept(tx)
+  if (!test.ok) throw fail(test)
+  if (maxFeeRate > 0n && test.fee > feeForSize(Number(maxFeeRate), test.vsize)) {
+    throw new RpcFailure(RPC.verifyError, 'Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)')
+  }
+  const verdict = chain.acceptToMempool(tx)
+  if (!verdict.ok) throw fail(verdict)
+  return txid
+}
+
+function acceptResult(tx: Transaction, verdict: Verdict, maxFeeRate: bigint): Record<string, unknown> {
+  const base = {txid: tx.getId(), wtxid: wtxidOf(tx)}
+  if (!verdict.ok) {
+    return verdict.missingInputs
+      ? {...base, allowed: false, 'reject-reason': 'missing-inputs'}
+      : {...base, allowed: false, 'reject-reason': verdict.reason, 'reject-details': stateText(verdict)}
+  }
+  if (maxFeeRate > 0n && verdict.fee > feeForSize(Number(maxFeeRate), verdict.vsize)) return {...base, allowed: false, 'reject-reason': 'max-fee-exceeded'}
+  return {
+    ...base,
+    allowed: true,
+    vsize: verdict.vsize,
+    fees: {base: new Amount(verdict.fee), 'effective-feerate': new Amount((verdict.fee * 1000n) / BigInt(verdict.vsize)), 'effective-includes': [base.wtxid]},
+  }
+}
+
+/** Outputs of earlier package members, so children can spend their parents. */
+function addPackageCoins(coins: Map<string, Coin>, tx: Transaction): void {
+  const txid = tx.getId()
+  tx.outs.forEach((out, vout) => {
+    if (!isUnspendable(out.script)) coins.set(outpointKey(txid, vout), {value: out.value, script: Buffer.from(out.script), height: 0x7fffffff, coinbase: false})
+  })
+}
+
+function packageArray(value: unknown): unknown[] {
+  const list = value as unknown[]
+  if (list.length < 1 || list.length > MAX_PACKAGE_COUNT) {
+    throw new RpcFailure(RPC.invalidParameter, `Array must contain between 1 and ${MAX_PACKAGE_COUNT} transactions.`)
+  }
+  return list
+}
+
+function getRawTransaction(node: NodeState, [txidArg, verbosityArg, blockHashArg]: unknown[]): unknown {
+  const chain = node.chain
+  const txid = parseHash(txidArg, 'parameter 1')
+  const verbosity = parseVerbosity(verbosityArg, 0)
+  const genesisCoinbase = chain.at(0)!.merkleRoot
+  if (txid === genesisCoinbase) {
+    throw new RpcFailure(RPC.invalidAddressOrKey, 'The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved')
+  }
+  let found = undefined as ReturnType<Chain['findTx']>
+  let inActiveChain: boolean | undefined
+  if (blockHashArg !== null && blockHashArg !== undefined) {
+    const block = chain.get(parseHash(blockHashArg, 'parameter 3'))
+    if (!block) throw new RpcFailure(RPC.invalidAddressOrKey, 'Block hash not found')
+    inActiveChain = chain.isActive(block)
+    const parsed = chain.parsed(block)
+    const index = parsed.txids.indexOf(txid)
+    if (index < 0) throw new RpcFailure(RPC.invalidAddressOrKey, 'No such transaction found in the provided block. Use gettransaction for wallet transactions.')
+    const span = parsed.spans[index]
+    found = {tx: parsed.txs[index], raw: block.raw.subarray(span.offset, span.offset + span.length), block}
+  } else {
+    found = chain.findTx(txid)
+  }
+  if (!found) throw new RpcFailure(RPC.invalidAddressOrKey, 'No such mempool or blockchain transaction. Use gettransaction for wallet transactions.')
+  if (verbosity <= 0) return new HexString(found.raw)
+  let spent: Coin[] | undefined
+  if (verbosity >= 2 && found.block && !found.tx.isCoinbase()) {
+    const index = chain.parsed(found.block).txids.indexOf(txid)
+    spent = chain.spentCoins(found.block)?.[index - 1]
+  }
+  const result: Record<string, unknown> = {
+    in_active_chain: inActiveChain,
+    ...txJson(found.tx, {verbosity: verbosity >= 2 ? 'prevout' : 'details', spent, includeHex: true}),
+  }
+  if (found.block) {
+    result.blockhash = found.block.hash
+    if (chain.isActive(found.block)) {
+      result.confirmations = chain.height - found.block.height + 1
+      result.time = found.block.time
+      result.blocktime = found.block.time
+    } else {
+      result.confirmations = 0
+    }
+  }
+  return result
+}
+
+export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
+  getrawmempool: {
+    args: [
+      {name: 'verbose', type: 'bool'},
+      {name: 'mempool_sequence', type: 'bool'},
+    ],
+    run: (node, [verbose, sequence]) => rawMempool(node.chain, getBool(verbose, false), getBool(sequence, false)),
+  },
+  getmempoolinfo: {args: [], run: (node) => mempoolInfo(node.chain)},
+  getmempoolentry: {
+    args: [{name: 'txid', type: 'str_hex', required: true}],
+    run: (node, [txid]) => {
+      const entry = node.chain.mempool.get(parseHash(txid, 'parameter 1'))
+      if (!entry) throw new RpcFailure(RPC.invalidAddressOrKey, 'Transaction not in mempool')
+      return mempoolEntryJson(node.chain, entry)
+    },
+  },
+  getrawtransaction: {
+    args: [
+      {name: 'txid', type: 'str_hex', required: true},
+      {name: 'verbosity|verbose', type: 'num', skipTypeCheck: true},
+      {name: 'blockhash', type: 'str_hex'},
+    ],
+    run: getRawTransaction,
+  },
+  gettxout: {
+    args: [
+      {name: 'txid', type: 'str_hex', required: true},
+      {name: 'n', type: 'num', required: true},
+      {name: 'include_mempool', type: 'bool'},
+    ],
+    run: (node, [txidArg, nArg, includeMempool]) => {
+      const chain = node.chain
+      const txid = parseHash(txidArg, 'txid')
+      const n = getInt(nArg)
+      const withMempool = getBool(includeMempool, true)
+      if (withMempool && chain.mempool.spenderOf(txid, n)) return null
+      const confirmed = chain.ledger.utxos.get(outpointKey(txid, n))
+      const coin = confirmed ?? (withMempool ? chain.coinAt(txid, n) : undefined)
+      if (!coin) return null
+      return {
+        bestblock: chain.tip.hash,
+        confirmations: confirmed ? chain.height - coin.height + 1 : 0,
+        value: new Amount(coin.value),
+        scriptPubKey: scriptPubKeyJson(coin.script),
+        coinbase: coin.coinbase,
+      }
+    },
+  },
+  decoderawtransaction: {
+    args: [
+      {name: 'hexstring', type: 'str_hex', required: true},
+      {name: 'iswitness', type: 'bool'},
+    ],
+    run: (_node, [hex]) => txJson(decodeTx(hex, 'TX decode failed'), {verbosity: 'details'}),
+  },
+  sendrawtransaction: {
+    args: [
+      {name: 'hexstring', type: 'str_hex', required: true},
+      {name: 'maxfeerate', type: 'amount'},
+      {name: 'maxburnamount', type: 'amount'},
+    ],
+    run: (node, [hex, maxFeeRateArg, maxBurnArg]) => {
+      const tx = decodeTx(hex)
+      const maxBurn = maxBurnArg === null || maxBurnArg === undefined ? 0n : amountFromValue(maxBurnArg)
+      checkBurn(tx, maxBurn)
+      const maxFeeRate = parseFeeRate(maxFeeRateArg, DEFAULT_MAX_FEE_RATE)
+      return broadcast(node.chain, tx, maxFeeRate)
+    },
+  },
+  testmempoolaccept: {
+    args: [
+      {name: 'rawtxs', type: 'arr', required: true},
+      {name: 'maxfeerate', type: 'amount'},
+    ],
+    run: (node, [rawtxs, maxFeeRateArg]) => {
+      const txs = packageArray(rawtxs).map((hex) => decodeTx(hex))
+      const maxFeeRate = parseFeeRate(maxFeeRateArg, DEFAULT_MAX_FEE_RATE)
+      const coins = new Map<string, Coin>()
+      return txs.map((tx) => {
+        const verdict = node.chain.testAccept(tx, coins)
+        if (verdict.ok) addPackageCoins(coins, tx)
+        return acceptResult(tx, verdict, maxFeeRate)
+      })
+    },
+  },
+  submitpackage: {
+    args: [
+      {name: 'package', type: 'arr', required: true},
+      {name: 'maxfeerate', type: 'amount'},
+      {name: 'maxburnamount', type: 'amount'},
+    ],
+    run: (node, [pkg, maxFeeRateArg, maxBurnArg]) => {
+      const txs = packageArray(pkg).map((hex) => decodeTx(hex))
+      const maxBurn = maxBurnArg === null || maxBurnArg === undefined ? 0n : amountFromValue(maxBurnArg)
+      txs.forEach((tx) => checkBurn(tx, maxBurn))
+      const maxFeeRate = parseFeeRate(maxFeeRateArg, DEFAULT_MAX_FEE_RATE)
+      const chain = node.chain
+      const results: Record<string, unknown> = {}
+      const replaced: string[] = []
+      let message = 'success'
+      for (const tx of txs) {
+        const txid = tx.getId()
+        const wtxid = wtxidOf(tx)
+        const existing = chain.mempool.get(txid)
+        if (existing) {
+          results[wtxid] = {txid, 'other-wtxid': existing.wtxid === wtxid ? undefined : existing.wtxid, vsize: existing.vsize, fees: {base: new Amount(existing.fee)}}
+          continue
+        }
+        const test = chain.testAccept(tx)
+        if (test.ok && maxFeeRate > 0n && test.fee > feeForSize(Number(maxFeeRate), test.vsize)) {
+          message = 'transaction failed'
+          results[wtxid] = {txid, error: 'max feerate exceeded'}
+          continue
+        }
+        const verdict = test.ok ? chain.acceptToMempool(tx) : test
+        if (!verdict.ok) {
+          message = 'transaction failed'
+          results[wtxid] = {txid, error: stateText(verdict)}
+          continue
+        }
+        replaced.push(...verdict.replaces)
+        results[wtxid] = {
+          txid,
+          vsize: verdict.vsize,
+          fees: {base: new Amount(verdict.fee), 'effective-feerate': new Amount((verdict.fee * 1000n) / BigInt(verdict.vsize)), 'effective-includes': [wtxid]},
+        }
+      }
+      return {package_msg: message, 'tx-results': results, 'replaced-transactions': replaced}
+    },
+  },
+  submitblock: {
+    args: [
+      {name: 'hexdata', type: 'str_hex', required: true},
+      {name: 'dummy', type: 'str'},
+    ],
+    run: (node, [hex]) => {
+      if (typeof hex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(hex) || hex.length < 162) throw new RpcFailure(RPC.deserializationError, 'Block decode failed')
+      const raw = Buffer.from(hex, 'hex')
+      const result = node.chain.submitBlock(raw)
+      // accepted but not (yet) on the active chain
+      if (result === null && !node.chain.isActive(node.chain.get(readHeader(raw).hash)!)) return 'inconclusive'
+      return result
+    },
+  },
+}

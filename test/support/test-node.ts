@@ -1,0 +1,266 @@
+/**
+ * The node integration tests talk to: the simulator by default, or a real
+ * Bitcoin Core regtest node when BITCOIND=/path/to/bitcoind is set. Both are
+ * driven through the same RPCs (generatetoaddress, getnewaddress,
+ * sendtoaddress, bumpfee, invalidateblock...), so one test body runs against
+ * either. Tests that need faults check `supportsFaults` and skip otherwise:
+ *
+ *   const node = await startTestNode()
+ *   t.after(() => node.stop())
+ *   if (!node.sim) return t.skip('needs the simulator: fault injection')
+ *   node.sim.faults.workQueueFull(3)
+ */
+import {Transaction} from 'bitcoinjs-lib'
+
+import {Bitcoind} from './bitcoind.js'
+import {RpcCallError, TestRpcClient} from './simnode/client.js'
+import {type FixtureStage, applyFixtureReorg, readFixtureChain, fixtureForkHeight} from './simnode/fixture-chain.js'
+import {Simulator, type SimulatorOptions} from './simnode/simulator.js'
+
+export type AddressType = 'legacy' | 'p2sh-segwit' | 'bech32' | 'bech32m'
+
+export interface TestNodeOptions {
+  /** serve REST (-rest); default true */
+  rest?: boolean
+  /** load the recorded Core chain; true means after its reorg */
+  fixtureChain?: boolean | FixtureStage
+  /** mine this many blocks to the wallet at start (101 makes the first coinbase spendable) */
+  matureBlocks?: number
+  /** fixed -rpcuser/-rpcpassword instead of the cookie */
+  auth?: {user: string; password: string}
+  /** extra simulator settings (ignored for bitcoind) */
+  sim?: Omit<SimulatorOptions, 'rest' | 'fixture' | 'auth'>
+  /** a bitcoind binary to run instead of the simulator; default $BITCOIND */
+  bitcoind?: string
+}
+
+export interface TestNode {
+  readonly kind: 'sim' | 'bitcoind'
+  /** base datadir, as given to --datadir */
+  readonly datadir: string
+  /** <datadir>/regtest */
+  readonly netDatadir: string
+  readonly network: 'regtest'
+  readonly rpcPort: number
+  /** http://127.0.0.1:<port> */
+  readonly rpcUrl: string
+  readonly cookiePath: string
+  readonly rest: boolean
+  /** the bix flags that reach this node */
+  cliArgs(): string[]
+  /** a raw call; rejects with RpcCallError (code, message) on an error reply */
+  rpc<T = unknown>(method: string, params?: unknown[]): Promise<T>
+  /** mines n blocks (mempool included) to an address (default: the wallet's); returns their hashes */
+  mine(n: number, toAddress?: string): Promise<string[]>
+  newAddress(type?: AddressType): Promise<string>
+  /** pays an address from the wallet; returns the txid (the transaction waits in the mempool) */
+  send(address: string, sats: bigint | number): Promise<string>
+  /** replace-by-fee with a higher fee; returns the new txid */
+  bumpFee(txid: string): Promise<string>
+  invalidate(hash: string): Promise<void>
+  reconsider(hash: string): Promise<void>
+  tipHeight(): Promise<number>
+  tipHash(): Promise<string>
+  /** with fixtureChain 'before-reorg': delivers the recorded reorg and mempool */
+  applyFixtureReorg(): Promise<void>
+  /** stops and starts again on the same port (new cookie) */
+  restart(): Promise<void>
+  /** stops the node and deletes its datadir */
+  stop(): Promise<void>
+  readonly supportsFaults: boolean
+  /** the simulator itself, for faults and direct chain control; undefined for bitcoind */
+  readonly sim?: Simulator
+}
+
+/** "0.00012345" for 12345 sats (RPC amounts as exact decimal strings) */
+export const satsToBtcString = (sats: bigint | number): string => {
+  const v = BigInt(sats)
+  return `${v / 100_000_000n}.${(v % 100_000_000n).toString().padStart(8, '0')}`
+}
+
+export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNode> {
+  const stage: FixtureStage | undefined = opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined
+  const binary = opts.bitcoind ?? process.env.BITCOIND
+  const node = binary ? await startBitcoindNode(binary, opts, stage) : await startSimNode(opts, stage)
+  if (opts.matureBlocks) await node.mine(opts.matureBlocks)
+  return node
+}
+
+/** The parts both kinds share: everything goes through RPC. */
+abstract class RpcTestNode implements Partial<TestNode> {
+  readonly network = 'regtest' as const
+  private miningAddress: string | undefined
+
+  abstract readonly datadir: string
+  abstract readonly rpcPort: number
+  abstract readonly client: TestRpcClient
+
+  get rpcUrl(): string {
+    return `http://127.0.0.1:${this.rpcPort}`
+  }
+
+  cliArgs(): string[] {
+    return ['--datadir', this.datadir, '--network', 'regtest', '--rpcport', String(this.rpcPort)]
+  }
+
+  rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
+    return this.client.call<T>(method, params)
+  }
+
+  async mine(n: number, toAddress?: string): Promise<string[]> {
+    this.miningAddress ??= await this.newAddress('bech32')
+    return this.rpc<string[]>('generatetoaddress', [n, toAddress ?? this.miningAddress])
+  }
+
+  newAddress(type: AddressType = 'bech32'): Promise<string> {
+    return this.rpc<string>('getnewaddress', ['', type])
+  }
+
+  send(address: string, sats: bigint | number): Promise<string> {
+    return this.rpc<string>('sendtoaddress', [address, satsToBtcString(sats)])
+  }
+
+  async bumpFee(txid: string): Promise<string> {
+    return (await this.rpc<{txid: string}>('bumpfee', [txid])).txid
+  }
+
+  async invalidate(hash: string): Promise<void> {
+    await this.rpc('invalidateblock', [hash])
+  }
+
+  async reconsider(hash: string): Promise<void> {
+    await this.rpc('reconsiderblock', [hash])
+  }
+
+  tipHeight(): Promise<number> {
+    return this.rpc<number>('getblockcount')
+  }
+
+  tipHash(): Promise<string> {
+    return this.rpc<string>('getbestblockhash')
+  }
+}
+
+class SimTestNode extends RpcTestNode implements TestNode {
+  readonly kind = 'sim' as const
+  readonly supportsFaults = true
+  readonly client: TestRpcClient
+
+  constructor(readonly sim: Simulator) {
+    super()
+    this.client = new TestRpcClient(sim.port, sim.credentials.user === '__cookie__' ? {cookiePath: sim.cookiePath} : sim.credentials)
+  }
+
+  get datadir(): string {
+    return this.sim.datadir
+  }
+  get netDatadir(): string {
+    return this.sim.netDatadir
+  }
+  get rpcPort(): number {
+    return this.sim.port
+  }
+  get cookiePath(): string {
+    return this.sim.cookiePath
+  }
+  get rest(): boolean {
+    return this.sim.rest
+  }
+
+  async applyFixtureReorg(): Promise<void> {
+    applyFixtureReorg(this.sim.chain)
+  }
+
+  restart(): Promise<void> {
+    return this.sim.restart()
+  }
+
+  stop(): Promise<void> {
+    return this.sim.stop()
+  }
+}
+
+async function startSimNode(opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
+  const sim = await Simulator.start({...opts.sim, rest: opts.rest ?? true, fixture: stage, auth: opts.auth})
+  return new SimTestNode(sim)
+}
+
+class BitcoindTestNode extends RpcTestNode implements TestNode {
+  readonly kind = 'bitcoind' as const
+  readonly supportsFaults = false
+  readonly sim = undefined
+
+  constructor(
+    private readonly bitcoind: Bitcoind,
+    readonly rest: boolean,
+  ) {
+    super()
+  }
+
+  get client(): TestRpcClient {
+    return this.bitcoind.rpc
+  }
+  get datadir(): string {
+    return this.bitcoind.datadir
+  }
+  get netDatadir(): string {
+    return this.bitcoind.netDatadir
+  }
+  get rpcPort(): number {
+    return this.bitcoind.rpcPort
+  }
+  get cookiePath(): string {
+    return this.bitcoind.cookiePath
+  }
+
+  /** Submits blocks 1–143 and the branch that later went stale, in the recorded order. */
+  async loadFixture(stage: FixtureStage): Promise<void> {
+    const fixture = readFixtureChain()
+    for (const block of [...fixture.blocks.slice(1, fixtureForkHeight() + 1), ...fixture.stale]) {
+      const result = await this.rpc('submitblock', [block.hex])
+      if (result !== null) throw new Error(`bitcoind refused fixture block ${block.height}: ${String(result)}`)
+    }
+    if (stage === 'after-reorg') await this.applyFixtureReorg()
+  }
+
+  async applyFixtureReorg(): Promise<void> {
+    const fixture = readFixtureChain()
+    for (const block of fixture.blocks.slice(fixtureForkHeight() + 1)) {
+      const result = await this.rpc('submitblock', [block.hex])
+      if (result !== null && result !== 'inconclusive') throw new Error(`bitcoind refused fixture block ${block.height}: ${String(result)}`)
+    }
+    // the reorg put the stale-only transactions back in the mempool; the recording has them gone
+    await this.bitcoind.restart({dropMempool: true})
+    for (const {hex} of fixture.mempool) {
+      try {
+        await this.rpc('sendrawtransaction', [hex])
+      } catch (err) {
+        if (!(err instanceof RpcCallError)) throw err
+        throw new Error(`bitcoind refused fixture mempool transaction ${Transaction.fromHex(hex).getId()}: ${err.message}`)
+      }
+    }
+  }
+
+  restart(): Promise<void> {
+    return this.bitcoind.restart()
+  }
+
+  stop(): Promise<void> {
+    return this.bitcoind.destroy()
+  }
+}
+
+async function startBitcoindNode(binary: string, opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
+  const rest = opts.rest ?? true
+  const bitcoind = await Bitcoind.start({binary, rest, auth: opts.auth})
+  const node = new BitcoindTestNode(bitcoind, rest)
+  if (stage) {
+    try {
+      await node.loadFixture(stage)
+    } catch (err) {
+      await node.stop()
+      throw err
+    }
+  }
+  return node
+}
