@@ -1,0 +1,140 @@
+import type {ChalkInstance} from 'chalk'
+
+import {BaseCommand, dbFlags, nodeFlags} from '../lib/base-command.js'
+import {BixError, isBixError} from '../lib/errors.js'
+import {describeCredentials} from '../lib/node/config.js'
+import {type NodeStatus, getNodeStatus} from '../lib/node/node-status.js'
+import {checkChain} from '../lib/node/preflight.js'
+import {type IndexSummary, describeIndex} from '../lib/store/summary.js'
+import {formatBytes, formatCount, formatDuration, formatTime} from '../lib/ui/format.js'
+
+export interface StatusResult {
+  node: NodeStatus | null
+  /** why the node part is missing or wrong (unreachable, refused credentials, other network) */
+  nodeError: string | null
+  /** where bix looked for the node; never a secret */
+  tried: {endpoints: string[]; credentials: string[]}
+  index: IndexSummary | null
+  indexError: string | null
+  /** node blocks − index tip, when both are known */
+  lag: number | null
+}
+
+/** status must not hang on a dead node: a short connect timeout unless the user set a shorter one */
+const STATUS_CONNECT_TIMEOUT_S = 2
+
+export default class Status extends BaseCommand<typeof Status> {
+  static override summary = 'Show the node and the index on one screen.'
+  static override description = `The node: network, version, blocks and headers, verification progress, initial block download, pruning, mempool, peers, warnings and the RPC round trip. The index: its file, tip, how far it lags behind the node, size on disk, and whether a \`bix index\` run is writing to it.
+
+Fails fast when the node is down: it says which endpoints and which credential source it tried (never a password or cookie), still shows the index, and exits 3. Exits 2 when the node runs another network than the one configured.`
+
+  static override examples = [
+    {description: 'The node from bitcoin.conf and its index.', command: '<%= config.bin %> <%= command.id %>'},
+    {description: 'A regtest node, as JSON for monitoring.', command: '<%= config.bin %> <%= command.id %> --network regtest --json'},
+    {description: 'An index file elsewhere.', command: '<%= config.bin %> <%= command.id %> --db /srv/bix/index.db'},
+  ]
+
+  static override flags = {
+    ...nodeFlags,
+    ...dbFlags,
+  }
+
+  public async run(): Promise<StatusResult> {
+    const {flags} = this
+    const config = this.resolveNode(flags)
+
+    let index: IndexSummary | null = null
+    let indexError: string | null = null
+    try {
+      index = describeIndex(this.databasePath(flags.db, config.network)) ?? null
+    } catch (err) {
+      if (!isBixError(err)) throw err
+      indexError = err.message
+    }
+
+    let node: NodeStatus | null = null
+    let nodeError: BixError | undefined
+    const client = this.connectNode(
+      config,
+      {...flags, 'connect-timeout': Math.min(flags['connect-timeout'], STATUS_CONNECT_TIMEOUT_S)},
+      {retryForMs: 0},
+    )
+    try {
+      node = await getNodeStatus(client, {retry: false})
+      checkChain(client, node)
+    } catch (err) {
+      if (!isBixError(err) || err.kind === 'Interrupted') throw err
+      nodeError = err
+    }
+
+    const result: StatusResult = {
+      node,
+      nodeError: nodeError?.message ?? null,
+      tried: {
+        endpoints: config.endpoints.map((e) => e.url),
+        credentials: [...new Set(config.endpoints.map((e) => describeCredentials(e.credentials ?? config.credentials)))],
+      },
+      index,
+      indexError,
+      lag: node && index?.tipHeight != null ? node.blocks - index.tipHeight : null,
+    }
+    if (!this.jsonEnabled()) this.render(result, config.network)
+    // the report stands; the exit code says what is wrong
+    if (nodeError) process.exitCode = nodeError.exitCode
+    else if (indexError) process.exitCode = new BixError('DatabaseError', indexError).exitCode
+    return result
+  }
+
+  private render(result: StatusResult, network: string): void {
+    const c = this.stdoutColour
+    const row = (label: string, value: string) => this.log(`${label.padEnd(11)} ${value}`)
+    const {node} = result
+
+    if (node) {
+      row('node', `${node.endpoint} (${node.chain})`)
+      row('version', `${node.versionText} ${node.subversion}`)
+      const synced = !node.initialBlockDownload && node.blocks === node.headers
+      row('blocks', `${formatCount(node.blocks)} of ${formatCount(node.headers)} headers, ${synced ? c.green('synced') : c.yellow('syncing')}`)
+      row('verified', `${(node.verificationProgress * 100).toFixed(2)}%${node.initialBlockDownload ? ', initial block download' : ''}`)
+      row('pruned', node.pruned ? `yes, blocks from ${node.pruneHeight ?? '?'} on` : 'no')
+      row('disk', formatBytes(node.sizeOnDisk))
+      row('mempool', node.mempool.loaded ? `${formatCount(node.mempool.txCount)} tx, ${formatBytes(node.mempool.bytes)}` : 'still loading')
+      row('peers', `${node.peers.inbound} in, ${node.peers.outbound} out`)
+      row('uptime', formatDuration(node.uptimeSeconds * 1000))
+      row('rpc', `${node.rpcRoundTripMs} ms round trip`)
+      for (const warning of node.warnings) row('warning', c.yellow(warning))
+    }
+    if (node && result.nodeError) row('error', c.red(result.nodeError))
+    if (!node && result.nodeError) {
+      row('node', c.red(`unavailable: ${result.nodeError}`))
+      row('tried', `${result.tried.endpoints.join(', ')} (${network}) with ${result.tried.credentials.join(', ')}`)
+    }
+
+    this.log('')
+    const {index} = result
+    if (result.indexError) {
+      row('index', c.red(result.indexError))
+    } else if (!index) {
+      row('index', `none yet for ${network} (bix index builds it)`)
+    } else {
+      row('index', `${index.path} (${index.network}, schema ${index.schemaVersion})`)
+      const tip = index.tipHeight === null ? 'empty' : `${formatCount(index.tipHeight)} ${index.tipHash ?? ''}`.trim()
+      row('tip', tip)
+      if (result.lag !== null) row('lag', describeLag(result.lag, c))
+      row('size', formatBytes(index.sizeBytes))
+      row('writer', index.writerPid === null ? 'none' : `bix index running (pid ${index.writerPid})`)
+      if (index.mempool) {
+        const when = index.mempool.syncedAt === null ? 'never synced' : `synced ${formatTime(index.mempool.syncedAt)}`
+        row('mempool', `${formatCount(index.mempool.txCount)} tx, ${when}`)
+      }
+    }
+  }
+}
+
+function describeLag(lag: number, c: ChalkInstance): string {
+  if (lag === 0) return c.green('up to date with the node')
+  if (lag > 0) return c.yellow(`${formatCount(lag)} blocks behind the node`)
+  // after a reorg to a shorter chain, or while the node itself resyncs
+  return c.yellow(`${formatCount(-lag)} blocks ahead of the node (is the node still syncing?)`)
+}
