@@ -1,0 +1,40 @@
+import {parseBlock, verifyBlock} from '../chain/block-parser.js'
+import {toDisplayHex} from '../chain/hashes.js'
+import {type IndexedBlock, toIndexedBlock} from '../chain/indexed-block.js'
+import {BixError} from '../errors.js'
+import type {RawBlock} from '../sources/block-source.js'
+
+/**
+ * Raw bytes → the rows the store writes, after checking that the bytes are
+ * the block asked for (hash) and hold the transactions its header commits to
+ * (merkle root). Nothing unchecked reaches the store.
+ */
+export function decodeBlock(raw: Pick<RawBlock, 'height' | 'hash' | 'bytes' | 'from'>): IndexedBlock {
+  try {
+    const parsed = parseBlock(raw.bytes)
+    verifyBlock(parsed, toDisplayHex(raw.hash))
+    return toIndexedBlock(parsed, raw.height)
+  } catch (err) {
+    if (err instanceof BixError && err.kind === 'BadBlock') {
+      throw new BixError('BadBlock', `bad block at height ${raw.height} (${toDisplayHex(raw.hash)}, from ${raw.from}): ${err.message}`, {cause: err})
+    }
+    throw err
+  }
+}
+
+/**
+ * decodeBlock, and for bytes read from the node's files (which may have been
+ * caught half-written) one more try with the block as the node serves it.
+ */
+export async function decodeOrRefetch(raw: RawBlock): Promise<IndexedBlock> {
+  if (!raw.refetch) return decodeBlock(raw)
+  try {
+    return decodeBlock(raw)
+  } catch (err) {
+    if (!(err instanceof BixError && err.kind === 'BadBlock')) throw err
+    return decodeBlock(await raw.refetch())
+  }
+}
+
+/** Previous-block hash from an 80-byte header (internal order). */
+export const prevHashOf = (block: IndexedBlock): Buffer => block.header.subarray(4, 36)

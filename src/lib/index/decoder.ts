@@ -1,0 +1,109 @@
+import {Worker} from 'node:worker_threads'
+
+import type {IndexedBlock} from '../chain/indexed-block.js'
+import {BixError, type ErrorKind} from '../errors.js'
+import type {RawBlock, SourceKind} from '../sources/block-source.js'
+import {decodeBlock, decodeOrRefetch} from './decode.js'
+import {unpackBlock} from './packed-block.js'
+
+/**
+ * Turns fetched blocks into checked rows. Decoding (parsing, hashing every
+ * transaction and script) is most of the CPU an index run spends outside
+ * SQLite, so it can run on a worker thread while the main thread writes.
+ */
+export interface BlockDecoder {
+  /** the rows of a block, checked; calls may overlap, each settles on its own */
+  decode(raw: RawBlock): Promise<IndexedBlock>
+  close(): Promise<void>
+}
+
+/** Decodes on the calling thread. */
+export class InlineDecoder implements BlockDecoder {
+  async decode(raw: RawBlock): Promise<IndexedBlock> {
+    return decodeOrRefetch(raw)
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface DecodeRequest {
+  id: number
+  height: number
+  hash: Uint8Array
+  /** the block's bytes, transferred */
+  bytes: ArrayBuffer
+  from: SourceKind
+}
+
+export type DecodeReply = {id: number; packed: ArrayBuffer; error?: undefined} | {id: number; packed?: undefined; error: {kind: ErrorKind; message: string}}
+
+interface Waiting {
+  raw: RawBlock
+  resolve: (block: IndexedBlock) => void
+  reject: (err: unknown) => void
+}
+
+/** Decodes on one worker thread; blocks that fail there and can be fetched again are retried here. */
+export class WorkerDecoder implements BlockDecoder {
+  private readonly worker: Worker
+  private readonly waiting = new Map<number, Waiting>()
+  private nextId = 0
+  private failure: unknown
+
+  constructor() {
+    this.worker = startWorker()
+    this.worker.on('message', (reply: DecodeReply) => this.settle(reply))
+    this.worker.on('error', (err) => this.fail(err))
+    this.worker.on('exit', (code) => this.fail(new BixError('NodeError', `the block decoding thread stopped (exit code ${code})`)))
+  }
+
+  decode(raw: RawBlock): Promise<IndexedBlock> {
+    if (this.failure) return Promise.reject(this.failure)
+    return new Promise((resolve, reject) => {
+      const id = ++this.nextId
+      this.waiting.set(id, {raw, resolve, reject})
+      // a copy the worker can own, unless the bytes already fill a buffer of their own
+      const {bytes} = raw
+      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
+      const request: DecodeRequest = {id, height: raw.height, hash: raw.hash, bytes: own.buffer as ArrayBuffer, from: raw.from}
+      this.worker.postMessage(request, [request.bytes])
+    })
+  }
+
+  async close(): Promise<void> {
+    this.worker.removeAllListeners('exit')
+    await this.worker.terminate()
+  }
+
+  private settle(reply: DecodeReply): void {
+    const waiting = this.waiting.get(reply.id)
+    if (!waiting) return
+    this.waiting.delete(reply.id)
+    if (reply.packed) return waiting.resolve(unpackBlock(Buffer.from(reply.packed)))
+    const err = new BixError(reply.error.kind, reply.error.message)
+    const {refetch} = waiting.raw
+    if (err.kind !== 'BadBlock' || !refetch) return waiting.reject(err)
+    // bytes from the node's files that fail: the node's own copy, decoded here (rare)
+    refetch()
+      .then((again) => decodeBlock(again))
+      .then(waiting.resolve, waiting.reject)
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err
+    for (const waiting of this.waiting.values()) waiting.reject(err)
+    this.waiting.clear()
+  }
+}
+
+/**
+ * The worker runs decode-worker.js next to this file. Run from the
+ * TypeScript sources (tests, bin/dev.js) it is a .ts file, and Node 20 does
+ * not carry `--import tsx` into workers, so the worker registers tsx itself.
+ */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./decode-worker.js', import.meta.url))
+  const entry = new URL('./decode-worker.ts', import.meta.url).href
+  const tsx = import.meta.resolve('tsx/esm/api')
+  return new Worker(`import(${JSON.stringify(tsx)}).then(({register}) => { register(); return import(${JSON.stringify(entry)}) })`, {eval: true})
+}

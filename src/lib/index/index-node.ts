@@ -1,0 +1,171 @@
+import fs from 'node:fs'
+
+import {NETWORKS, type NetworkName} from '../chain/networks.js'
+import {fromDisplayHex} from '../chain/hashes.js'
+import {checkNode} from '../node/preflight.js'
+import type {NodeClient} from '../node/types.js'
+import {BlkBlockSource, type BlkStats} from '../sources/blk-source.js'
+import type {SourceKind} from '../sources/block-source.js'
+import {type SourceChoice, chooseSource} from '../sources/choose-source.js'
+import {acquireWriterLock} from '../store/lock.js'
+import {openIndex} from '../store/database.js'
+import {IndexWriter} from '../store/writer.js'
+import {type NodeChain, RestNodeChain, RpcNodeChain} from './node-chain.js'
+import {type IndexProgress, type IndexRunResult, type Reorg, runIndex} from './indexer.js'
+import {InlineDecoder, WorkerDecoder} from './decoder.js'
+import {Speed} from './speed.js'
+
+/**
+ * `bix index` as a library call: check the node, take the writer lock, open
+ * the database, pick a block source, run the indexer and sum up. Everything a
+ * user sees goes through `events`; nothing here prints.
+ */
+
+export interface IndexNodeOptions {
+  client: NodeClient
+  network: NetworkName
+  dbPath: string
+  blocksDir: string
+  source: SourceChoice
+  toHeight?: number
+  maxMemoryBytes: number
+  /** blocks fetched at once over HTTP (the client's connections) */
+  parallelism: number
+  waitLock: boolean
+  /** blocks per write transaction (default: by memory and block size) */
+  batchBlocks?: number
+  /** decode blocks on a worker thread while the main thread writes (default true) */
+  decodeOnWorker?: boolean
+  signal: AbortSignal
+  events?: IndexNodeEvents
+}
+
+export interface SpeedNow {
+  blocksPerSecond: number
+  transactionsPerSecond: number
+  etaMs?: number
+}
+
+export interface IndexNodeEvents {
+  onSource?(kind: SourceKind, reason: string): void
+  onWaitLock?(holder: string): void
+  onReorg?(reorg: Reorg): void
+  onProgress?(progress: IndexProgress, speed: SpeedNow): void
+}
+
+/** The --json output of bix index, and what its summary line says. */
+export interface IndexRunSummary extends IndexRunResult {
+  network: NetworkName
+  database: string
+  /** the database file and its write-ahead log */
+  databaseBytes: number
+  source: SourceKind
+  sourceReason: string
+  /** --source blk: how many blocks came from the files and how many from the node */
+  blockFiles?: BlkStats
+}
+
+/**
+ * How --max-memory is shared: SQLite's page cache, blocks fetched ahead,
+ * blocks being decoded, decoded blocks waiting to be written; the rest is
+ * headroom for the runtime.
+ */
+const CACHE_SHARE = 0.35
+const READ_AHEAD_SHARE = 0.15
+const DECODE_AHEAD_SHARE = 0.1
+const BATCH_SHARE = 0.2
+/** what one decoded row (txid, output or spend) costs in JS objects, measured roughly */
+const BYTES_PER_ROW = 300
+/** blocks per write transaction when blocks are small (regtest, early mainnet) */
+const DEFAULT_BATCH_BLOCKS = 1000
+/** heights listed at a time: bounds a reorg's detection delay over HTTP; files are scanned a long window at a time */
+const WINDOW_BLOCKS: Record<SourceKind, number> = {rpc: 2000, rest: 2000, blk: 50_000}
+
+export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
+  const {client, network, signal} = o
+  const node = await checkNode(client, {network, requireUnpruned: true, call: {signal}})
+  const lock = await acquireWriterLock(o.dbPath, {
+    wait: o.waitLock,
+    signal,
+    onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`),
+  })
+  let summary: Omit<IndexRunSummary, 'databaseBytes'>
+  try {
+    const db = openIndex(o.dbPath, {network, mode: 'write', maxMemoryBytes: Math.floor(o.maxMemoryBytes * CACHE_SHARE)})
+    try {
+      const writer = new IndexWriter(db, {})
+      const readAhead = {concurrency: o.parallelism, maxBytes: Math.floor(o.maxMemoryBytes * READ_AHEAD_SHARE)}
+      const tipHeight = db.tip()?.height ?? -1
+      const chosen = await chooseSource({
+        choice: o.source,
+        client,
+        network,
+        blocksDir: o.blocksDir,
+        blocksBehind: Math.max(0, (o.toHeight ?? node.blocks) - tipHeight),
+        readAhead,
+        signal,
+      })
+      o.events?.onSource?.(chosen.source.kind, chosen.reason)
+      // a node that serves blocks over REST serves headers too: 2000 hashes a request, checked to link
+      const chain: NodeChain =
+        chosen.source.kind === 'rest' ? new RestNodeChain(client, fromDisplayHex(NETWORKS[network].genesisHash)) : new RpcNodeChain(client)
+      const speed = new Speed()
+      const decoder = o.decodeOnWorker === false ? new InlineDecoder() : new WorkerDecoder()
+      let result: IndexRunResult
+      try {
+        result = await runIndex({
+          network,
+          chain,
+          store: {
+            tip: () => db.tip(),
+            blockHashes: (from, to) => db.blockHashes(from, to),
+            applyBlocks: (blocks, context) => writer.applyBlocks(blocks, context),
+            undoAbove: (height) => writer.undoAbove(height),
+          },
+          source: chosen.source,
+          decoder,
+          decodeAheadBytes: decoder instanceof WorkerDecoder ? Math.floor(o.maxMemoryBytes * DECODE_AHEAD_SHARE) : 0,
+          toHeight: o.toHeight,
+          batch: {
+            blocks: o.batchBlocks ?? DEFAULT_BATCH_BLOCKS,
+            rows: Math.max(10_000, Math.floor((o.maxMemoryBytes * BATCH_SHARE) / BYTES_PER_ROW)),
+          },
+          windowBlocks: WINDOW_BLOCKS[chosen.source.kind],
+          signal,
+          events: {
+            onReorg: (reorg) => o.events?.onReorg?.(reorg),
+            onProgress: (progress) => {
+              speed.record(Date.now(), progress.blocks, progress.transactions)
+              const rates = speed.rates()
+              o.events?.onProgress?.(progress, {
+                blocksPerSecond: rates.blocks,
+                transactionsPerSecond: rates.transactions,
+                etaMs: speed.etaMs(progress.targetHeight - progress.height),
+              })
+            },
+          },
+        })
+      } finally {
+        await decoder.close()
+      }
+      summary = {
+        ...result,
+        network,
+        database: o.dbPath,
+        source: chosen.source.kind,
+        sourceReason: chosen.reason,
+        blockFiles: chosen.source instanceof BlkBlockSource ? {...chosen.source.stats} : undefined,
+      }
+    } finally {
+      db.close()
+    }
+  } finally {
+    lock.release()
+  }
+  // measured once closed: closing checkpoints the write-ahead log into the file
+  return {...summary, databaseBytes: fileBytes(o.dbPath) + fileBytes(`${o.dbPath}-wal`)}
+}
+
+function fileBytes(file: string): number {
+  return fs.statSync(file, {throwIfNoEntry: false})?.size ?? 0
+}

@@ -1,0 +1,222 @@
+import Database from 'better-sqlite3'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {NETWORKS, type NetworkName, isNetworkName} from '../chain/networks.js'
+import {BixError} from '../errors.js'
+import {MIGRATIONS, type Migration, SCHEMA_VERSION, migrate} from './schema.js'
+import {databaseError} from './sqlite-errors.js'
+
+/**
+ * Opening the index: one SQLite file per network, created 0600 in a 0700
+ * directory, in WAL mode so queries read while `bix index` writes. Opening
+ * checks that the file is an index of the expected network and of a schema
+ * this bix understands, and migrates an older one in place.
+ */
+
+export type OpenMode = 'write' | 'read'
+
+export interface OpenOptions {
+  /** the network the caller expects; in read mode it may be left out, and the file's own network is used */
+  network?: NetworkName
+  mode: OpenMode
+  /** SQLite page cache (default 256 MiB) */
+  maxMemoryBytes?: number
+  /** for tests of the migration path: the steps to bring an older database up to date */
+  migrations?: readonly Migration[]
+}
+
+export interface StoredTip {
+  height: number
+  /** internal byte order */
+  hash: Buffer
+}
+
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+/** Large pages suit the workload: long appends, and reads that walk many neighbouring rows. */
+const PAGE_SIZE = 8192
+/** After a checkpoint, a WAL larger than this (grown by one big batch) is truncated back. */
+const WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+export class IndexDb {
+  /** the better-sqlite3 handle, for the other store modules */
+  readonly sqlite: Database.Database
+  readonly path: string
+  readonly network: NetworkName
+  readonly mode: OpenMode
+  readonly schemaVersion: number
+  private readonly tipStmt: Database.Statement<[], {height: number; hash: Buffer}>
+  private readonly hashStmt: Database.Statement<[number], Buffer>
+  private readonly hashesStmt: Database.Statement<[number, number], Buffer>
+  private readonly metaStmt: Database.Statement<[string], string>
+  private readonly setMetaStmt?: Database.Statement<[string, string]>
+  private readonly deleteMetaStmt?: Database.Statement<[string]>
+
+  constructor(sqlite: Database.Database, file: string, network: NetworkName, mode: OpenMode, schemaVersion: number) {
+    this.sqlite = sqlite
+    this.path = file
+    this.network = network
+    this.mode = mode
+    this.schemaVersion = schemaVersion
+    this.tipStmt = sqlite.prepare('SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1')
+    this.hashStmt = sqlite.prepare<[number], Buffer>('SELECT hash FROM blocks WHERE height = ?').pluck()
+    this.hashesStmt = sqlite.prepare<[number, number], Buffer>('SELECT hash FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height').pluck()
+    this.metaStmt = sqlite.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck()
+    if (mode === 'write') {
+      this.setMetaStmt = sqlite.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+      this.deleteMetaStmt = sqlite.prepare('DELETE FROM meta WHERE key = ?')
+    }
+  }
+
+  /** The highest block the index holds, undefined when it is empty. */
+  tip(): StoredTip | undefined {
+    return this.reading(() => this.tipStmt.get())
+  }
+
+  blockHash(height: number): Buffer | undefined {
+    return this.reading(() => this.hashStmt.get(height))
+  }
+
+  /** Hashes of the blocks from..to (inclusive) that the index holds, in height order. */
+  blockHashes(fromHeight: number, toHeight: number): Buffer[] {
+    return this.reading(() => this.hashesStmt.all(fromHeight, toHeight))
+  }
+
+  meta(key: string): string | undefined {
+    return this.reading(() => this.metaStmt.get(key))
+  }
+
+  /** Inside the caller's transaction when there is one. */
+  setMeta(key: string, value: string | undefined): void {
+    if (!this.setMetaStmt || !this.deleteMetaStmt) throw new Error('setMeta on an index opened for reading')
+    if (value === undefined) this.deleteMetaStmt.run(key)
+    else this.setMetaStmt.run(key, value)
+  }
+
+  close(): void {
+    if (this.sqlite.open) this.sqlite.close()
+  }
+
+  private reading<T>(read: () => T): T {
+    try {
+      return read()
+    } catch (err) {
+      throw databaseError(err, this.path, 'reading')
+    }
+  }
+}
+
+/**
+ * Opens (in 'write' mode: creates if missing) the index at `file`. Failures
+ * are BixErrors: DatabaseError for a missing, foreign, corrupt, newer or
+ * unwritable file, WrongNetwork for an index of another network.
+ */
+export function openIndex(file: string, options: OpenOptions): IndexDb {
+  const resolved = path.resolve(file)
+  if (options.mode === 'write') {
+    if (!options.network) throw new Error('openIndex: write mode needs the network')
+    prepareFile(resolved)
+  } else if (!fs.existsSync(resolved)) {
+    throw new BixError('DatabaseError', `no index at ${resolved}; run bix index first`)
+  }
+
+  let sqlite: Database.Database
+  try {
+    sqlite = new Database(resolved, {readonly: options.mode === 'read', fileMustExist: true})
+  } catch (err) {
+    throw databaseError(err, resolved, 'opening')
+  }
+  try {
+    if (options.mode === 'write' && sqlite.readonly) {
+      throw new BixError('DatabaseError', `cannot write ${resolved}: the file is read-only`)
+    }
+    return setUp(sqlite, resolved, options)
+  } catch (err) {
+    sqlite.close()
+    throw databaseError(err, resolved, 'opening')
+  }
+}
+
+function prepareFile(file: string): void {
+  const dir = path.dirname(file)
+  try {
+    fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+    // created here rather than by SQLite, so that it (and the -wal/-shm files, which copy its mode) is private
+    fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600))
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new BixError('DatabaseError', `cannot create ${file}: ${dir} is read-only or not yours (${code})`, {cause: err})
+    }
+    if (code === 'ENOSPC') throw new BixError('DatabaseError', `disk full while creating ${file}`, {cause: err})
+    if (code === 'ENOTDIR') throw new BixError('DatabaseError', `cannot create ${file}: part of its path is a file, not a directory`, {cause: err})
+    throw err
+  }
+}
+
+function setUp(sqlite: Database.Database, file: string, options: OpenOptions): IndexDb {
+  const cacheKiB = Math.max(2048, Math.floor((options.maxMemoryBytes ?? DEFAULT_CACHE_BYTES) / 1024))
+  const tables = sqlite.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()
+  const write = options.mode === 'write'
+
+  if (write) {
+    // must precede the first table; ignored afterwards
+    if (tables.length === 0) sqlite.pragma(`page_size = ${PAGE_SIZE}`)
+    if (sqlite.pragma('journal_mode = WAL', {simple: true}) !== 'wal') {
+      throw new BixError('DatabaseError', `cannot put ${file} in WAL mode`)
+    }
+    sqlite.pragma('synchronous = NORMAL')
+    sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`)
+  }
+  sqlite.pragma(`cache_size = -${cacheKiB}`)
+  sqlite.pragma('temp_store = MEMORY')
+
+  let version: number
+  let network: NetworkName
+  if (tables.length === 0) {
+    if (!write) throw new BixError('DatabaseError', `${file} is empty, not a bix index; run bix index first`)
+    network = options.network!
+    version = create(sqlite, network, options.migrations ?? MIGRATIONS)
+  } else {
+    if (!tables.includes('meta')) throw new BixError('DatabaseError', `${file} is an SQLite database but not a bix index`)
+    const meta = (key: string) => sqlite.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get(key)
+    version = Number(meta('schema_version'))
+    const stored = meta('network')
+    if (!Number.isInteger(version) || version < 1 || !stored || !isNetworkName(stored)) {
+      throw new BixError('DatabaseError', `${file} is not a bix index (its meta table lacks a schema version or network)`)
+    }
+    const known = (options.migrations ?? MIGRATIONS).at(-1)!.version
+    if (version > known) throw new BixError('DatabaseError', `${file} was made by a newer bix (schema ${version}); upgrade bix`)
+    network = stored
+    if (options.network && options.network !== stored) {
+      throw new BixError('WrongNetwork', `index ${file} is for ${stored}, not ${options.network}; use another --db or --network`)
+    }
+    const genesis = meta('genesis_hash')
+    if (genesis !== NETWORKS[stored].genesisHash) {
+      throw new BixError('WrongNetwork', `index ${file} says it is for ${stored}, but its genesis block ${genesis ?? '(none)'} is not ${stored}'s`)
+    }
+    if (version < known) {
+      if (!write) throw new BixError('DatabaseError', `${file} was made by an older bix (schema ${version}); run bix index to upgrade it`)
+      version = migrate(sqlite, version, options.migrations ?? MIGRATIONS)
+    }
+  }
+  return new IndexDb(sqlite, file, network, options.mode, version)
+}
+
+/** A new index: the schema and its identity, in one transaction. */
+function create(sqlite: Database.Database, network: NetworkName, migrations: readonly Migration[]): number {
+  let version = 0
+  sqlite
+    .transaction(() => {
+      version = migrate(sqlite, 0, migrations)
+      const set = sqlite.prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
+      set.run('network', network)
+      set.run('genesis_hash', NETWORKS[network].genesisHash)
+      set.run('created_at', new Date().toISOString())
+    })
+    .immediate()
+  return version
+}
+
+export {SCHEMA_VERSION}

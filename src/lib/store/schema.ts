@@ -1,0 +1,130 @@
+import type Database from 'better-sqlite3'
+
+/**
+ * The index's tables and how a database of an older bix is brought up to
+ * date. Each migration takes the database from `version - 1` to `version`
+ * and runs inside the same transaction as the schema_version update, so a
+ * crash leaves either the old schema or the new one, never half of each.
+ */
+
+export interface Migration {
+  version: number
+  describe: string
+  up(db: Database.Database): void
+}
+
+/**
+ * Ids pack a transaction and a position: output id = tx_num · 2^20 + vout,
+ * spender = tx_num · 2^20 + vin. A block of 4 MWU holds fewer than 2^17
+ * outputs or inputs, and tx_num · 2^20 stays below 2^53 up to 8.5 billion
+ * transactions, so the ids are exact JS numbers. Always combine and split
+ * them with multiplication and division: bit shifts in JS are 32-bit.
+ */
+export const TX_SHIFT = 2 ** 20
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    describe: 'blocks, txs, outputs and spend_undo',
+    up(db) {
+      db.exec(`
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        -- the active chain as the index knows it; the tip is MAX(height)
+        CREATE TABLE blocks (
+          height INTEGER PRIMARY KEY,
+          hash BLOB NOT NULL,
+          header BLOB NOT NULL,
+          first_tx INTEGER NOT NULL,
+          tx_count INTEGER NOT NULL
+        );
+        -- tx_num -> block: first_tx grows with height, so this index is appended to, never reshuffled
+        CREATE INDEX blocks_by_first_tx ON blocks (first_tx);
+
+        -- tx_num is the position in the active chain (the genesis coinbase is 0); txid in internal order
+        CREATE TABLE txs (tx_num INTEGER PRIMARY KEY, txid BLOB NOT NULL);
+        -- 8 bytes of the txid find it among a billion with a handful of false candidates at most;
+        -- the full txid in the row settles them
+        CREATE INDEX txs_by_txid ON txs (substr(txid, 1, 8));
+
+        -- id = tx_num * 2^20 + vout; script_key = first 8 bytes of sha256(scriptPubKey);
+        -- spent_by = spending tx_num * 2^20 + vin, NULL while unspent
+        CREATE TABLE outputs (
+          id INTEGER PRIMARY KEY,
+          script_key BLOB NOT NULL,
+          value INTEGER NOT NULL,
+          spent_by INTEGER
+        );
+        CREATE INDEX outputs_by_script ON outputs (script_key);
+
+        -- which output each input spent, for blocks near the node's tip: a reorg un-spends them without a scan
+        CREATE TABLE spend_undo (spender INTEGER PRIMARY KEY, output_id INTEGER NOT NULL);
+      `)
+    },
+  },
+  {
+    version: 2,
+    describe: 'the mempool snapshot: mempool_txs, mempool_outputs, mempool_spends',
+    up(db) {
+      db.exec(`
+        -- the node's mempool as last synced; txids in internal order, first_seen in unix seconds (the node's time)
+        CREATE TABLE mempool_txs (
+          txid BLOB PRIMARY KEY,
+          first_seen INTEGER NOT NULL,
+          vsize INTEGER NOT NULL,
+          fee INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE mempool_outputs (
+          txid BLOB NOT NULL,
+          vout INTEGER NOT NULL,
+          script_key BLOB NOT NULL,
+          value INTEGER NOT NULL,
+          PRIMARY KEY (txid, vout)
+        ) WITHOUT ROWID;
+        CREATE INDEX mempool_outputs_by_script ON mempool_outputs (script_key);
+
+        -- each input of a mempool transaction, with the script and value of the output it spends
+        -- (confirmed or itself in the mempool), resolved when the transaction was added
+        CREATE TABLE mempool_spends (
+          txid BLOB NOT NULL,
+          vin INTEGER NOT NULL,
+          prev_txid BLOB NOT NULL,
+          prev_vout INTEGER NOT NULL,
+          script_key BLOB NOT NULL,
+          value INTEGER NOT NULL,
+          PRIMARY KEY (txid, vin)
+        ) WITHOUT ROWID;
+        CREATE INDEX mempool_spends_by_script ON mempool_spends (script_key);
+        CREATE INDEX mempool_spends_by_prevout ON mempool_spends (prev_txid, prev_vout);
+      `)
+    },
+  },
+]
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
+/** Names of the secondary indexes a bulk load drops and rebuilds, with their definitions. */
+export const BULK_INDEXES: Record<string, string> = {
+  outputs_by_script: 'CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs (script_key)',
+}
+
+/**
+ * Brings a database at `from` to the last version in `migrations`, each step
+ * in its own transaction together with the new schema_version.
+ * `setVersion` writes the version (meta does not exist before version 1).
+ */
+export function migrate(db: Database.Database, from: number, migrations: readonly Migration[] = MIGRATIONS): number {
+  let version = from
+  for (const step of migrations) {
+    if (step.version <= version) continue
+    if (step.version !== version + 1) throw new Error(`migration to schema ${step.version} does not follow schema ${version}`)
+    db.transaction(() => {
+      step.up(db)
+      db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)
+                  ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(step.version))
+    }).immediate()
+    version = step.version
+  }
+  return version
+}

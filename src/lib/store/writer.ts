@@ -1,0 +1,355 @@
+import type Database from 'better-sqlite3'
+
+import {toDisplayHex} from '../chain/hashes.js'
+import type {IndexedBlock} from '../chain/indexed-block.js'
+import {NETWORKS} from '../chain/networks.js'
+import {BixError} from '../errors.js'
+import type {IndexDb} from './database.js'
+import {RecentTxids} from './recent-txids.js'
+import {RowInserter} from './row-inserter.js'
+import {TX_SHIFT} from './schema.js'
+import {databaseError, isDiskFull} from './sqlite-errors.js'
+
+/**
+ * The only code that changes the index. applyBlocks appends blocks in one
+ * transaction, which also moves the tip, so a crash leaves the index at the
+ * end of some batch; undoAbove takes blocks off the top for a reorg.
+ *
+ * Spends mark the output they take (outputs.spent_by). An output made and
+ * spent within the same batch is written once, already spent; older ones are
+ * updated in place. Blocks near the node's tip also record which output each
+ * input took (spend_undo), so that a reorg un-spends them without scanning.
+ */
+
+export interface WriterOptions {
+  /** blocks below the node's tip whose spends are recorded for a fast undo (default 1000) */
+  undoDepth?: number
+  /** recent transactions whose txids are kept in memory for spends (default 2^19) */
+  recentTxids?: number
+}
+
+export interface ApplyContext {
+  /** the node's tip height, to know which blocks may still be reorganised away */
+  nodeTipHeight: number
+}
+
+/** The blocks given do not continue the index's tip: the node's chain changed (a reorg) or the caller skipped a block. */
+export class TipMismatch extends BixError {
+  constructor(message: string) {
+    super('BadBlock', message)
+  }
+}
+
+const DEFAULT_UNDO_DEPTH = 1000
+const DEFAULT_RECENT_TXIDS = 2 ** 19
+/** meta key: every block from this height to the tip has its spend_undo rows */
+const UNDO_FROM = 'undo_from'
+/** meta key: how many transactions repeated the txid of an earlier one (BIP30) */
+const DUPLICATE_TXIDS = 'duplicate_txids'
+
+/**
+ * Outputs of the batch, written at its end, so that an output spent inside
+ * the batch is written once, already spent. They are found by tx_num: the
+ * batch's transactions are consecutive and each one's outputs are
+ * contiguous, so no map is needed.
+ */
+class PendingOutputs {
+  ids: number[] = []
+  keys: Buffer[] = []
+  values: number[] = []
+  spentBy: Array<number | null> = []
+  /** tx_num of the batch's first transaction */
+  firstTx = 0
+  /** per transaction of the batch: where its outputs start in the arrays above, and how many it has */
+  private starts: number[] = []
+  private counts: number[] = []
+
+  begin(firstTx: number): void {
+    this.firstTx = firstTx
+  }
+
+  /** Outputs must come in order: by transaction, then vout. */
+  add(txNum: number, vout: number, key: Buffer, value: number): void {
+    const t = txNum - this.firstTx
+    while (this.starts.length <= t) {
+      this.starts.push(this.ids.length)
+      this.counts.push(0)
+    }
+    this.counts[t]++
+    this.ids.push(txNum * TX_SHIFT + vout)
+    this.keys.push(key)
+    this.values.push(value)
+    this.spentBy.push(null)
+  }
+
+  /** The position of output (txNum, vout) among the batch's outputs, or -1 if the batch did not make it. */
+  find(txNum: number, vout: number): number {
+    const t = txNum - this.firstTx
+    if (t < 0 || t >= this.starts.length || vout >= this.counts[t]) return -1
+    const at = this.starts[t] + vout
+    // vouts are dense except in the genesis block, whose output is not stored
+    return this.ids[at] === txNum * TX_SHIFT + vout ? at : -1
+  }
+
+  /** True if the transaction belongs to this batch: its outputs are all here, so a miss means an unknown output. */
+  holds(txNum: number): boolean {
+    return txNum >= this.firstTx
+  }
+
+  clear(): void {
+    this.ids = []
+    this.keys = []
+    this.values = []
+    this.spentBy = []
+    this.starts = []
+    this.counts = []
+  }
+}
+
+export class IndexWriter {
+  private readonly sqlite: Database.Database
+  private readonly undoDepth: number
+  private readonly recent: RecentTxids
+  private readonly pending = new PendingOutputs()
+  private readonly insertBlock: Database.Statement
+  private readonly txs: RowInserter
+  private readonly outputs: RowInserter
+  private readonly undoRows: RowInserter
+  private readonly findTx: Database.Statement<[Buffer, Buffer], number>
+  private readonly spend: Database.Statement<[number, number]>
+  private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
+  private readonly pruneUndo: Database.Statement<[number]>
+  private readonly firstTxAt: Database.Statement<[number], number>
+  private readonly lastTxNum: Database.Statement<[], number | null>
+  private readonly unspentOf: Database.Statement<[number, number], number>
+  private readonly replace: Database.Statement<[number, number, number, number]>
+  /** the next transaction's tx_num */
+  private nextTxNum = 0
+  private undoFrom = 0
+
+  constructor(
+    private readonly db: IndexDb,
+    options: WriterOptions = {},
+  ) {
+    if (db.mode !== 'write') throw new Error('IndexWriter needs an index opened for writing')
+    const sqlite = db.sqlite
+    this.sqlite = sqlite
+    this.undoDepth = options.undoDepth ?? DEFAULT_UNDO_DEPTH
+    this.recent = new RecentTxids(options.recentTxids ?? DEFAULT_RECENT_TXIDS)
+    this.insertBlock = sqlite.prepare('INSERT INTO blocks (height, hash, header, first_tx, tx_count) VALUES (?, ?, ?, ?, ?)')
+    this.txs = new RowInserter(sqlite, 'txs', ['tx_num', 'txid'])
+    this.outputs = new RowInserter(sqlite, 'outputs', ['id', 'script_key', 'value', 'spent_by'])
+    this.undoRows = new RowInserter(sqlite, 'spend_undo', ['spender', 'output_id'])
+    // the latest transaction with this txid: a BIP30 duplicate replaced the earlier one
+    this.findTx = sqlite
+      .prepare<[Buffer, Buffer], number>('SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = substr(?, 1, 8) AND txid = ? ORDER BY tx_num DESC LIMIT 1')
+      .pluck()
+    this.spend = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
+    this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
+    this.pruneUndo = sqlite.prepare('DELETE FROM spend_undo WHERE spender < ?')
+    this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
+    this.lastTxNum = sqlite.prepare<[], number | null>('SELECT MAX(tx_num) FROM txs').pluck()
+    this.unspentOf = sqlite.prepare<[number, number], number>('SELECT id FROM outputs WHERE id >= ? AND id < ? AND spent_by IS NULL').pluck()
+    this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? + (id - ?) WHERE id >= ? AND id < ? AND spent_by IS NULL')
+    this.reload()
+  }
+
+  /**
+   * Appends `blocks` (consecutive, continuing the tip) in one transaction.
+   * Throws TipMismatch when they do not continue the tip, DatabaseError when
+   * a spend names an output the index does not hold; either way nothing of
+   * the batch is written.
+   */
+  applyBlocks(blocks: readonly IndexedBlock[], context: ApplyContext): void {
+    if (blocks.length === 0) return
+    const before = this.db.tip()
+    try {
+      this.sqlite.transaction(() => this.write(blocks, before?.height ?? -1, before?.hash, context)).immediate()
+    } catch (err) {
+      this.reload()
+      if (isDiskFull(err)) {
+        const where = before ? `nothing after height ${before.height} was written` : 'nothing was written'
+        throw new BixError('DatabaseError', `disk full while writing ${this.db.path}; ${where}`, {cause: err})
+      }
+      throw databaseError(err, this.db.path, 'writing')
+    }
+  }
+
+  /**
+   * Removes every block above `height` with its transactions and outputs,
+   * and un-spends what they spent, in one transaction. Within the spend_undo
+   * window this touches only the rows involved; deeper, it scans the whole
+   * outputs table once (minutes on a mainnet-sized index).
+   */
+  undoAbove(height: number): void {
+    try {
+      this.sqlite.transaction(() => this.undo(height)).immediate()
+    } catch (err) {
+      throw databaseError(err, this.db.path, 'writing')
+    } finally {
+      this.reload()
+    }
+  }
+
+  private write(blocks: readonly IndexedBlock[], tipHeight: number, tipHash: Buffer | undefined, context: ApplyContext): void {
+    const pending = this.pending
+    pending.begin(this.nextTxNum)
+    const undoAbove = context.nodeTipHeight - this.undoDepth
+    let undoFrom = this.undoFrom
+    let prevHeight = tipHeight
+    let prevHash = tipHash
+    let duplicates = 0
+    try {
+      for (const block of blocks) {
+        this.checkContinues(block, prevHeight, prevHash)
+        const firstTx = this.nextTxNum
+        this.insertBlock.run(block.height, block.hash, block.header, firstTx, block.txids.length)
+
+        // BIP30: only a coinbase can repeat an earlier txid (mainnet blocks 91842 and 91880)
+        const earlier = block.txids.length > 0 ? this.lookUp(block.txids[0]) : -1
+        if (earlier >= 0) {
+          this.replaceOutputs(earlier, firstTx, block.height > undoAbove)
+          duplicates++
+        }
+
+        for (let i = 0; i < block.txids.length; i++) {
+          this.txs.add2(firstTx + i, block.txids[i])
+          this.recent.add(firstTx + i, block.txids[i])
+        }
+        this.nextTxNum = firstTx + block.txids.length
+
+        // Core never puts the genesis coinbase's output in the UTXO set: it is unspendable
+        if (block.height > 0) {
+          for (const out of block.outputs) pending.add(firstTx + out.txIndex, out.vout, out.scriptKey, out.value)
+        }
+
+        const recordUndo = block.height > undoAbove
+        for (const spend of block.spends) {
+          const spender = (firstTx + spend.txIndex) * TX_SHIFT + spend.vin
+          const prevTxNum = this.lookUp(spend.prevTxid)
+          if (prevTxNum < 0) this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
+          const outputId = prevTxNum * TX_SHIFT + spend.prevVout
+          if (pending.holds(prevTxNum)) {
+            const at = pending.find(prevTxNum, spend.prevVout)
+            if (at < 0) this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
+            if (pending.spentBy[at] !== null) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
+            pending.spentBy[at] = spender
+          } else if (this.spend.run(spender, outputId).changes !== 1) {
+            if (this.outputSpentBy.get(outputId)) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
+            this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
+          }
+          if (recordUndo) this.undoRows.add2(spender, outputId)
+        }
+        if (!recordUndo) undoFrom = block.height + 1
+        prevHeight = block.height
+        prevHash = block.hash
+      }
+
+      for (let i = 0; i < pending.ids.length; i++) this.outputs.add4(pending.ids[i], pending.keys[i], pending.values[i], pending.spentBy[i])
+      this.outputs.flush()
+      this.undoRows.flush()
+
+      this.txs.flush()
+
+      // spends of blocks that can no longer be reorganised away are not needed (a range delete: cheap when empty)
+      const pruneAt = undoAbove + 1
+      if (pruneAt > 0) this.pruneUndo.run((this.firstTxAt.get(pruneAt) ?? this.nextTxNum) * TX_SHIFT)
+      undoFrom = Math.max(undoFrom, Math.min(pruneAt, prevHeight + 1))
+      if (undoFrom !== this.undoFrom) this.db.setMeta(UNDO_FROM, String(undoFrom))
+      if (duplicates > 0) this.db.setMeta(DUPLICATE_TXIDS, String(Number(this.db.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
+      this.undoFrom = undoFrom
+    } finally {
+      pending.clear()
+      this.txs.clear()
+      this.outputs.clear()
+      this.undoRows.clear()
+    }
+  }
+
+  private checkContinues(block: IndexedBlock, prevHeight: number, prevHash: Buffer | undefined): void {
+    if (block.height !== prevHeight + 1) {
+      throw new TipMismatch(`block ${block.height} does not continue the index, whose tip is at height ${prevHeight}`)
+    }
+    if (prevHash === undefined) {
+      const genesis = NETWORKS[this.db.network].genesisHash
+      if (toDisplayHex(block.hash) !== genesis) {
+        throw new BixError('WrongNetwork', `block 0 is ${toDisplayHex(block.hash)}, not the ${this.db.network} genesis block ${genesis}`)
+      }
+    } else if (!block.header.subarray(4, 36).equals(prevHash)) {
+      throw new TipMismatch(
+        `block ${block.height} (${toDisplayHex(block.hash)}) does not build on the index's block ${prevHeight} (${toDisplayHex(prevHash)})`,
+      )
+    }
+  }
+
+  /** tx_num of the latest transaction with this txid, -1 if the index has none. */
+  private lookUp(txid: Buffer): number {
+    const recent = this.recent.get(txid)
+    if (recent >= 0) return recent
+    // rows still waiting in the inserter must be visible to the query
+    this.txs.flush()
+    return this.findTx.get(txid, txid) ?? -1
+  }
+
+  private unknownOutput(height: number, prevTxid: Buffer, prevVout: number): never {
+    throw new BixError('DatabaseError', `block ${height} spends unknown output ${toDisplayHex(prevTxid)}:${prevVout}; the index is incomplete or damaged`)
+  }
+
+  private doubleSpend(height: number, prevTxid: Buffer, prevVout: number): never {
+    throw new BixError(
+      'DatabaseError',
+      `block ${height} spends output ${toDisplayHex(prevTxid)}:${prevVout}, which the index holds as spent already; the index is damaged`,
+    )
+  }
+
+  /**
+   * A coinbase repeating the txid of transaction `earlier` overwrites its
+   * unspent outputs, as in Core (BIP30): they are marked spent by the new
+   * coinbase, spent_by = new tx_num · 2^20 + vout (a coinbase spends nothing
+   * else, so these ids are free). Those coins are gone from the UTXO set.
+   */
+  private replaceOutputs(earlier: number, newTxNum: number, recordUndo: boolean): void {
+    const from = earlier * TX_SHIFT
+    const to = from + TX_SHIFT
+    const pending = this.pending
+    for (let i = 0; i < pending.ids.length; i++) {
+      const id = pending.ids[i]
+      if (id >= from && id < to && pending.spentBy[i] === null) {
+        pending.spentBy[i] = newTxNum * TX_SHIFT + (id - from)
+        if (recordUndo) this.undoRows.add2(newTxNum * TX_SHIFT + (id - from), id)
+      }
+    }
+    if (recordUndo) {
+      for (const id of this.unspentOf.all(from, to)) this.undoRows.add2(newTxNum * TX_SHIFT + (id - from), id)
+    }
+    this.replace.run(newTxNum * TX_SHIFT, from, from, to)
+  }
+
+  private undo(height: number): void {
+    const tip = this.db.tip()
+    if (!tip || tip.height <= height) return
+    const firstUndone = this.firstTxAt.get(height + 1)!
+    const boundary = firstUndone * TX_SHIFT
+    const s = this.sqlite
+    if (this.undoFrom <= height + 1) {
+      s.prepare('UPDATE outputs SET spent_by = NULL WHERE id IN (SELECT output_id FROM spend_undo WHERE spender >= ?)').run(boundary)
+    } else {
+      // spends below the undo window were not recorded: find them by their spender
+      s.prepare('UPDATE outputs SET spent_by = NULL WHERE spent_by >= ?').run(boundary)
+    }
+    s.prepare('DELETE FROM spend_undo WHERE spender >= ?').run(boundary)
+    s.prepare('DELETE FROM outputs WHERE id >= ?').run(boundary)
+    s.prepare('DELETE FROM txs WHERE tx_num >= ?').run(firstUndone)
+    s.prepare('DELETE FROM blocks WHERE height > ?').run(height)
+    const undoFrom = Math.min(this.undoFrom, height + 1)
+    if (undoFrom !== this.undoFrom) this.db.setMeta(UNDO_FROM, String(undoFrom))
+  }
+
+  /** Re-reads what the writer keeps in memory: after an undo, and after a batch that failed and was rolled back. */
+  private reload(): void {
+    const last = this.lastTxNum.get()
+    this.nextTxNum = last === null || last === undefined ? 0 : last + 1
+    this.undoFrom = Number(this.db.meta(UNDO_FROM) ?? 0)
+    this.recent.reset(this.nextTxNum)
+  }
+}
