@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import type {Transaction} from 'bitcoinjs-lib'
+
+import type {BroadcastResult} from '../../src/lib/broadcast/result.js'
+import {parseBlock} from '../../src/lib/chain/block-parser.js'
+import {toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
+import {openIndex} from '../../src/lib/store/database.js'
+import {IndexWriter} from '../../src/lib/store/writer.js'
+import {regtestChain} from '../support/chain-fixtures.js'
+import {runBix} from '../support/cli.js'
+import type {Simulator} from '../support/simnode/simulator.js'
+import {type TestNode, startTestNode} from '../support/test-node.js'
+
+/**
+ * `bix broadcast` as a user runs it, against the regtest simulator: exit
+ * codes, what it prints, --json, --file and stdin, and the faults that make a
+ * send's outcome unknown. (The same outcomes are pinned one by one, faster, in
+ * test/unit/broadcast-sender.test.ts; the real-bitcoind variants are in
+ * broadcast-bitcoind.test.ts.)
+ */
+
+let node: TestNode
+let sim: Simulator
+let dir: string
+let coins: Array<{txid: string; vout: number}> = []
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-broadcast-cli-'))
+  node = await startTestNode({sim: {}})
+  if (!node.sim) return
+  sim = node.sim
+  sim.mine(130)
+  coins = sim.chain.spendableCoins(sim.wallet.scripts()).map(({txid, vout}) => ({txid, vout}))
+})
+after(async () => {
+  await node?.stop()
+  if (dir) fs.rmSync(dir, {recursive: true, force: true})
+})
+
+/** The bix flags for this node, with the index looked for in an empty place (fees then come from the node). */
+const bix = (args: string[], input?: string) =>
+  runBix(['broadcast', ...node.cliArgs(), '--db', path.join(dir, 'no-index.db'), ...args], {input, timeoutMs: 30_000})
+
+function payment(opts: {feeRate?: number} = {}): Transaction {
+  const coin = coins.shift()
+  assert.ok(coin, 'the simulator wallet ran out of coins')
+  return sim.createTransaction({to: sim.newAddress('bech32m'), value: 2_500_000n, feeRate: opts.feeRate, from: [coin]})
+}
+
+function childOf(parent: Transaction, vout: number): Transaction {
+  const out = parent.outs[vout]
+  return sim.wallet.buildSpend({
+    coins: [{txid: parent.getId(), vout, value: out.value, script: Buffer.from(out.script)}],
+    payments: [{script: Buffer.from(sim.wallet.newKey('legacy').script), value: out.value / 2n}],
+    changeScript: sim.wallet.newKey('bech32').script,
+    locktime: sim.chain.height,
+  })
+}
+
+const json = (stdout: string): BroadcastResult[] => JSON.parse(stdout) as BroadcastResult[]
+
+/**
+ * Makes only sendrawtransaction slow. The simulator reads `delayMs` for each
+ * request right after counting it in `faults.log`, so the delay can depend on
+ * the method; everything else (the lookups) answers at once.
+ */
+function slowSends(ms: number): () => void {
+  const faults = sim.faults
+  Object.defineProperty(faults, 'delayMs', {configurable: true, get: () => (faults.log.at(-1) === 'sendrawtransaction' ? ms : 0)})
+  return () => {
+    delete (faults as {delayMs?: number}).delayMs
+    faults.delayMs = 0
+  }
+}
+
+describe('bix broadcast: what the user sees', () => {
+  test('sends a transaction and shows it: txid, sizes, fee, status, inputs and outputs with addresses (exit 0)', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const tx = payment()
+    const r = await bix([tx.toHex()])
+    assert.equal(r.code, 0, r.stderr)
+    const entry = sim.chain.mempool.get(tx.getId())
+    assert.ok(entry, 'the transaction is in the mempool')
+    assert.match(r.stdout, new RegExp(`^tx  ${tx.getId()}$`, 'm'))
+    assert.match(r.stdout, new RegExp(`^  size     \\d+ B, ${entry.vsize} vB \\(weight ${entry.weight}\\)$`, 'm'))
+    assert.match(r.stdout, new RegExp(`^  fee      ${Number(entry.fee).toLocaleString('en-US')} sat, 20 sat/vB$`, 'm'))
+    assert.match(r.stdout, /^ {2}status {3}sent$/m)
+    assert.match(r.stdout, /^ {2}inputs {3}1\n {4}[0-9a-f]{64}:0 +50\.00000000 BTC {2}bcrt1q/m)
+    assert.match(r.stdout, /^ {4}#0 +0\.02500000 BTC {2}bcrt1p[a-z0-9]+$/m)
+  })
+
+  test('sending it again exits 0 "already in the mempool"; after mining, 0 "already confirmed": cron may retry freely', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const tx = payment()
+    assert.equal((await bix([tx.toHex()])).code, 0)
+    const again = await bix([tx.toHex(), '--json'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(json(again.stdout)[0].status, 'already-in-mempool')
+    await node.mine(1)
+    const confirmed = await bix([tx.toHex(), '--quiet'])
+    assert.equal(confirmed.code, 0, confirmed.stderr)
+    assert.match(confirmed.stdout, /^ {2}status {3}already confirmed$/m)
+    assert.doesNotMatch(confirmed.stdout, /inputs/, '--quiet leaves out inputs and outputs')
+  })
+
+  test('--json: one object per transaction with the documented fields', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const tx = payment()
+    const r = await bix([tx.toHex(), '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const [result] = json(r.stdout)
+    const entry = sim.chain.mempool.get(tx.getId())!
+    assert.deepEqual(result, {
+      txid: tx.getId(),
+      wtxid: Buffer.from(tx.getHash(true)).reverse().toString('hex'),
+      size: tx.byteLength(),
+      vsize: entry.vsize,
+      fee: Number(entry.fee),
+      feerate: 20,
+      status: 'sent',
+      exit_code: 0,
+    })
+  })
+
+  test('a transaction that does not decode exits 2 naming it and what is wrong, and nothing reaches the node', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const good = payment()
+    const before = sim.faults.log.length
+    const r = await bix([good.toHex(), good.toHex().slice(0, 150)])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /^error: transaction 2 \(argument 2\): .+; nothing was sent$/m)
+    assert.equal(sim.faults.log.length, before, 'the node received no request at all')
+    assert.equal(sim.chain.mempool.has(good.getId()), false)
+    const notHex = await bix(['--json', 'nonsense'])
+    assert.equal(notHex.code, 2)
+    assert.deepEqual(JSON.parse(notHex.stdout).error.kind, 'BadInput')
+  })
+
+  test('below the relay fee: rejected with the node\'s reason and code, exit 8', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const r = await bix([payment({feeRate: 0}).toHex()])
+    assert.equal(r.code, 8)
+    assert.match(r.stdout, /^ {2}status {3}rejected by the node's policy: min relay fee not met \(0 < \d+\) \[node code -26\]$/m)
+  })
+
+  test('a double spend: missing or spent inputs (-25), exit 8', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const first = payment()
+    const coin = {txid: Buffer.from(first.ins[0].hash).reverse().toString('hex'), vout: first.ins[0].index}
+    const second = sim.createTransaction({to: sim.newAddress(), value: 1_000_000n, from: [coin]})
+    assert.equal((await bix([first.toHex()])).code, 0)
+    await node.mine(1)
+    const r = await bix([second.toHex(), '--json'])
+    assert.equal(r.code, 8)
+    const [result] = json(r.stdout)
+    assert.equal(result.node_code, -25)
+    assert.match(result.reason!, /^missing or spent inputs/)
+  })
+
+  test('a fee rate above --max-fee-rate is refused (exit 8) and the transaction stays out of the mempool', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const tx = payment({feeRate: 40})
+    const r = await bix([tx.toHex(), '--max-fee-rate', '12.5'])
+    assert.equal(r.code, 8)
+    assert.match(r.stdout, /rejected: fee rate 40 sat\/vB exceeds --max-fee-rate 12\.5 sat\/vB \[node code -25\]/)
+    assert.equal(sim.chain.mempool.has(tx.getId()), false)
+    const bad = await bix([tx.toHex(), '--max-fee-rate', '1.23456'])
+    assert.equal(bad.code, 2)
+  })
+
+  test('several at once: each reported, exit code of the worst (8 beats 0)', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const r = await bix([payment().toHex(), payment({feeRate: 0}).toHex(), payment().toHex(), '--json'])
+    assert.equal(r.code, 8)
+    assert.deepEqual(json(r.stdout).map((x) => [x.status, x.exit_code]), [
+      ['sent', 0],
+      ['rejected', 8],
+      ['sent', 0],
+    ])
+  })
+
+  test('--file reads one per line (comments and blank lines skipped); - reads standard input', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const [a, b, c] = [payment(), payment(), payment()]
+    const file = path.join(dir, 'txs.txt')
+    fs.writeFileSync(file, `# two payments\n${a.toHex()}\n\n${b.toHex()}\n`)
+    const fromFile = await bix(['--file', file])
+    assert.equal(fromFile.code, 0, fromFile.stderr)
+    assert.match(fromFile.stdout, new RegExp(`^tx 1 \\(line 2 of ${file.replaceAll('/', '\\/')}\\)  ${a.getId()}$`, 'm'))
+    assert.match(fromFile.stdout, new RegExp(`^tx 2 \\(line 4 of .*\\)  ${b.getId()}$`, 'm'))
+    const fromStdin = await bix(['-', '--json'], `${c.toHex()}\n`)
+    assert.equal(fromStdin.code, 0, fromStdin.stderr)
+    assert.deepEqual(json(fromStdin.stdout).map((x) => [x.txid, x.status]), [[c.getId(), 'sent']])
+    assert.ok([a, b, c].every((tx) => sim.chain.mempool.has(tx.getId())))
+  })
+
+  test('--dry-run asks testmempoolaccept only: accepted with its fee, nothing sent; a bad one exits 8', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const tx = payment()
+    const sendsBefore = sim.calls('sendrawtransaction') + sim.calls('submitpackage')
+    const r = await bix([tx.toHex(), '--dry-run', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const [result] = json(r.stdout)
+    assert.equal(result.status, 'accepted')
+    assert.equal(result.feerate, 20)
+    assert.equal(sim.calls('sendrawtransaction') + sim.calls('submitpackage'), sendsBefore)
+    assert.equal(sim.chain.mempool.has(tx.getId()), false)
+    const cheap = await bix([payment({feeRate: 0}).toHex(), '--dry-run'])
+    assert.equal(cheap.code, 8)
+    assert.match(cheap.stdout, /^ {2}status {3}rejected by the node's policy: min relay fee not met/m)
+  })
+
+  test('parent and child go together through submitpackage', async (t) => {
+    if (!node.sim) return t.skip('needs the simulator')
+    const parent = payment()
+    const child = childOf(parent, 0)
+    const before = {pkg: sim.calls('submitpackage'), raw: sim.calls('sendrawtransaction')}
+    const r = await bix([child.toHex(), parent.toHex(), '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(json(r.stdout).map((x) => x.status), ['sent', 'sent'])
+    assert.equal(sim.calls('submitpackage') - before.pkg, 1)
+    assert.equal(sim.calls('sendrawtransaction') - before.raw, 0)
+  })
+})
+
+describe('bix broadcast when the answer is lost', () => {
+  test('timeout, but the node took it: exit 0, "sent (confirmed by lookup after timeout)"', async (t) => {
+    if (!node.sim) return t.skip('needs fault injection')
+    const tx = payment()
+    const restore = slowSends(1500)
+    try {
+      const r = await bix([tx.toHex(), '--rpc-timeout', '1'])
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /^ {2}status {3}sent \(confirmed by lookup after timeout\)$/m)
+    } finally {
+      restore()
+    }
+  })
+
+  test('timeout, and the transaction is not in the mempool after the lookups: exit 4, outcome unknown', async (t) => {
+    if (!node.sim) return t.skip('needs fault injection')
+    const restore = slowSends(1500)
+    try {
+      // the node will refuse it (fee 0) once it gets to it, so it never shows up
+      const r = await bix([payment({feeRate: 0}).toHex(), '--rpc-timeout', '1', '--json'])
+      assert.equal(r.code, 4, r.stderr)
+      const [result] = json(r.stdout)
+      assert.equal(result.status, 'error')
+      assert.match(result.reason!, /whether it was accepted is unknown: run the same broadcast again/)
+    } finally {
+      restore()
+    }
+  })
+})
+
+describe('bix broadcast before Core 28', () => {
+  let old: TestNode
+  before(async () => {
+    old = await startTestNode({sim: {version: 270000}})
+  })
+  after(() => old?.stop())
+
+  test('parent and child go one by one, parents first, without submitpackage', async (t) => {
+    if (!old.sim) return t.skip('needs the simulator')
+    old.sim.mine(101)
+    const coin = old.sim.chain.spendableCoins(old.sim.wallet.scripts())[0]
+    const parent = old.sim.createTransaction({to: old.sim.newAddress(), value: 1_000_000n, from: [{txid: coin.txid, vout: coin.vout}]})
+    const out = parent.outs[0]
+    const child = old.sim.wallet.buildSpend({
+      coins: [{txid: parent.getId(), vout: 0, value: out.value, script: Buffer.from(out.script)}],
+      payments: [{script: Buffer.from(old.sim.wallet.newKey('bech32').script), value: 500_000n}],
+      changeScript: old.sim.wallet.newKey('bech32').script,
+      locktime: old.sim.chain.height,
+    })
+    const r = await runBix(['broadcast', ...old.cliArgs(), '--db', path.join(dir, 'none.db'), child.toHex(), parent.toHex(), '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(json(r.stdout).map((x) => x.status), ['sent', 'sent'])
+    assert.equal(old.sim.calls('submitpackage'), 0)
+    const sends = old.sim.faults.log.filter((m) => m === 'sendrawtransaction')
+    assert.equal(sends.length, 2)
+  })
+})
+
+describe("bix broadcast with bix's index for the network", () => {
+  let recorded: TestNode
+  let dbPath: string
+  before(async () => {
+    recorded = await startTestNode({fixtureChain: true})
+    // the recorded chain, indexed by the store's own writer
+    dbPath = path.join(dir, 'regtest-index.db')
+    const db = openIndex(dbPath, {network: 'regtest', mode: 'write'})
+    const chain = regtestChain()
+    new IndexWriter(db).applyBlocks(
+      chain.blocks.map((b) => toIndexedBlock(parseBlock(Buffer.from(b.hex, 'hex')), b.height)),
+      {nodeTipHeight: chain.height},
+    )
+    db.close()
+  })
+  after(() => recorded?.stop())
+
+  test('the fee comes from the index: a recorded mempool transaction, resent, is "already in the mempool" with the node\'s own fee', async () => {
+    const tx = regtestChain().mempool.find((m) => m.txid.startsWith('52a0073d'))!
+    const lookupsBefore = recorded.sim?.calls('getrawtransaction')
+    const r = await runBix(['broadcast', ...recorded.cliArgs(), '--db', dbPath, tx.hex, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    // recorded getmempoolentry: 0.00002691 BTC over 132 vB
+    assert.deepEqual(json(r.stdout), [
+      {txid: tx.txid, wtxid: 'bfcd691fa7bf921addcea6ec5e7da2ee33859b270c3582b10f451476e805e08f', size: 183, vsize: 132, fee: 2691, feerate: 20.386, status: 'already-in-mempool', exit_code: 0},
+    ])
+    if (recorded.sim) assert.equal(recorded.sim.calls('getrawtransaction'), lookupsBefore, 'no parent was fetched from the node')
+  })
+})
