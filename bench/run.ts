@@ -1,0 +1,240 @@
+/**
+ * `npm run bench`: bix's indexing held against the physical limits of the
+ * machine, on a generated mainnet-shaped regtest chain served by the
+ * simulator. See bench/README.md.
+ *
+ *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q] [--parallelism N] [--max-memory MiB] [--profile]
+ */
+import {type ChildProcess, spawn} from 'node:child_process'
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {createInterface} from 'node:readline'
+import {parseArgs} from 'node:util'
+
+import {databaseBytes, jsonOf, runBix} from './bix-cli.js'
+import {CACHE_DIR, type ChainManifest, DEFAULT_TXS, REPO_ROOT, ensureChain} from './generate-chain.js'
+import {measureParseLimit, measureRpcLimit} from './limits.js'
+import {hotFunctions} from './profile-summary.js'
+import {PART_IDS, PART_LABELS, type PartId, type PartResult, type Sample, count, judge, mb, median, ratiosOf, summarize, table} from './report.js'
+import type {ServerReady} from './serve-chain.js'
+
+const QUERY_RUNS = 5
+/** bix index's default --max-memory (MiB); read-ahead is a quarter of it (src/lib/index/index-node.ts) */
+const BIX_DEFAULT_MAX_MEMORY = 512
+const READ_AHEAD_SHARE = 0.25
+const INDEX_SOURCES = {b: 'blk', c: 'rest', d: 'rpc'} as const
+const RUNS_DIR = path.join(CACHE_DIR, 'runs')
+const PROFILES_DIR = path.join(CACHE_DIR, 'profiles')
+
+interface Options {
+  txs: number
+  runs: number
+  only: Set<PartId>
+  parallelism: number
+  maxMemory?: number
+  profile: boolean
+  seed?: string
+}
+
+/** bix index --json's summary, the fields the benchmark reads. */
+interface IndexSummary {
+  transactions: number
+  blocks: number
+  height: number
+  hash: string | null
+  elapsedMs: number
+  source: string
+}
+
+function options(): Options {
+  const {values} = parseArgs({
+    options: {
+      txs: {type: 'string', default: String(DEFAULT_TXS)},
+      runs: {type: 'string', default: '1'},
+      only: {type: 'string', default: PART_IDS.join(',')},
+      parallelism: {type: 'string', default: '4'},
+      'max-memory': {type: 'string'},
+      profile: {type: 'boolean', default: false},
+      seed: {type: 'string'},
+    },
+  })
+  const int = (name: string, text: string | undefined) => {
+    const n = Number(text)
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${text}`)
+    return n
+  }
+  const only = values.only.split(',').map((s) => s.trim()).filter(Boolean)
+  for (const id of only) if (!(PART_IDS as readonly string[]).includes(id)) throw new Error(`--only: unknown part "${id}" (parts: ${PART_IDS.join(', ')})`)
+  return {
+    txs: int('txs', values.txs),
+    runs: int('runs', values.runs),
+    only: new Set(only as PartId[]),
+    parallelism: int('parallelism', values.parallelism),
+    maxMemory: values['max-memory'] === undefined ? undefined : int('max-memory', values['max-memory']),
+    profile: values.profile,
+    seed: values.seed,
+  }
+}
+
+const say = (line: string) => process.stderr.write(`${line}\n`)
+
+async function main(): Promise<void> {
+  const o = options()
+  const startedAt = new Date()
+  const chain = ensureChain({txs: o.txs, seed: o.seed, onProgress: say})
+  const needsNode = [...o.only].some((id) => id !== 'a')
+  const node = needsNode ? await startNode(chain.datadir) : undefined
+  if (node) say(`node: simulator on port ${node.ready.port}, ${node.ready.blocks} blocks loaded in ${(node.ready.loadMs / 1000).toFixed(1)} s`)
+  const samples: Partial<Record<PartId, Sample[]>> = {}
+  const record = (id: PartId, sample: Sample) => {
+    ;(samples[id] ??= []).push(sample)
+    const extra = [sample.peakRss !== undefined ? `peak RSS ${mb(sample.peakRss)}` : '', sample.bytesPerTx !== undefined ? `${sample.bytesPerTx.toFixed(1)} B/tx` : '']
+    say(`${PART_LABELS[id]}: ${count(sample.txPerSec)} tx/s, ${(sample.ms / 1000).toFixed(1)} s ${extra.filter(Boolean).join(', ')}`)
+  }
+  const profiles: Record<string, ReturnType<typeof hotFunctions>> = {}
+  try {
+    for (let run = 1; run <= o.runs; run++) {
+      if (o.runs > 1) say(`— run ${run} of ${o.runs}`)
+      if (o.only.has('a')) record('a', await parseLimit(chain))
+      if (o.only.has('e')) record('e', await fetchLimit(chain, node!.ready.port, o))
+      for (const id of ['b', 'c', 'd'] as const) {
+        if (!o.only.has(id)) continue
+        const profileDir = o.profile ? path.join(PROFILES_DIR, `${INDEX_SOURCES[id]}-${run}`) : undefined
+        record(id, await indexRun(INDEX_SOURCES[id], chain, node!.ready.port, o, profileDir))
+        if (profileDir) profiles[`${INDEX_SOURCES[id]}-${run}`] = hotFunctions(profileDir)
+      }
+    }
+    if (o.only.has('q')) record('q', await coldQuery(chain, o))
+  } finally {
+    await node?.stop()
+  }
+
+  const parts: Partial<Record<PartId, PartResult>> = {}
+  for (const id of PART_IDS) if (samples[id]) parts[id] = summarize(samples[id]!)
+  const ratios = ratiosOf(parts)
+  const targets = judge(parts, ratios)
+
+  const out: string[] = ['', table(parts, ratios), '', 'targets (issue, 2-core machine, medians):']
+  for (const t of targets) out.push(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.measured}`)
+  for (const [name, hot] of Object.entries(profiles)) {
+    out.push('', `profile of bix index ${name} (self time; .cpuprofile files in ${path.join(PROFILES_DIR, name)}):`)
+    for (const f of hot) out.push(`  ${f.ms.toFixed(0).padStart(7)} ms ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.name}`)
+  }
+  const resultFile = path.join(REPO_ROOT, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(
+    resultFile,
+    JSON.stringify(
+      {
+        startedAt: startedAt.toISOString(),
+        machine: {cpus: os.cpus().length, model: os.cpus()[0]?.model, memory: os.totalmem(), node: process.version, loadAverage: os.loadavg()},
+        options: {...o, only: [...o.only]},
+        chain: {datadir: chain.datadir, generatedMs: chain.generatedMs, shape: chain.shape, ...chain.stats},
+        node: node?.ready,
+        parts,
+        ratios,
+        targets,
+        profiles,
+      },
+      null,
+      2,
+    ) + '\n',
+  )
+  out.push('', `results: ${path.relative(REPO_ROOT, resultFile)}`)
+  console.log(out.join('\n'))
+}
+
+async function parseLimit(chain: ChainManifest): Promise<Sample> {
+  const r = await measureParseLimit(chain.datadir)
+  if (r.txs !== chain.stats.txs) throw new Error(`(a) parsed ${r.txs} transactions from the blk files, the generator wrote ${chain.stats.txs}`)
+  return {txs: r.txs, ms: r.ms, txPerSec: (r.txs * 1000) / r.ms}
+}
+
+async function fetchLimit(chain: ChainManifest, port: number, o: Options): Promise<Sample> {
+  const maxMemory = (o.maxMemory ?? BIX_DEFAULT_MAX_MEMORY) * 1024 * 1024
+  const r = await measureRpcLimit({
+    datadir: chain.datadir,
+    port,
+    parallelism: o.parallelism,
+    readAhead: {concurrency: o.parallelism, maxBytes: Math.floor(maxMemory * READ_AHEAD_SHARE)},
+  })
+  if (r.txs !== chain.stats.txs) throw new Error(`(e) fetched ${r.txs} transactions over RPC, the generator wrote ${chain.stats.txs}`)
+  return {txs: r.txs, ms: r.ms, txPerSec: (r.txs * 1000) / r.ms}
+}
+
+/** One `bix index` from an empty database, measured from outside the process. */
+async function indexRun(source: 'blk' | 'rest' | 'rpc', chain: ChainManifest, port: number, o: Options, profileDir?: string): Promise<Sample> {
+  const dir = path.join(RUNS_DIR, source)
+  rmSync(dir, {recursive: true, force: true})
+  mkdirSync(dir, {recursive: true})
+  const db = path.join(dir, 'index.db')
+  const args = ['index', '--network', 'regtest', '--datadir', chain.datadir, '--rpcport', String(port), '--db', db, '--source', source]
+  args.push('--rpc-parallelism', String(o.parallelism), '--json')
+  if (o.maxMemory !== undefined) args.push('--max-memory', String(o.maxMemory))
+  if (profileDir) rmSync(profileDir, {recursive: true, force: true})
+  const run = await runBix(args, {nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []})
+  const summary = jsonOf<IndexSummary>(run, `bix index --source ${source}`)
+  if (summary.transactions !== chain.stats.txs || summary.hash !== chain.stats.tipHash) {
+    throw new Error(
+      `bix index --source ${source} indexed ${summary.transactions} txs up to ${summary.hash}; the chain has ${chain.stats.txs} up to ${chain.stats.tipHash}`,
+    )
+  }
+  const dbBytes = databaseBytes(db)
+  return {
+    txs: summary.transactions,
+    ms: run.wallMs,
+    txPerSec: (summary.transactions * 1000) / run.wallMs,
+    indexMs: summary.elapsedMs,
+    peakRss: run.peakRss,
+    cpuSeconds: run.cpuSeconds,
+    dbBytes,
+    bytesPerTx: dbBytes / summary.transactions,
+  }
+}
+
+/** `bix query address <busiest>` in a new process each time, on the database the last index run built. */
+async function coldQuery(chain: ChainManifest, o: Options): Promise<Sample> {
+  const source = o.only.has('b') ? 'blk' : o.only.has('c') ? 'rest' : o.only.has('d') ? 'rpc' : 'blk'
+  const db = path.join(RUNS_DIR, source, 'index.db')
+  if (databaseBytes(db) === 0) throw new Error(`the query part needs an index: run part b (or c, d) first; ${db} is missing`)
+  const args = ['query', 'address', chain.stats.busiest.address, '--network', 'regtest', '--db', db, '--json']
+  const times: number[] = []
+  for (let i = 0; i < QUERY_RUNS; i++) {
+    const run = await runBix(args)
+    jsonOf<unknown>(run, 'bix query address')
+    times.push(run.wallMs)
+  }
+  const ms = median(times)
+  const entries = chain.stats.busiest.received + chain.stats.busiest.spent
+  return {txs: entries, ms, txPerSec: (entries * 1000) / ms, queryMs: times}
+}
+
+interface RunningNode {
+  ready: ServerReady
+  stop(): Promise<void>
+}
+
+/** The simulator serving the chain, in a child process; stopped by closing its stdin. */
+async function startNode(datadir: string): Promise<RunningNode> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'serve-chain.ts'), datadir], {
+    cwd: REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({input: child.stdout!}).once('line', resolve)
+    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}) before serving`)))
+  })
+  return {
+    ready: JSON.parse(line) as ServerReady,
+    async stop() {
+      child.stdin!.end()
+      await exited
+    },
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})
