@@ -65,6 +65,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: BaseFlags<T>
   protected args!: BaseArgs<T>
+  /** every positional argument, for commands with strict = false */
+  protected positionalArgs!: string[]
   /** aborted on the first SIGINT/SIGTERM */
   protected readonly interrupt = new AbortController()
   protected interruptSignalName?: 'SIGINT' | 'SIGTERM'
@@ -82,7 +84,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, flags} = await this.parse({
+    const {args, argv, flags} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -91,6 +93,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
+    this.positionalArgs = argv as string[]
     process.on('SIGINT', this.onSignal)
     process.on('SIGTERM', this.onSignal)
   }

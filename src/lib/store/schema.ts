@@ -104,11 +104,6 @@ export const MIGRATIONS: readonly Migration[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
 
-/** Names of the secondary indexes a bulk load drops and rebuilds, with their definitions. */
-export const BULK_INDEXES: Record<string, string> = {
-  outputs_by_script: 'CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs (script_key)',
-}
-
 /**
  * Brings a database at `from` to the last version in `migrations`, each step
  * in its own transaction together with the new schema_version.
