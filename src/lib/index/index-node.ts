@@ -7,7 +7,7 @@ import type {NodeClient} from '../node/types.js'
 import {BlkBlockSource, type BlkStats} from '../sources/blk-source.js'
 import type {SourceKind} from '../sources/block-source.js'
 import {type SourceChoice, chooseSource} from '../sources/choose-source.js'
-import {acquireWriterLock} from '../store/lock.js'
+import {type WriterLock, acquireWriterLock} from '../store/lock.js'
 import {openIndex} from '../store/database.js'
 import {IndexWriter} from '../store/writer.js'
 import {type NodeChain, RestNodeChain, RpcNodeChain} from './node-chain.js'
@@ -32,6 +32,8 @@ export interface IndexNodeOptions {
   /** blocks fetched at once over HTTP (the client's connections) */
   parallelism: number
   waitLock: boolean
+  /** the writer lock, already held by the caller (bix sync-mempool --index): indexNode neither takes nor releases it */
+  heldLock?: WriterLock
   /** blocks per write transaction (default: by memory and block size) */
   batchBlocks?: number
   /** decode blocks on a worker thread while the main thread writes (default true) */
@@ -84,11 +86,13 @@ const WINDOW_BLOCKS: Record<SourceKind, number> = {rpc: 2000, rest: 2000, blk: 5
 export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
   const {client, network, signal} = o
   const node = await checkNode(client, {network, requireUnpruned: true, call: {signal}})
-  const lock = await acquireWriterLock(o.dbPath, {
-    wait: o.waitLock,
-    signal,
-    onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`),
-  })
+  const lock =
+    o.heldLock ??
+    (await acquireWriterLock(o.dbPath, {
+      wait: o.waitLock,
+      signal,
+      onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`),
+    }))
   let summary: Omit<IndexRunSummary, 'databaseBytes'>
   try {
     const db = openIndex(o.dbPath, {network, mode: 'write', maxMemoryBytes: Math.floor(o.maxMemoryBytes * CACHE_SHARE)})
@@ -160,7 +164,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
       db.close()
     }
   } finally {
-    lock.release()
+    if (lock !== o.heldLock) lock.release()
   }
   // measured once closed: closing checkpoints the write-ahead log into the file
   return {...summary, databaseBytes: fileBytes(o.dbPath) + fileBytes(`${o.dbPath}-wal`)}
