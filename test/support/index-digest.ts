@@ -10,7 +10,6 @@ const TABLES: Record<string, string> = {
   blocks: 'height',
   txs: 'tx_num',
   outputs: 'id',
-  spend_undo: 'spender',
   mempool_txs: 'txid',
   mempool_outputs: 'txid, vout',
   mempool_spends: 'txid, vin',

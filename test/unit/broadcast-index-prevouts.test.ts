@@ -24,7 +24,7 @@ before(() => {
   // the recorded regtest chain, indexed by the store's own writer
   const db = openIndex(dbPath, {network: 'regtest', mode: 'write'})
   const blocks = chain.blocks.map((b) => toIndexedBlock(parseBlock(Buffer.from(b.hex, 'hex')), b.height))
-  new IndexWriter(db).applyBlocks(blocks, {nodeTipHeight: chain.height})
+  new IndexWriter(db).applyBlocks(blocks)
   db.close()
 })
 after(() => fs.rmSync(dir, {recursive: true, force: true}))

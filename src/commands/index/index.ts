@@ -75,6 +75,10 @@ One index run at a time per database (a second one exits 5 naming the first one'
           onWaitLock: (holder) => this.note(`waiting for the index run ${holder} to finish…`),
           onReorg: (reorg) =>
             progress.log(`reorg: the node left ${reorg.undone} indexed block${reorg.undone === 1 ? '' : 's'} above height ${reorg.forkHeight}; undone`),
+          onBuildingScriptIndex: () => {
+            progress.stop()
+            this.note('building the script index (once, after the first run)…')
+          },
           onProgress: (p, speed) => {
             if (!started) {
               started = true

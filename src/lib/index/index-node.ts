@@ -9,6 +9,7 @@ import type {SourceKind} from '../sources/block-source.js'
 import {type SourceChoice, chooseSource} from '../sources/choose-source.js'
 import {type WriterLock, acquireWriterLock} from '../store/lock.js'
 import {openIndex} from '../store/database.js'
+import {BULK_LOAD} from '../store/schema.js'
 import {IndexWriter} from '../store/writer.js'
 import {type NodeChain, RestNodeChain, RpcNodeChain} from './node-chain.js'
 import {type IndexProgress, type IndexRunResult, type Reorg, runIndex} from './indexer.js'
@@ -53,6 +54,8 @@ export interface IndexNodeEvents {
   onWaitLock?(holder: string): void
   onReorg?(reorg: Reorg): void
   onProgress?(progress: IndexProgress, speed: SpeedNow): void
+  /** the first run has loaded its blocks and now sorts the script index (minutes on mainnet) */
+  onBuildingScriptIndex?(): void
 }
 
 /** The --json output of bix index, and what its summary line says. */
@@ -98,6 +101,9 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
     const db = openIndex(o.dbPath, {network, mode: 'write', maxMemoryBytes: Math.floor(o.maxMemoryBytes * CACHE_SHARE)})
     try {
       const writer = new IndexWriter(db, {})
+      // the first run builds the script index once at the end (see startBulkLoad); a run after a killed one goes on with it
+      const bulkLoad = db.meta(BULK_LOAD) === '1' || db.tip() === undefined
+      if (bulkLoad && db.meta(BULK_LOAD) !== '1') writer.startBulkLoad()
       const readAhead = {concurrency: o.parallelism, maxBytes: Math.floor(o.maxMemoryBytes * READ_AHEAD_SHARE)}
       const tipHeight = db.tip()?.height ?? -1
       const chosen = await chooseSource({
@@ -123,8 +129,8 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
           store: {
             tip: () => db.tip(),
             blockHashes: (from, to) => db.blockHashes(from, to),
-            applyBlocks: (blocks, context) => writer.applyBlocks(blocks, context),
-            undoAbove: (height) => writer.undoAbove(height),
+            applyBlocks: (blocks) => writer.applyBlocks(blocks),
+            undoAbove: (height, stale) => writer.undoAbove(height, stale),
           },
           source: chosen.source,
           decoder,
@@ -151,6 +157,10 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
         })
       } finally {
         await decoder.close()
+      }
+      if (bulkLoad) {
+        o.events?.onBuildingScriptIndex?.()
+        writer.finishBulkLoad()
       }
       summary = {
         ...result,

@@ -4,6 +4,7 @@ import type {IndexedBlock} from '../chain/indexed-block.js'
 import {BixError, RpcCode, RpcError} from '../errors.js'
 import type {BlockSource, WantedBlock} from '../sources/block-source.js'
 import {prevHashOf} from './decode.js'
+import type {StaleSpends} from '../store/writer.js'
 import type {BlockDecoder} from './decoder.js'
 import {findForkHeight} from './fork.js'
 import type {NodeChain} from './node-chain.js'
@@ -14,9 +15,9 @@ export interface IndexStore {
   /** hashes for heights from..to, in height order */
   blockHashes(from: number, to: number): Buffer[]
   /** one transaction that also moves the tip; throws if the first block does not continue it */
-  applyBlocks(blocks: IndexedBlock[], context: {nodeTipHeight: number}): unknown
-  /** removes every block above `height`, in one transaction */
-  undoAbove(height: number): unknown
+  applyBlocks(blocks: IndexedBlock[]): unknown
+  /** removes every block above `height`, in one transaction; `stale` says what those blocks spent, when the node still has them */
+  undoAbove(height: number, stale?: StaleSpends): unknown
 }
 
 export interface BatchLimits {
@@ -84,6 +85,9 @@ export interface IndexRunResult {
   reorgs: Reorg[]
   elapsedMs: number
 }
+
+/** Deeper reorgs are undone by a scan of the outputs rather than by fetching every abandoned block. */
+const MAX_STALE_BLOCKS_FETCHED = 1000
 
 /** A run that keeps meeting reorgs without making progress has a node that is not settling. */
 const MAX_RESTARTS_WITHOUT_PROGRESS = 50
@@ -182,12 +186,37 @@ class IndexRun {
       },
     })
     if (fork < storedHeight) {
-      await store.undoAbove(fork)
+      await store.undoAbove(fork, await this.staleSpends(fork + 1, storedHeight))
       const reorg = {forkHeight: fork, undone: storedHeight - fork}
       this.reorgs.push(reorg)
       this.o.events?.onReorg?.(reorg)
     }
     return fork
+  }
+
+  /**
+   * What the index's blocks from..to spent, read from those blocks: the node
+   * keeps the blocks of branches it left, so they are fetched by hash and
+   * checked like any other. Undefined when the node cannot give them all (a
+   * reindexed node, another node after failover) or there are too many: the
+   * undo then finds the spends by a scan instead.
+   */
+  private async staleSpends(from: number, to: number): Promise<StaleSpends | undefined> {
+    if (to - from + 1 > MAX_STALE_BLOCKS_FETCHED) return undefined
+    const {store, source, decoder, signal} = this.o
+    const wanted = store.blockHashes(from, to).map((hash, i) => ({height: from + i, hash}))
+    const stale: {spends: IndexedBlock['spends']; coinbaseTxids: Buffer[]} = {spends: [], coinbaseTxids: []}
+    try {
+      for await (const raw of source.blocks(wanted, signal)) {
+        const block = await decoder.decode(raw)
+        for (const spend of block.spends) stale.spends.push(spend)
+        if (block.txids.length > 0) stale.coinbaseTxids.push(block.txids[0])
+      }
+    } catch (err) {
+      if (signal.aborted) throw err
+      return undefined
+    }
+    return stale
   }
 
   /** Indexes the blocks above `fork` up to the target height, window by window. */
@@ -277,7 +306,7 @@ class IndexRun {
   /** Writes the batch in hand: one transaction, which moves the index's tip. */
   private async flush(): Promise<void> {
     if (this.batch.length === 0) return
-    await this.o.store.applyBlocks(this.batch, {nodeTipHeight: this.nodeHeight})
+    await this.o.store.applyBlocks(this.batch)
     this.blocks += this.batch.length
     this.transactions += this.batchTransactions
     this.batch = []

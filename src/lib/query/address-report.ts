@@ -1,8 +1,8 @@
 import {toDisplayHex} from '../chain/hashes.js'
-import {badInput} from '../errors.js'
+import {BixError, badInput} from '../errors.js'
 import {AddressReader, type ScriptOutput, positionOf, txNumOf} from '../store/address-reader.js'
 import type {IndexDb} from '../store/database.js'
-import {TX_SHIFT} from '../store/schema.js'
+import {BULK_LOAD, TX_SHIFT} from '../store/schema.js'
 import {type MempoolActivity, mempoolActivityOf, mempoolSnapshotInfo, mempoolSnapshotIsCurrent} from '../store/mempool-reader.js'
 import type {QueryTarget} from './targets.js'
 
@@ -101,8 +101,12 @@ interface TxDelta {
 }
 
 export function addressReport(db: IndexDb, target: QueryTarget, options: ReportOptions): AddressReport {
-  const reader = new AddressReader(db)
   const tip = db.tip()
+  if (db.meta(BULK_LOAD) === '1') {
+    const where = tip ? `at height ${tip.height}` : 'empty so far'
+    throw new BixError('IndexBusy', `the index is still being built (its first bix index run, ${where}, has not finished); queries work once it has`)
+  }
+  const reader = new AddressReader(db)
   const snapshot = mempoolSnapshotInfo(db)
   const mempoolUsed = mempoolSnapshotIsCurrent(snapshot, tip?.hash)
   const mempool: MempoolActivity = mempoolUsed ? mempoolActivityOf(db, target.scriptKey) : {outputs: [], spends: [], firstSeen: new Map()}

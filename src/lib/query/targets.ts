@@ -30,7 +30,9 @@ export function addressTarget(address: string, network: NetworkName): QueryTarge
   try {
     script = addressToScript(address, network)
   } catch (err) {
-    throw badInput(`${quote(address)}: ${(err as Error).message}`)
+    // most reasons name the address already; the others get it in front, so that one of several is recognisable
+    const reason = (err as Error).message
+    throw reason.includes(address) ? err : badInput(`${quote(address)}: ${reason}`)
   }
   return fromScript(address, script, scriptToAddress(script, network) ?? address)
 }

@@ -25,7 +25,7 @@ export const TX_SHIFT = 2 ** 20
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    describe: 'blocks, txs, outputs and spend_undo',
+    describe: 'blocks, txs and outputs',
     up(db) {
       db.exec(`
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,9 +56,6 @@ export const MIGRATIONS: readonly Migration[] = [
           spent_by INTEGER
         );
         CREATE INDEX outputs_by_script ON outputs (script_key);
-
-        -- which output each input spent, for blocks near the node's tip: a reorg un-spends them without a scan
-        CREATE TABLE spend_undo (spender INTEGER PRIMARY KEY, output_id INTEGER NOT NULL);
       `)
     },
   },
@@ -103,6 +100,11 @@ export const MIGRATIONS: readonly Migration[] = [
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
+/** The index that finds a script's outputs; absent while the first run bulk-loads (meta BULK_LOAD set). */
+export const SCRIPT_INDEX = {name: 'outputs_by_script', create: 'CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs (script_key)'}
+/** meta key, '1' while the first run of an index loads without SCRIPT_INDEX */
+export const BULK_LOAD = 'bulk_load'
 
 /**
  * Brings a database at `from` to the last version in `migrations`, each step

@@ -7,7 +7,7 @@ import {BixError} from '../errors.js'
 import type {IndexDb} from './database.js'
 import {RecentTxids} from './recent-txids.js'
 import {RowInserter} from './row-inserter.js'
-import {TX_SHIFT} from './schema.js'
+import {BULK_LOAD, SCRIPT_INDEX, TX_SHIFT} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -17,20 +17,22 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  *
  * Spends mark the output they take (outputs.spent_by). An output made and
  * spent within the same batch is written once, already spent; older ones are
- * updated in place. Blocks near the node's tip also record which output each
- * input took (spend_undo), so that a reorg un-spends them without scanning.
+ * updated in place. Nothing is kept to undo spends: a reorg un-spends the
+ * outputs that the abandoned blocks' own inputs name (the node keeps stale
+ * blocks), or, when those blocks cannot be had, finds them by their spender.
  */
 
 export interface WriterOptions {
-  /** blocks below the node's tip whose spends are recorded for a fast undo (default 1000) */
-  undoDepth?: number
   /** recent transactions whose txids are kept in memory for spends (default 2^19) */
   recentTxids?: number
 }
 
-export interface ApplyContext {
-  /** the node's tip height, to know which blocks may still be reorganised away */
-  nodeTipHeight: number
+/** What the blocks being undone spent, read from the blocks themselves. */
+export interface StaleSpends {
+  /** every input of the undone blocks but their coinbases' */
+  spends: ReadonlyArray<{prevTxid: Buffer; prevVout: number}>
+  /** their coinbases' txids: a coinbase repeating an earlier txid (BIP30) had taken over that one's outputs */
+  coinbaseTxids: readonly Buffer[]
 }
 
 /** The blocks given do not continue the index's tip: the node's chain changed (a reorg) or the caller skipped a block. */
@@ -40,10 +42,7 @@ export class TipMismatch extends BixError {
   }
 }
 
-const DEFAULT_UNDO_DEPTH = 1000
 const DEFAULT_RECENT_TXIDS = 2 ** 19
-/** meta key: every block from this height to the tip has its spend_undo rows */
-const UNDO_FROM = 'undo_from'
 /** meta key: how many transactions repeated the txid of an earlier one (BIP30) */
 const DUPLICATE_TXIDS = 'duplicate_txids'
 
@@ -108,24 +107,19 @@ class PendingOutputs {
 
 export class IndexWriter {
   private readonly sqlite: Database.Database
-  private readonly undoDepth: number
   private readonly recent: RecentTxids
   private readonly pending = new PendingOutputs()
   private readonly insertBlock: Database.Statement
   private readonly txs: RowInserter
   private readonly outputs: RowInserter
-  private readonly undoRows: RowInserter
   private readonly findTx: Database.Statement<[Buffer, Buffer], number>
   private readonly spend: Database.Statement<[number, number]>
   private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
-  private readonly pruneUndo: Database.Statement<[number]>
   private readonly firstTxAt: Database.Statement<[number], number>
   private readonly lastTxNum: Database.Statement<[], number | null>
-  private readonly unspentOf: Database.Statement<[number, number], number>
   private readonly replace: Database.Statement<[number, number, number, number]>
   /** the next transaction's tx_num */
   private nextTxNum = 0
-  private undoFrom = 0
 
   constructor(
     private readonly db: IndexDb,
@@ -134,22 +128,18 @@ export class IndexWriter {
     if (db.mode !== 'write') throw new Error('IndexWriter needs an index opened for writing')
     const sqlite = db.sqlite
     this.sqlite = sqlite
-    this.undoDepth = options.undoDepth ?? DEFAULT_UNDO_DEPTH
     this.recent = new RecentTxids(options.recentTxids ?? DEFAULT_RECENT_TXIDS)
     this.insertBlock = sqlite.prepare('INSERT INTO blocks (height, hash, header, first_tx, tx_count) VALUES (?, ?, ?, ?, ?)')
     this.txs = new RowInserter(sqlite, 'txs', ['tx_num', 'txid'])
     this.outputs = new RowInserter(sqlite, 'outputs', ['id', 'script_key', 'value', 'spent_by'])
-    this.undoRows = new RowInserter(sqlite, 'spend_undo', ['spender', 'output_id'])
     // the latest transaction with this txid: a BIP30 duplicate replaced the earlier one
     this.findTx = sqlite
       .prepare<[Buffer, Buffer], number>('SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = substr(?, 1, 8) AND txid = ? ORDER BY tx_num DESC LIMIT 1')
       .pluck()
     this.spend = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
-    this.pruneUndo = sqlite.prepare('DELETE FROM spend_undo WHERE spender < ?')
     this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
     this.lastTxNum = sqlite.prepare<[], number | null>('SELECT MAX(tx_num) FROM txs').pluck()
-    this.unspentOf = sqlite.prepare<[number, number], number>('SELECT id FROM outputs WHERE id >= ? AND id < ? AND spent_by IS NULL').pluck()
     this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? + (id - ?) WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.reload()
   }
@@ -160,11 +150,11 @@ export class IndexWriter {
    * a spend names an output the index does not hold; either way nothing of
    * the batch is written.
    */
-  applyBlocks(blocks: readonly IndexedBlock[], context: ApplyContext): void {
+  applyBlocks(blocks: readonly IndexedBlock[]): void {
     if (blocks.length === 0) return
     const before = this.db.tip()
     try {
-      this.sqlite.transaction(() => this.write(blocks, before?.height ?? -1, before?.hash, context)).immediate()
+      this.sqlite.transaction(() => this.write(blocks, before?.height ?? -1, before?.hash)).immediate()
     } catch (err) {
       this.reload()
       if (isDiskFull(err)) {
@@ -176,14 +166,45 @@ export class IndexWriter {
   }
 
   /**
-   * Removes every block above `height` with its transactions and outputs,
-   * and un-spends what they spent, in one transaction. Within the spend_undo
-   * window this touches only the rows involved; deeper, it scans the whole
-   * outputs table once (minutes on a mainnet-sized index).
+   * The first run on an empty index appends hundreds of millions of outputs:
+   * keeping outputs_by_script up to date row by row costs a random B-tree
+   * insert each, building it once at the end is one sort, several times
+   * faster and a third smaller. The index is dropped together with setting
+   * the BULK_LOAD mark, so a run killed meanwhile leaves the mark and the
+   * next run goes on loading; finishBulkLoad builds it and clears the mark.
    */
-  undoAbove(height: number): void {
+  startBulkLoad(): void {
+    this.inTransaction(() => {
+      this.sqlite.exec(`DROP INDEX IF EXISTS ${SCRIPT_INDEX.name}`)
+      this.db.setMeta(BULK_LOAD, '1')
+    })
+  }
+
+  finishBulkLoad(): void {
+    this.inTransaction(() => {
+      this.sqlite.exec(SCRIPT_INDEX.create)
+      this.db.setMeta(BULK_LOAD, undefined)
+    })
+  }
+
+  private inTransaction(work: () => void): void {
     try {
-      this.sqlite.transaction(() => this.undo(height)).immediate()
+      this.sqlite.transaction(work).immediate()
+    } catch (err) {
+      if (isDiskFull(err)) throw new BixError('DatabaseError', `disk full while writing ${this.db.path}`, {cause: err})
+      throw databaseError(err, this.db.path, 'writing')
+    }
+  }
+
+  /**
+   * Removes every block above `height` with its transactions and outputs,
+   * and un-spends what they spent, in one transaction. With `stale` (what
+   * those blocks spent) this touches only the rows involved; without, it
+   * scans the whole outputs table once (minutes on a mainnet-sized index).
+   */
+  undoAbove(height: number, stale?: StaleSpends): void {
+    try {
+      this.sqlite.transaction(() => this.undo(height, stale)).immediate()
     } catch (err) {
       throw databaseError(err, this.db.path, 'writing')
     } finally {
@@ -191,11 +212,9 @@ export class IndexWriter {
     }
   }
 
-  private write(blocks: readonly IndexedBlock[], tipHeight: number, tipHash: Buffer | undefined, context: ApplyContext): void {
+  private write(blocks: readonly IndexedBlock[], tipHeight: number, tipHash: Buffer | undefined): void {
     const pending = this.pending
     pending.begin(this.nextTxNum)
-    const undoAbove = context.nodeTipHeight - this.undoDepth
-    let undoFrom = this.undoFrom
     let prevHeight = tipHeight
     let prevHash = tipHash
     let duplicates = 0
@@ -208,7 +227,7 @@ export class IndexWriter {
         // BIP30: only a coinbase can repeat an earlier txid (mainnet blocks 91842 and 91880)
         const earlier = block.txids.length > 0 ? this.lookUp(block.txids[0]) : -1
         if (earlier >= 0) {
-          this.replaceOutputs(earlier, firstTx, block.height > undoAbove)
+          this.replaceOutputs(earlier, firstTx)
           duplicates++
         }
 
@@ -223,7 +242,6 @@ export class IndexWriter {
           for (const out of block.outputs) pending.add(firstTx + out.txIndex, out.vout, out.scriptKey, out.value)
         }
 
-        const recordUndo = block.height > undoAbove
         for (const spend of block.spends) {
           const spender = (firstTx + spend.txIndex) * TX_SHIFT + spend.vin
           const prevTxNum = this.lookUp(spend.prevTxid)
@@ -238,31 +256,21 @@ export class IndexWriter {
             if (this.outputSpentBy.get(outputId)) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
             this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
           }
-          if (recordUndo) this.undoRows.add2(spender, outputId)
         }
-        if (!recordUndo) undoFrom = block.height + 1
         prevHeight = block.height
         prevHash = block.hash
       }
 
       for (let i = 0; i < pending.ids.length; i++) this.outputs.add4(pending.ids[i], pending.keys[i], pending.values[i], pending.spentBy[i])
       this.outputs.flush()
-      this.undoRows.flush()
 
       this.txs.flush()
 
-      // spends of blocks that can no longer be reorganised away are not needed (a range delete: cheap when empty)
-      const pruneAt = undoAbove + 1
-      if (pruneAt > 0) this.pruneUndo.run((this.firstTxAt.get(pruneAt) ?? this.nextTxNum) * TX_SHIFT)
-      undoFrom = Math.max(undoFrom, Math.min(pruneAt, prevHeight + 1))
-      if (undoFrom !== this.undoFrom) this.db.setMeta(UNDO_FROM, String(undoFrom))
       if (duplicates > 0) this.db.setMeta(DUPLICATE_TXIDS, String(Number(this.db.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
-      this.undoFrom = undoFrom
     } finally {
       pending.clear()
       this.txs.clear()
       this.outputs.clear()
-      this.undoRows.clear()
     }
   }
 
@@ -308,7 +316,7 @@ export class IndexWriter {
    * coinbase, spent_by = new tx_num · 2^20 + vout (a coinbase spends nothing
    * else, so these ids are free). Those coins are gone from the UTXO set.
    */
-  private replaceOutputs(earlier: number, newTxNum: number, recordUndo: boolean): void {
+  private replaceOutputs(earlier: number, newTxNum: number): void {
     const from = earlier * TX_SHIFT
     const to = from + TX_SHIFT
     const pending = this.pending
@@ -316,40 +324,46 @@ export class IndexWriter {
       const id = pending.ids[i]
       if (id >= from && id < to && pending.spentBy[i] === null) {
         pending.spentBy[i] = newTxNum * TX_SHIFT + (id - from)
-        if (recordUndo) this.undoRows.add2(newTxNum * TX_SHIFT + (id - from), id)
       }
-    }
-    if (recordUndo) {
-      for (const id of this.unspentOf.all(from, to)) this.undoRows.add2(newTxNum * TX_SHIFT + (id - from), id)
     }
     this.replace.run(newTxNum * TX_SHIFT, from, from, to)
   }
 
-  private undo(height: number): void {
+  private undo(height: number, stale: StaleSpends | undefined): void {
     const tip = this.db.tip()
     if (!tip || tip.height <= height) return
     const firstUndone = this.firstTxAt.get(height + 1)!
     const boundary = firstUndone * TX_SHIFT
     const s = this.sqlite
-    if (this.undoFrom <= height + 1) {
-      s.prepare('UPDATE outputs SET spent_by = NULL WHERE id IN (SELECT output_id FROM spend_undo WHERE spender >= ?)').run(boundary)
+    if (stale) {
+      // only outputs older than the undone blocks need un-spending: their own outputs go below
+      const unspend = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id = ? AND spent_by >= ?')
+      const unreplace = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id >= ? AND id < ? AND spent_by >= ?')
+      for (const spend of stale.spends) {
+        const txNum = this.findTx.get(spend.prevTxid, spend.prevTxid)
+        if (txNum !== undefined && txNum < firstUndone) unspend.run(txNum * TX_SHIFT + spend.prevVout, boundary)
+      }
+      for (const txid of stale.coinbaseTxids) {
+        const earlier = s
+          .prepare<[Buffer, Buffer, number], number>(
+            'SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = substr(?, 1, 8) AND txid = ? AND tx_num < ? ORDER BY tx_num DESC LIMIT 1',
+          )
+          .pluck()
+          .get(txid, txid, firstUndone)
+        if (earlier !== undefined) unreplace.run(earlier * TX_SHIFT, (earlier + 1) * TX_SHIFT, boundary)
+      }
     } else {
-      // spends below the undo window were not recorded: find them by their spender
       s.prepare('UPDATE outputs SET spent_by = NULL WHERE spent_by >= ?').run(boundary)
     }
-    s.prepare('DELETE FROM spend_undo WHERE spender >= ?').run(boundary)
     s.prepare('DELETE FROM outputs WHERE id >= ?').run(boundary)
     s.prepare('DELETE FROM txs WHERE tx_num >= ?').run(firstUndone)
     s.prepare('DELETE FROM blocks WHERE height > ?').run(height)
-    const undoFrom = Math.min(this.undoFrom, height + 1)
-    if (undoFrom !== this.undoFrom) this.db.setMeta(UNDO_FROM, String(undoFrom))
   }
 
   /** Re-reads what the writer keeps in memory: after an undo, and after a batch that failed and was rolled back. */
   private reload(): void {
     const last = this.lastTxNum.get()
     this.nextTxNum = last === null || last === undefined ? 0 : last + 1
-    this.undoFrom = Number(this.db.meta(UNDO_FROM) ?? 0)
     this.recent.reset(this.nextTxNum)
   }
 }

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {after, describe, test} from 'node:test'
+
+import {parseBlock} from '../../src/lib/chain/block-parser.js'
+import {type IndexedBlock, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
+import {openIndex} from '../../src/lib/store/database.js'
+import {BULK_LOAD} from '../../src/lib/store/schema.js'
+import {IndexWriter, type StaleSpends} from '../../src/lib/store/writer.js'
+import {indexDigest} from '../support/index-digest.js'
+import {readFixtureChain} from '../support/simnode/fixture-chain.js'
+
+/**
+ * The writer on real SQLite with the recorded Core chain: a reorg undone from
+ * the abandoned blocks' own inputs, or by a scan when they cannot be had,
+ * leaves exactly what indexing the winning branch from scratch leaves.
+ */
+
+const fixture = readFixtureChain()
+const indexed = (b: {height: number; hex: string}): IndexedBlock => toIndexedBlock(parseBlock(Buffer.from(b.hex, 'hex')), b.height)
+const forkHeight = fixture.stale[0].height - 1
+const shared = fixture.blocks.filter((b) => b.height <= forkHeight).map(indexed)
+const staleBranch = fixture.stale.map(indexed)
+const winningBranch = fixture.blocks.filter((b) => b.height > forkHeight).map(indexed)
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-writer-'))
+after(() => fs.rmSync(dir, {recursive: true, force: true}))
+let count = 0
+
+function indexWith(steps: (writer: IndexWriter) => void): string {
+  const file = path.join(dir, `index-${count++}.db`)
+  const db = openIndex(file, {network: 'regtest', mode: 'write'})
+  try {
+    steps(new IndexWriter(db))
+  } finally {
+    db.close()
+  }
+  return indexDigest(file)
+}
+
+const spendsOf = (blocks: IndexedBlock[]): StaleSpends => ({
+  spends: blocks.flatMap((b) => b.spends),
+  coinbaseTxids: blocks.map((b) => b.txids[0]),
+})
+
+describe('the index writer', () => {
+  const clean = indexWith((w) => w.applyBlocks([...shared, ...winningBranch]))
+
+  test('a reorg undone from the stale blocks\' inputs ends identical to indexing the new branch from scratch', () => {
+    const digest = indexWith((w) => {
+      w.applyBlocks(shared)
+      // one batch per block, as a run near the tip writes them
+      for (const block of staleBranch) w.applyBlocks([block])
+      w.undoAbove(forkHeight, spendsOf(staleBranch))
+      w.applyBlocks(winningBranch)
+    })
+    assert.equal(digest, clean)
+  })
+
+  test('without the stale blocks, the scan for their spends ends identical too', () => {
+    const digest = indexWith((w) => {
+      w.applyBlocks([...shared, ...staleBranch])
+      w.undoAbove(forkHeight)
+      w.applyBlocks(winningBranch)
+    })
+    assert.equal(digest, clean)
+  })
+
+  test('undoing only part of what a reorg took is caught by the spend check of the next block, not silently kept', () => {
+    const file = path.join(dir, 'partial.db')
+    const db = openIndex(file, {network: 'regtest', mode: 'write'})
+    try {
+      const w = new IndexWriter(db)
+      w.applyBlocks([...shared, ...staleBranch])
+      // pretend the stale blocks spent nothing: their spends stay marked, and a winning block re-spending one is refused
+      w.undoAbove(forkHeight, {spends: [], coinbaseTxids: []})
+      assert.throws(() => w.applyBlocks(winningBranch), {name: 'DatabaseError', message: /holds as spent already/})
+    } finally {
+      db.close()
+    }
+  })
+
+  test('a bulk load drops the script index and its end builds it again, with the same content as a run that kept it', () => {
+    const file = path.join(dir, 'bulk.db')
+    const db = openIndex(file, {network: 'regtest', mode: 'write'})
+    try {
+      const w = new IndexWriter(db)
+      w.startBulkLoad()
+      const hasIndex = () => db.sqlite.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'outputs_by_script'").pluck().get()
+      assert.equal(hasIndex(), 0)
+      assert.equal(db.meta(BULK_LOAD), '1')
+      w.applyBlocks([...shared, ...winningBranch])
+      w.finishBulkLoad()
+      assert.equal(hasIndex(), 1)
+      assert.equal(db.meta(BULK_LOAD), undefined)
+    } finally {
+      db.close()
+    }
+    assert.equal(indexDigest(file), clean)
+  })
+})
