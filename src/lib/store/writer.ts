@@ -181,6 +181,8 @@ export class IndexWriter {
   }
 
   finishBulkLoad(): void {
+    // SQLite's sorter may use a second thread: the block decoder's core is idle by now
+    this.sqlite.pragma('threads = 2')
     this.inTransaction(() => {
       this.sqlite.exec(SCRIPT_INDEX.create)
       this.db.setMeta(BULK_LOAD, undefined)
