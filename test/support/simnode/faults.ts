@@ -35,6 +35,8 @@ export class Faults {
   private corruption: BodyCorruption = 'truncate'
   /** ms added before each answer */
   delayMs = 0
+  /** per RPC method: ms the answer waits after the node has acted on the request (see slowAnswers) */
+  private readonly lateAnswers = new Map<string, number>()
   /** answer 503 beyond this many requests in flight */
   maxConcurrent = Infinity
 
@@ -89,6 +91,21 @@ export class Faults {
     this.delayMs = ms
   }
 
+  /**
+   * Answers to `method` leave `ms` late, after the node has acted: a
+   * sendrawtransaction whose client gives up first still lands in the mempool,
+   * as on a busy real node (0 ends it).
+   */
+  slowAnswers(method: string, ms: number): void {
+    if (ms > 0) this.lateAnswers.set(method, ms)
+    else this.lateAnswers.delete(method)
+  }
+
+  /** How late the answer to a request for these methods leaves (the longest of their delays). */
+  answerDelay(methods: readonly string[]): number {
+    return Math.max(0, ...methods.map((m) => this.lateAnswers.get(m) ?? 0))
+  }
+
   limitConcurrency(n: number | undefined): void {
     this.maxConcurrent = n ?? Infinity
   }
@@ -136,6 +153,7 @@ export class Faults {
     this.endWarmup()
     for (const key of Object.keys(this.left) as (keyof Faults['left'])[]) this.left[key] = 0
     this.delayMs = 0
+    this.lateAnswers.clear()
     this.maxConcurrent = Infinity
   }
 }

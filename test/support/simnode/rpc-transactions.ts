@@ -9,7 +9,7 @@ import {Transaction} from 'bitcoinjs-lib'
 import type {Chain} from './chain.js'
 import {readHeader, wtxidOf} from './block-codec.js'
 import {Amount, HexString} from './core-json.js'
-import {type Coin, outpointKey} from './ledger.js'
+import {type Coin, inputTxid, outpointKey} from './ledger.js'
 import type {NodeState, RpcMethod} from './rpc-methods.js'
 import {RPC, RpcFailure, amountFromValue, getBool, getInt, parseFeeRate, parseHash, parseVerbosity} from './rpc-params.js'
 import {mempoolEntryJson, txJson} from './render.js'
@@ -115,6 +115,15 @@ function addPackageCoins(coins: Map<string, Coin>, tx: Transaction): void {
   tx.outs.forEach((out, vout) => {
     if (!isUnspendable(out.script)) coins.set(outpointKey(txid, vout), {value: out.value, script: Buffer.from(out.script), height: 0x7fffffff, coinbase: false})
   })
+}
+
+/** Core's IsChildWithParentsTree: every transaction but the last is a parent of the last, and no parent spends another. */
+function isChildWithParentsTree(txs: Transaction[]): boolean {
+  const child = txs[txs.length - 1]
+  const spentByChild = new Set(child.ins.map((input) => inputTxid(input.hash)))
+  const parents = new Set(txs.slice(0, -1).map((tx) => tx.getId()))
+  if (![...parents].every((txid) => spentByChild.has(txid))) return false
+  return txs.slice(0, -1).every((tx) => tx.ins.every((input) => !parents.has(inputTxid(input.hash))))
 }
 
 function packageArray(value: unknown): unknown[] {
@@ -250,10 +259,16 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
       const txs = packageArray(rawtxs).map((hex) => decodeTx(hex))
       const maxFeeRate = parseFeeRate(maxFeeRateArg, DEFAULT_MAX_FEE_RATE)
       const coins = new Map<string, Coin>()
+      // Core tests a package in order and stops at the first failure (AcceptMultipleTransactions),
+      // or at the first fee above maxfeerate: the rest get only their txid and wtxid
+      let stopped = false
       return txs.map((tx) => {
+        if (stopped) return {txid: tx.getId(), wtxid: wtxidOf(tx)}
         const verdict = node.chain.testAccept(tx, coins)
         if (verdict.ok) addPackageCoins(coins, tx)
-        return acceptResult(tx, verdict, maxFeeRate)
+        const result = acceptResult(tx, verdict, maxFeeRate)
+        if (txs.length > 1 && result.allowed === false) stopped = true
+        return result
       })
     },
   },
@@ -267,8 +282,18 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
       const txs = packageArray(pkg).map((hex) => decodeTx(hex))
       const maxBurn = maxBurnArg === null || maxBurnArg === undefined ? 0n : amountFromValue(maxBurnArg)
       txs.forEach((tx) => checkBurn(tx, maxBurn))
+      if (txs.length > 1 && !isChildWithParentsTree(txs)) {
+        throw new RpcFailure(RPC.verifyError, 'package topology disallowed. not child-with-parents or parents depend on each other.')
+      }
       const maxFeeRate = parseFeeRate(maxFeeRateArg, DEFAULT_MAX_FEE_RATE)
       const chain = node.chain
+      // AcceptPackage: the child may spend only package parents and confirmed coins; else nothing is evaluated
+      const packageTxids = new Set(txs.map((tx) => tx.getId()))
+      const child = txs[txs.length - 1]
+      const unconfirmedOutside = child.ins.some((input) => !packageTxids.has(inputTxid(input.hash)) && !chain.ledger.utxos.has(outpointKey(inputTxid(input.hash), input.index)))
+      if (txs.length > 1 && unconfirmedOutside) {
+        return {package_msg: 'package-not-child-with-unconfirmed-parents', 'tx-results': {}, 'replaced-transactions': []}
+      }
       const results: Record<string, unknown> = {}
       const replaced: string[] = []
       let message = 'success'

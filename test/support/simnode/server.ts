@@ -109,13 +109,15 @@ export class RpcHttpServer {
     const isRest = url.startsWith('/rest/')
     let parsedBody: unknown
     let parseFailed = false
+    let methods: string[] = []
     if (isRpc && req.method === 'POST') {
       try {
         parsedBody = JSON.parse(body.toString('utf8'))
       } catch {
         parseFailed = true
       }
-      for (const method of methodNames(parsedBody, parseFailed)) faults.count(method)
+      methods = methodNames(parsedBody, parseFailed)
+      for (const method of methods) faults.count(method)
     } else if (isRest) {
       faults.count(restCounterName(url))
     }
@@ -134,6 +136,12 @@ export class RpcHttpServer {
       if (isRpc) reply = await this.jsonRpc(req, parsedBody, parseFailed)
       else if (isRest && this.opts.rest) reply = handleRest(this.opts.node, url, faults.takeWarmup()) ?? {status: 404, contentType: HTML, body: ''}
       else reply = {status: 404, contentType: HTML, body: ''}
+      const late = faults.answerDelay(methods)
+      if (late > 0) {
+        await sleep(late)
+        // the client gave up waiting: there is nobody to answer
+        if (res.destroyed) return
+      }
       this.send(res, reply)
     } finally {
       this.inFlight--
