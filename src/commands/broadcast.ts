@@ -39,7 +39,7 @@ Exit codes (the worst outcome wins, in this order): 4 a transaction's fate staye
     file: Flags.string({char: 'f', description: 'read transactions from a file, one hex per line (blank lines and # comments are skipped); - for standard input'}),
     'dry-run': Flags.boolean({description: "only ask the node's testmempoolaccept; send nothing"}),
     'max-fee-rate': Flags.string({description: "refuse to send above this fee rate, sat/vB (up to 3 decimals; 0 = no limit; default: the node's limit, 10,000 sat/vB)"}),
-    'max-burn': Flags.string({description: 'allow up to this many sats in OP_RETURN and other unspendable outputs (default 0)'}),
+    'max-burn': Flags.string({description: "allow up to this many sats in each OP_RETURN or other unspendable output (the node's maxburnamount; default 0)"}),
     ...nodeFlags,
     ...dbFlags,
   }

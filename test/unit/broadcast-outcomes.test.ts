@@ -29,7 +29,7 @@ let coins: Array<{txid: string; vout: number}> = []
 
 before(async () => {
   sim = await Simulator.start()
-  sim.mine(130)
+  sim.mine(150)
   coins = sim.chain.spendableCoins(sim.wallet.scripts()).map(({txid, vout}) => ({txid, vout}))
   client = clientFor(sim.port)
 })
@@ -56,10 +56,11 @@ function clientFor(port: number, requestTimeoutMs = 5000): NodeClient {
 }
 
 /** A wallet payment spending a coin no other test uses. */
-function payment(opts: {feeRate?: number; value?: bigint; opReturnValue?: bigint} = {}): Transaction {
+function payment(opts: {feeRate?: number; value?: bigint; opReturnValue?: bigint | bigint[]} = {}): Transaction {
   const coin = coins.shift()
   assert.ok(coin, 'the simulator wallet ran out of coins')
-  const outputs = opts.opReturnValue === undefined ? [] : [{to: Buffer.from('6a0462697821', 'hex'), value: opts.opReturnValue}]
+  const burns = opts.opReturnValue === undefined ? [] : [opts.opReturnValue].flat()
+  const outputs = burns.map((value) => ({to: Buffer.from('6a0462697821', 'hex'), value}))
   return sim.createTransaction({to: sim.newAddress(), value: opts.value ?? 1_000_000n, outputs, feeRate: opts.feeRate, from: [coin]})
 }
 
@@ -162,6 +163,30 @@ describe('sending: every outcome, and what counts as success', () => {
     assert.equal(allowed.reports[0].result.status, 'sent')
   })
 
+  test('--max-burn limits each unspendable output, as Core does: two of 600 sat pass --max-burn 600', async () => {
+    const tx = payment({opReturnValue: [600n, 600n]})
+    const tested = await run(prepared(tx), {dryRun: true, maxBurn: 600n})
+    assert.deepEqual([tested.reports[0].result.status, tested.exitCode], ['accepted', 0])
+    const tight = await run(prepared(tx), {dryRun: true, maxBurn: 599n})
+    assert.equal(tight.reports[0].result.reason, 'an unspendable (OP_RETURN) output carries 600 sat, more than --max-burn 599 sat; pass --max-burn to destroy it on purpose')
+    const sent = await run(prepared(tx), {maxBurn: 600n})
+    assert.deepEqual([sent.reports[0].result.status, sent.exitCode], ['sent', 0])
+  })
+
+  test('a confirmed transaction that a reorg replaced by a double spend is not "already confirmed": rejected, exit 8', async () => {
+    const tx = payment()
+    const coin = {txid: Buffer.from(tx.ins[0].hash).reverse().toString('hex'), vout: tx.ins[0].index}
+    const doubleSpend = sim.createTransaction({to: sim.newAddress(), value: 1_500_000n, from: [coin]})
+    await run(prepared(tx))
+    sim.mine(1)
+    sim.reorg({depth: 1, dropTxs: true, txs: [doubleSpend]})
+    // -txindex still finds it, in the block that left the chain
+    assert.equal((await client.call<{confirmations: number}>('getrawtransaction', [tx.getId(), 1])).confirmations, 0)
+    const {reports, exitCode} = await run(prepared(tx))
+    assert.deepEqual([reports[0].result.status, reports[0].result.node_code, exitCode], ['rejected', -25, 8])
+    assert.match(reports[0].result.reason!, /^missing or spent inputs/)
+  })
+
   test('several transactions: each reported, the exit code is the worst outcome', async () => {
     const good = payment()
     const cheap = payment({feeRate: 0})
@@ -206,13 +231,55 @@ describe('parent and child in one call', () => {
     assert.deepEqual(proxy.methods.filter((m) => m === 'sendrawtransaction' || m === 'submitpackage'), ['submitpackage', 'sendrawtransaction', 'sendrawtransaction'])
   })
 
+  test('a chain of three, which Core refuses as a package (-25 topology), goes one by one, parents first', async () => {
+    const proxy = await proxyTo({})
+    const grandparent = payment()
+    const parent = childOf(grandparent, 0)
+    const child = childOf(parent, 0)
+    const {reports, exitCode} = await run(prepared(child, grandparent, parent), {client: clientFor(proxy.port)})
+    assert.deepEqual(reports.map((r) => r.result.status), ['sent', 'sent', 'sent'])
+    assert.equal(exitCode, 0)
+    assert.deepEqual(proxy.methods.filter((m) => m === 'sendrawtransaction' || m === 'submitpackage'), ['submitpackage', 'sendrawtransaction', 'sendrawtransaction', 'sendrawtransaction'])
+  })
+
+  test('a child that also spends a mempool transaction not given: Core evaluates no package, so one by one', async () => {
+    const other = payment()
+    await run(prepared(other))
+    const parent = payment()
+    const spends = [parent, other].map((tx) => ({txid: tx.getId(), vout: 0, value: tx.outs[0].value, script: Buffer.from(tx.outs[0].script)}))
+    const child = sim.wallet.buildSpend({
+      coins: spends,
+      payments: [{script: Buffer.from(sim.wallet.newKey('bech32').script), value: 1_000_000n}],
+      changeScript: sim.wallet.newKey('bech32').script,
+      locktime: sim.chain.height,
+    })
+    const proxy = await proxyTo({})
+    const {reports, exitCode} = await run(prepared(parent, child), {client: clientFor(proxy.port)})
+    assert.deepEqual(reports.map((r) => r.result.status), ['sent', 'sent'])
+    assert.equal(exitCode, 0)
+    assert.deepEqual(proxy.methods.filter((m) => m === 'sendrawtransaction' || m === 'submitpackage'), ['submitpackage', 'sendrawtransaction', 'sendrawtransaction'])
+  })
+
+  test('one by one, a child whose parent\'s fate stayed unknown is held back with the same exit code (4)', async () => {
+    const proxy = await proxyTo({sendrawtransaction: 'drop-before'})
+    const parent = payment()
+    const child = childOf(parent, 0)
+    const outcomes = await sendTransactions(clientFor(proxy.port), outgoing(prepared(parent, child)), {packages: false, lookupIntervalMs: 20})
+    assert.deepEqual(outcomes.map((o) => [o.status, o.exitCode]), [
+      ['error', 4],
+      ['error', 4],
+    ])
+    assert.equal(outcomes[1].reason, `not sent: it spends an output of ${parent.getId()}, whose sending failed`)
+    assert.equal(proxy.methods.filter((m) => m === 'sendrawtransaction').length, 1, 'the child was not sent')
+  })
+
   test('one by one, a child whose parent was rejected is not sent at all', async () => {
     const parent = payment({feeRate: 0})
     const child = childOf(parent, 0)
     const {value, calls} = await counting('sendrawtransaction', () => run(prepared(parent, child), {nodeVersion: 270000}))
     assert.equal(calls, 1)
     assert.equal(value.reports[1].result.status, 'rejected')
-    assert.equal(value.reports[1].result.reason, `not sent: it spends an output of ${parent.getId()}, which the node did not take`)
+    assert.equal(value.reports[1].result.reason, `not sent: it spends an output of ${parent.getId()}, which the node refused`)
   })
 })
 
@@ -287,9 +354,53 @@ describe('dry run: testmempoolaccept only, nothing sent', () => {
       [
         'fee rate 30 sat/vB exceeds --max-fee-rate 25 sat/vB',
         reports[1].result.reason!.match(/^rejected by the node's policy: min relay fee not met \(0 < \d+\)$/)?.[0],
-        'unspendable (OP_RETURN) outputs carry 500 sat, more than --max-burn 0 sat (the default); pass --max-burn to destroy it on purpose',
+        'an unspendable (OP_RETURN) output carries 500 sat, more than --max-burn 0 sat (the default); pass --max-burn to destroy it on purpose',
       ],
     )
+  })
+
+  test('a package member already in the mempool: Core stops there, so the rest are tested again on top of it', async () => {
+    const inMempool = payment()
+    await run(prepared(inMempool))
+    const fresh = payment()
+    const child = sim.wallet.buildSpend({
+      coins: [fresh, inMempool].map((tx) => ({txid: tx.getId(), vout: 0, value: tx.outs[0].value, script: Buffer.from(tx.outs[0].script)})),
+      payments: [{script: Buffer.from(sim.wallet.newKey('bech32').script), value: 1_000_000n}],
+      changeScript: sim.wallet.newKey('bech32').script,
+      locktime: sim.chain.height,
+    })
+    const {value, calls} = await counting('testmempoolaccept', () => run(prepared(fresh, inMempool, child), {dryRun: true}))
+    assert.deepEqual(value.reports.map((r) => r.result.status), ['accepted', 'already-in-mempool', 'accepted'])
+    assert.equal(value.exitCode, 0)
+    assert.equal(calls, 2, 'once with all three, once without the one in the mempool')
+    assert.equal(sim.chain.mempool.has(child.getId()), false)
+  })
+
+  test('a parent already confirmed: its child is judged on top of it', async () => {
+    const parent = payment()
+    await run(prepared(parent))
+    sim.mine(1)
+    const {reports, exitCode} = await run(prepared(parent, childOf(parent, 0)), {dryRun: true})
+    assert.deepEqual(reports.map((r) => r.result.status), ['already-confirmed', 'accepted'])
+    assert.equal(exitCode, 0)
+  })
+
+  test('a child of a refused parent is not judged, and says which transaction stopped the test', async () => {
+    const parent = payment({feeRate: 0})
+    const {reports} = await run(prepared(parent, childOf(parent, 0)), {dryRun: true})
+    assert.deepEqual(reports.map((r) => r.result.status), ['rejected', 'rejected'])
+    assert.equal(reports[1].result.reason, `not judged: the node stopped testing the package at ${parent.getId()}, which it refused`)
+  })
+
+  test('without -txindex, a confirmed transaction the node calls "missing-inputs" is found in the UTXO set: already confirmed', async () => {
+    // Core answers missing-inputs when the outputs are not in its coins cache, and getrawtransaction -5 without -txindex
+    const proxy = await proxyTo({getrawtransaction: 'no-txindex', testmempoolaccept: 'uncached-coins'})
+    const tx = payment()
+    await run(prepared(tx))
+    sim.mine(1)
+    const {reports, exitCode} = await run(prepared(tx), {dryRun: true, client: clientFor(proxy.port)})
+    assert.deepEqual([reports[0].result.status, exitCode], ['already-confirmed', 0])
+    assert.ok(proxy.methods.includes('gettxout'))
   })
 
   test('a transaction already mined is "already confirmed", exit 0', async () => {
@@ -320,6 +431,14 @@ describe("the recorded answers of a real Core node", () => {
     assert.deepEqual([reports[0].result.fee, reports[0].result.feerate], [2691, 20.386])
   })
 
+  test('-22 (recorded "TX decode failed") for a transaction bix could decode: rejected, exit 8, saying the node could not decode it', async () => {
+    const node = await recordedNode({sendrawtransaction: rpcFixture('err-sendraw-decode')})
+    const {reports, exitCode} = await run(prepared(payment()), {client: clientFor(node.port)})
+    assert.equal(exitCode, 8)
+    assert.deepEqual([reports[0].result.status, reports[0].result.node_code], ['rejected', -22])
+    assert.equal(reports[0].result.reason, 'the node could not decode it: TX decode failed. Make sure the tx has at least one input.')
+  })
+
   test('dry run: testmempoolaccept "txn-already-in-mempool" is already in the mempool, exit 0', async () => {
     const recorded = rpcFixture('testmempoolaccept-ok-already')
     const node = await recordedNode({testmempoolaccept: recorded})
@@ -330,10 +449,18 @@ describe("the recorded answers of a real Core node", () => {
 })
 
 function outgoing(txs: PreparedTx[]) {
-  return txs.map((tx) => ({txid: tx.decoded.txid, wtxid: tx.decoded.wtxid, hex: tx.hex, inputs: tx.decoded.inputs}))
+  return txs.map((tx) => ({
+    txid: tx.decoded.txid,
+    wtxid: tx.decoded.wtxid,
+    hex: tx.hex,
+    inputs: tx.decoded.inputs,
+    spendableVouts: tx.decoded.outputs.filter((o) => o.type !== 'op_return').map((o) => o.vout),
+  }))
 }
 
-type Rule = 'drop-before' | 'drop-after' | 'slow-answer' | 'method-not-found'
+type Rule = 'drop-before' | 'drop-after' | 'slow-answer' | 'method-not-found' | 'no-txindex' | 'uncached-coins'
+
+const NO_TXINDEX = 'No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions.'
 
 /**
  * The simulator behind a proxy that misbehaves for chosen methods: drops the
@@ -348,6 +475,11 @@ async function proxyTo(rules: Partial<Record<string, Rule>>): Promise<TinyNode &
     const rule = rules[method]
     if (rule === 'drop-before') return void res.socket?.destroy()
     if (rule === 'method-not-found') return replay(res, rpcFixture('err-method-not-found'), req)
+    const call = req.json as {id: unknown; params: unknown[]}
+    if (rule === 'no-txindex' && !sim.chain.mempool.has(String(call.params[0]))) {
+      res.writeHead(500, {'content-type': 'application/json'})
+      return void res.end(JSON.stringify({result: null, error: {code: -5, message: NO_TXINDEX}, id: call.id}))
+    }
     const answer = await httpRequest({
       port: sim.port,
       method: 'POST',
@@ -357,8 +489,14 @@ async function proxyTo(rules: Partial<Record<string, Rule>>): Promise<TinyNode &
     if (rule === 'drop-after') return void res.socket?.destroy()
     if (rule === 'slow-answer') await sleep(800)
     if (res.destroyed) return
+    let body = answer.body
+    if (rule === 'uncached-coins') {
+      const reply = JSON.parse(body.toString('utf8')) as {result: Array<Record<string, unknown>>}
+      reply.result = reply.result.map((r) => (r['reject-reason'] === 'txn-already-known' ? {txid: r.txid, wtxid: r.wtxid, allowed: false, 'reject-reason': 'missing-inputs'} : r))
+      body = Buffer.from(JSON.stringify(reply))
+    }
     res.writeHead(answer.status, {'content-type': String(answer.headers['content-type'] ?? 'application/json')})
-    res.end(answer.body)
+    res.end(body)
   })
   closers.push(() => node.close())
   return Object.assign(node, {methods})

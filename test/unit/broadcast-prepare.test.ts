@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
-import {Block} from 'bitcoinjs-lib'
+import {Block, Transaction} from 'bitcoinjs-lib'
 
 import {prepareTransactions} from '../../src/lib/broadcast/prepare.js'
 import {feeOf, findPrevouts} from '../../src/lib/broadcast/prevouts.js'
@@ -24,7 +24,7 @@ describe('transactions are decoded before anything is sent', () => {
     assert.equal(tx.decoded.wtxid, 'bfcd691fa7bf921addcea6ec5e7da2ee33859b270c3582b10f451476e805e08f')
     assert.equal(tx.decoded.vsize, 132)
     assert.ok(tx.decoded.outputs.every((o) => o.address?.startsWith('2')), 'p2sh outputs show regtest addresses')
-    assert.equal(tx.burnt, 0n)
+    assert.equal(tx.largestBurn, 0n)
   })
 
   test('the error names which transaction is bad, where it came from and what is wrong', () => {
@@ -38,14 +38,24 @@ describe('transactions are decoded before anything is sent', () => {
     assert.throws(() => prepareTransactions(given(child.hex.slice(0, 120)), 'regtest'), /^BadInput: transaction 1 \(argument 1\): .*byte/)
   })
 
-  test('value paid to OP_RETURN outputs is counted as burnt', () => {
-    // a recorded OP_RETURN payment from the fixture chain
-    const withOpReturn = chain.blocks
-      .flatMap((b) => Block.fromHex(b.hex).transactions!.slice(1))
-      .find((t) => t.outs.some((o) => o.script[0] === 0x6a))!
-    const [tx] = prepareTransactions(given(withOpReturn.toHex()), 'regtest')
-    const burnt = withOpReturn.outs.filter((o) => o.script[0] === 0x6a).reduce((sum, o) => sum + BigInt(o.value), 0n)
-    assert.equal(tx.burnt, burnt)
+  test('--max-burn looks at the largest unspendable output, one by one as Core does: OP_RETURN, invalid or oversized scripts', () => {
+    const tx = new Transaction()
+    tx.version = 2
+    tx.addInput(Buffer.alloc(32, 7), 0)
+    const out = (hex: string, value: number) => tx.addOutput(Buffer.from(hex, 'hex'), BigInt(value))
+    out('6a0462697821', 600) // OP_RETURN
+    out('6a', 400) // bare OP_RETURN
+    out('4c0501', 650) // a push of 5 bytes with 1 present: !HasValidOps
+    out('ba', 640) // OP_CHECKSIGADD, above MAX_OPCODE outside tapscript: !HasValidOps
+    out('51', 5_000) // OP_TRUE: spendable by anyone, not burnt
+    out('0014' + '11'.repeat(20), 9_000) // p2wpkh
+    const [prepared] = prepareTransactions(given(tx.toHex()), 'regtest')
+    assert.equal(prepared.largestBurn, 650n)
+    const large = new Transaction()
+    large.addInput(Buffer.alloc(32, 8), 0)
+    large.addOutput(Buffer.alloc(10_001, 0x51), 3n) // over MAX_SCRIPT_SIZE: never spendable
+    large.addOutput(Buffer.from('0014' + '22'.repeat(20), 'hex'), 1000n)
+    assert.equal(prepareTransactions(given(large.toHex()), 'regtest')[0].largestBurn, 3n)
   })
 })
 

@@ -60,7 +60,8 @@ export async function broadcast(txs: readonly PreparedTx[], request: BroadcastRe
     hex: tx.hex,
     inputs: tx.decoded.inputs,
     feerate: fees[i].feerate,
-    burnt: tx.burnt,
+    largestBurn: tx.largestBurn,
+    spendableVouts: tx.decoded.outputs.filter((out) => out.type !== 'op_return').map((out) => out.vout),
   }))
   const onOutcome = request.onOutcome && ((index: number, outcome: Outcome) => request.onOutcome!(txs[index], outcome))
 

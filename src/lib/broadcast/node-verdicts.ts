@@ -72,10 +72,11 @@ export function feeTooHigh(context: VerdictContext): string {
   return `${rate} exceeds ${describeFeeLimit(context.maxFeeRate)}${hint}`
 }
 
-export function burnTooHigh(context: VerdictContext, burnt?: bigint): string {
+/** Core checks each unspendable output on its own against maxburnamount, and so does the message. */
+export function burnTooHigh(context: VerdictContext, largestBurn?: bigint): string {
   const limit = context.maxBurn ?? 0n
-  const amount = burnt === undefined ? 'an unspendable (OP_RETURN) output carries value' : `unspendable (OP_RETURN) outputs carry ${burnt} sat`
-  return `${amount}, more than --max-burn ${limit} sat${context.maxBurn === undefined ? ' (the default)' : ''}; pass --max-burn to destroy it on purpose`
+  const amount = largestBurn === undefined ? 'value' : `${largestBurn} sat`
+  return `an unspendable (OP_RETURN) output carries ${amount}, more than --max-burn ${limit} sat${context.maxBurn === undefined ? ' (the default)' : ''}; pass --max-burn to destroy it on purpose`
 }
 
 /** "min relay fee not met, 0 < 141" → "min relay fee not met (0 < 141)": Core's reason, then its details. */

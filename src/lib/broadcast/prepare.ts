@@ -5,6 +5,10 @@ import type {RawTxText} from './raw-input.js'
 
 /** Core's MAX_SCRIPT_SIZE: an output script longer than this can never be spent. */
 const MAX_SCRIPT_BYTES = 10_000
+/** Core's MAX_SCRIPT_ELEMENT_SIZE and MAX_OPCODE (OP_NOP10), for CScript::HasValidOps */
+const MAX_PUSH_BYTES = 520
+const MAX_OPCODE = 0xb9
+const OP_RETURN = 0x6a
 
 /** A transaction as given, decoded: what bix shows and what it sends. */
 export interface PreparedTx {
@@ -13,8 +17,12 @@ export interface PreparedTx {
   origin: string
   hex: string
   decoded: DecodedTransaction
-  /** sats paid to outputs nobody can spend (OP_RETURN, oversized scripts): what --max-burn limits */
-  burnt: bigint
+  /**
+   * The most sats any one output nobody can spend (OP_RETURN, oversized or
+   * invalid script) carries: what --max-burn limits, output by output, as
+   * Core's maxburnamount does.
+   */
+  largestBurn: bigint
 }
 
 /**
@@ -28,7 +36,7 @@ export function prepareTransactions(raws: readonly RawTxText[], network: Network
   raws.forEach((raw, i) => {
     try {
       const decoded = decodeRawTransaction(raw.hex, network)
-      prepared.push({number: i + 1, origin: raw.origin, hex: raw.hex, decoded, burnt: burntBy(decoded)})
+      prepared.push({number: i + 1, origin: raw.origin, hex: raw.hex, decoded, largestBurn: largestBurn(decoded)})
     } catch (err) {
       if (!(err instanceof BixError) || err.kind !== 'BadInput') throw err
       problems.push(`transaction ${i + 1} (${raw.origin}): ${err.message}`)
@@ -41,10 +49,36 @@ export function prepareTransactions(raws: readonly RawTxText[], network: Network
   return prepared
 }
 
-function burntBy(tx: DecodedTransaction): bigint {
-  let burnt = 0n
+function largestBurn(tx: DecodedTransaction): bigint {
+  let largest = 0n
   for (const out of tx.outputs) {
-    if (out.type === 'op_return' || out.script.length / 2 > MAX_SCRIPT_BYTES) burnt += BigInt(out.value)
+    const value = BigInt(out.value)
+    if (value > largest && isUnspendable(Buffer.from(out.script, 'hex'))) largest = value
   }
-  return burnt
+  return largest
+}
+
+/** What sendrawtransaction's burn check counts: CScript::IsUnspendable() or !HasValidOps(). */
+function isUnspendable(script: Buffer): boolean {
+  return (script.length > 0 && script[0] === OP_RETURN) || script.length > MAX_SCRIPT_BYTES || !hasValidOps(script)
+}
+
+/** Every opcode is known and every push is complete and at most 520 bytes. */
+function hasValidOps(script: Buffer): boolean {
+  let i = 0
+  while (i < script.length) {
+    const op = script[i++]
+    if (op > MAX_OPCODE) return false
+    if (op > 0x4e) continue
+    let size = op
+    const sizeBytes = op === 0x4c ? 1 : op === 0x4d ? 2 : op === 0x4e ? 4 : 0
+    if (sizeBytes > 0) {
+      if (i + sizeBytes > script.length) return false
+      size = script.readUIntLE(i, sizeBytes)
+      i += sizeBytes
+    }
+    if (size > MAX_PUSH_BYTES || i + size > script.length) return false
+    i += size
+  }
+  return true
 }

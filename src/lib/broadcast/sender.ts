@@ -6,16 +6,15 @@ import type {NodeClient} from '../node/types.js'
 import {groupPackages} from './dependencies.js'
 import {burnParam, feeRateParam, type FeeRateLimit} from './fee-limits.js'
 import {type Verdict, type VerdictContext, verdictOfReason, verdictOfRpcError} from './node-verdicts.js'
-import {type Outcome, succeeded} from './result.js'
+import {type Outcome, exitCodeOf, succeeded} from './result.js'
 import {settle} from './settle.js'
-import {type TxWhereabouts, lookUpTransaction, mempoolFee} from './tx-lookup.js'
+import {type LookupTx, type TxWhereabouts, lookUpTransaction, mempoolFee} from './tx-lookup.js'
 
 const LOOKUP_ATTEMPTS = 3
 const LOOKUP_INTERVAL_MS = 1000
 
 /** A transaction ready to go: decoded and checked locally. */
-export interface OutgoingTx {
-  txid: string
+export interface OutgoingTx extends LookupTx {
   wtxid: string
   hex: string
   inputs: ReadonlyArray<{txid: string}>
@@ -142,19 +141,21 @@ class SendSession {
       }
       return Promise.all(members.map((tx) => this.failed(tx, err)))
     }
+    // A package-wide refusal before any member was looked at (Core leaves tx-results empty), e.g.
+    // "package-not-child-with-unconfirmed-parents" when the child also spends a mempool transaction
+    // given separately: one by one, each gets its own verdict.
+    if (answer.txResults.length === 0 && answer.packageMsg !== 'success') return this.sendInOrder(members)
     return Promise.all(members.map((tx) => this.packageMember(tx, answer)))
   }
 
   /** One at a time, parents first; a child of a transaction the node did not take is held back. */
   private async sendInOrder(members: OutgoingTx[]): Promise<Outcome[]> {
     const outcomes: Outcome[] = []
-    const failedTxids = new Set<string>()
+    const failed = new Map<string, Outcome>()
     for (const tx of members) {
-      const failedParent = tx.inputs.find((input) => failedTxids.has(input.txid))
-      const outcome: Outcome = failedParent
-        ? {status: 'rejected', reason: `not sent: it spends an output of ${failedParent.txid}, which the node did not take`}
-        : await this.sendOne(tx)
-      if (!succeeded(outcome.status)) failedTxids.add(tx.txid)
+      const parent = tx.inputs.find((input) => failed.has(input.txid))
+      const outcome = parent ? heldBack(parent.txid, failed.get(parent.txid)!) : await this.sendOne(tx)
+      if (!succeeded(outcome.status)) failed.set(tx.txid, outcome)
       outcomes.push(outcome)
     }
     return outcomes
@@ -179,7 +180,7 @@ class SendSession {
   }
 
   private resolve(tx: OutgoingTx, verdict: Verdict): Promise<Outcome> {
-    return settle(this.client, tx.txid, verdict, this.options.signal)
+    return settle(this.client, tx, verdict, this.options.signal)
   }
 
   /**
@@ -194,7 +195,7 @@ class SendSession {
     for (let attempt = 1; ; attempt++) {
       let found: TxWhereabouts
       try {
-        found = await lookUpTransaction(this.client, tx.txid, this.options.signal)
+        found = await lookUpTransaction(this.client, tx, this.options.signal)
       } catch (lookupErr) {
         if (!(lookupErr instanceof BixError) || lookupErr.kind === 'Interrupted') throw lookupErr
         return {
@@ -214,6 +215,16 @@ class SendSession {
       exitCode: ExitCode.timedOut,
     }
   }
+}
+
+/**
+ * A child not sent because its parent did not get in: a refused parent makes
+ * it refused too; a parent whose sending failed or stayed unknown gives it the
+ * same exit code, since the cure (look, then run again) is the same.
+ */
+function heldBack(parentTxid: string, parent: Outcome): Outcome {
+  if (parent.status === 'rejected') return {status: 'rejected', reason: `not sent: it spends an output of ${parentTxid}, which the node refused`}
+  return {status: 'error', reason: `not sent: it spends an output of ${parentTxid}, whose sending failed`, exitCode: exitCodeOf(parent)}
 }
 
 /**

@@ -2,7 +2,7 @@ import {BixError, ExitCode} from '../errors.js'
 import type {NodeClient} from '../node/types.js'
 import type {Verdict} from './node-verdicts.js'
 import type {Outcome} from './result.js'
-import {lookUpTransaction} from './tx-lookup.js'
+import {type LookupTx, lookUpTransaction} from './tx-lookup.js'
 
 /**
  * A verdict made final. Two of the node's answers are ambiguous and need a
@@ -10,14 +10,14 @@ import {lookUpTransaction} from './tx-lookup.js'
  * transaction gets whose outputs are all spent already (it is confirmed), and
  * "txn-already-known" means in a block or in the mempool.
  */
-export async function settle(client: NodeClient, txid: string, verdict: Verdict, signal?: AbortSignal): Promise<Outcome> {
+export async function settle(client: NodeClient, tx: LookupTx, verdict: Verdict, signal?: AbortSignal): Promise<Outcome> {
   switch (verdict.kind) {
     case 'already-in-mempool':
     case 'already-confirmed':
       return {status: verdict.kind}
     case 'missing-inputs':
     case 'already-known': {
-      const found = await whereabouts(client, txid, signal)
+      const found = await whereabouts(client, tx, signal)
       if (found === 'chain') return {status: 'already-confirmed'}
       if (found === 'mempool') return {status: 'already-in-mempool'}
       // txn-already-known comes from outputs found in the UTXO set: confirmed, even without -txindex to show it
@@ -32,9 +32,9 @@ export async function settle(client: NodeClient, txid: string, verdict: Verdict,
 }
 
 /** A lookup that may itself fail: then we simply do not know, and the verdict stands. */
-async function whereabouts(client: NodeClient, txid: string, signal?: AbortSignal): Promise<'mempool' | 'chain' | 'nowhere' | 'unknown'> {
+async function whereabouts(client: NodeClient, tx: LookupTx, signal?: AbortSignal): Promise<'mempool' | 'chain' | 'nowhere' | 'unknown'> {
   try {
-    return (await lookUpTransaction(client, txid, signal)).where
+    return (await lookUpTransaction(client, tx, signal)).where
   } catch (err) {
     if (err instanceof BixError && err.kind !== 'Interrupted') return 'unknown'
     throw err
