@@ -34,6 +34,13 @@ describe('bix broadcast with a real bitcoind', {skip: BITCOIND ? false : 'set BI
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-broadcast-bitcoind-'))
     node = await startTestNode({matureBlocks: 110})
+    // fees come from the parents, which the node finds by -txindex: let it catch up with the blocks just mined
+    for (let i = 0; ; i++) {
+      const info = await node.rpc<{txindex?: {synced: boolean; best_block_height: number}}>('getindexinfo', ['txindex'])
+      if (info.txindex?.synced && info.txindex.best_block_height === (await node.tipHeight())) break
+      assert.ok(i < 100, 'txindex did not catch up within 10 s')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
   })
   after(async () => {
     await node?.stop()
@@ -59,6 +66,22 @@ describe('bix broadcast with a real bitcoind', {skip: BITCOIND ? false : 'set BI
     const signed = await node.rpc<{hex: string; complete: boolean}>('signrawtransactionwithwallet', [raw])
     assert.ok(signed.complete)
     return signed.hex
+  }
+
+  /** A child spending output 0 of `parentHex` (a payment to the wallet), paying `feeSats`; signed, not broadcast. */
+  async function childOf(parentHex: string, feeSats: bigint): Promise<{hex: string; parentTxid: string}> {
+    const parent = await node.rpc<{txid: string; vout: Array<{value: number; scriptPubKey: {hex: string}}>}>('decoderawtransaction', [parentHex])
+    const out = parent.vout[0]
+    const raw = await node.rpc<string>('createrawtransaction', [
+      [{txid: parent.txid, vout: 0}],
+      {[await node.newAddress('bech32m')]: satsToBtcString(sats(out.value) - feeSats)},
+    ])
+    const signed = await node.rpc<{hex: string; complete: boolean}>('signrawtransactionwithwallet', [
+      raw,
+      [{txid: parent.txid, vout: 0, scriptPubKey: out.scriptPubKey.hex, amount: satsToBtcString(sats(out.value))}],
+    ])
+    assert.ok(signed.complete)
+    return {hex: signed.hex, parentTxid: parent.txid}
   }
 
   test('a wallet-made transaction is sent, with the fee the node reports; sending again exits 0 both before and after mining', async () => {
@@ -129,21 +152,8 @@ describe('bix broadcast with a real bitcoind', {skip: BITCOIND ? false : 'set BI
   })
 
   test('a parent and its child are accepted together (submitpackage on Core 28+)', async () => {
-    const coin = await takeCoin()
-    const address = await node.newAddress('bech32')
-    const parentHex = await spend(coin, 4_000n, address)
-    const parent = await node.rpc<{txid: string; vout: Array<{value: number; scriptPubKey: {hex: string}}>}>('decoderawtransaction', [parentHex])
-    const out = parent.vout[0]
-    const childRaw = await node.rpc<string>('createrawtransaction', [
-      [{txid: parent.txid, vout: 0}],
-      {[await node.newAddress('bech32m')]: satsToBtcString(sats(out.value) - 6_000n)},
-    ])
-    const child = await node.rpc<{hex: string; complete: boolean}>('signrawtransactionwithwallet', [
-      childRaw,
-      [{txid: parent.txid, vout: 0, scriptPubKey: out.scriptPubKey.hex, amount: satsToBtcString(sats(out.value))}],
-    ])
-    assert.ok(child.complete)
-
+    const parentHex = await spend(await takeCoin(), 4_000n, await node.newAddress('bech32'))
+    const child = await childOf(parentHex, 6_000n)
     const r = await bix([child.hex, parentHex, '--json', '--verbose'])
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(json(r.stdout).map((x) => x.status), ['sent', 'sent'])
@@ -151,6 +161,20 @@ describe('bix broadcast with a real bitcoind', {skip: BITCOIND ? false : 'set BI
     const {version} = await node.rpc<{version: number}>('getnetworkinfo')
     if (version >= 280000) assert.match(r.stderr, /^submitpackage +1 /m)
     const mempool = await node.rpc<string[]>('getrawmempool')
-    assert.ok(mempool.includes(parent.txid))
+    assert.ok(mempool.includes(child.parentTxid) && mempool.includes(json(r.stdout)[0].txid))
+  })
+
+  test('--dry-run of a parent already in the mempool and its new child: Core stops at the parent, bix tests the child on top of it', async () => {
+    const parentHex = await spend(await takeCoin(), 4_000n, await node.newAddress('bech32'))
+    assert.equal((await bix([parentHex])).code, 0)
+    const child = await childOf(parentHex, 6_000n)
+    const r = await bix([parentHex, child.hex, '--dry-run', '--json'])
+    assert.equal(r.code, 0, r.stdout)
+    assert.deepEqual(json(r.stdout).map((x) => [x.status, x.fee]), [
+      ['already-in-mempool', 4000],
+      ['accepted', 6000],
+    ])
+    const mempool = await node.rpc<string[]>('getrawmempool')
+    assert.equal(mempool.includes(json(r.stdout)[1].txid), false, 'a dry run sends nothing')
   })
 })

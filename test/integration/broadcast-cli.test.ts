@@ -12,7 +12,7 @@ import {toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
 import {openIndex} from '../../src/lib/store/database.js'
 import {IndexWriter} from '../../src/lib/store/writer.js'
 import {regtestChain} from '../support/chain-fixtures.js'
-import {runBix} from '../support/cli.js'
+import {type BixResult, REPO_ROOT, runBix} from '../support/cli.js'
 import type {Simulator} from '../support/simnode/simulator.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
 
@@ -20,8 +20,9 @@ import {type TestNode, startTestNode} from '../support/test-node.js'
  * `bix broadcast` as a user runs it, against the regtest simulator: exit
  * codes, what it prints, --json, --file and stdin, and the faults that make a
  * send's outcome unknown. (The same outcomes are pinned one by one, faster, in
- * test/unit/broadcast-sender.test.ts; the real-bitcoind variants are in
- * broadcast-bitcoind.test.ts.)
+ * test/unit/broadcast-outcomes.test.ts; the real-bitcoind variants are in
+ * broadcast-bitcoind.test.ts.) Every run is also checked for what must never
+ * be printed: a stack trace, or the node's credentials.
  */
 
 let node: TestNode
@@ -42,9 +43,21 @@ after(async () => {
   if (dir) fs.rmSync(dir, {recursive: true, force: true})
 })
 
+/** Whatever the outcome: one-line messages, never a stack trace, never a secret. */
+function assertClean(r: BixResult, secrets: string[]): BixResult {
+  for (const [name, text] of [['stdout', r.stdout], ['stderr', r.stderr]]) {
+    assert.doesNotMatch(text, /^\s+at .+[:(]\d+:\d+\)?$/m, `a stack trace on ${name}:\n${text}`)
+    for (const secret of secrets) assert.equal(text.includes(secret), false, `a credential on ${name}:\n${text}`)
+  }
+  return r
+}
+
+/** The secret half of the node's cookie, which bix sends and must never show. */
+const cookieSecret = () => fs.readFileSync(node.cookiePath, 'utf8').trim().split(':')[1]
+
 /** The bix flags for this node, with the index looked for in an empty place (fees then come from the node). */
-const bix = (args: string[], input?: string) =>
-  runBix(['broadcast', ...node.cliArgs(), '--db', path.join(dir, 'no-index.db'), ...args], {input, timeoutMs: 30_000})
+const bix = async (args: string[], input?: string) =>
+  assertClean(await runBix(['broadcast', ...node.cliArgs(), '--db', path.join(dir, 'no-index.db'), ...args], {input, timeoutMs: 30_000}), [cookieSecret()])
 
 function payment(opts: {feeRate?: number} = {}): Transaction {
   const coin = coins.shift()
@@ -64,18 +77,10 @@ function childOf(parent: Transaction, vout: number): Transaction {
 
 const json = (stdout: string): BroadcastResult[] => JSON.parse(stdout) as BroadcastResult[]
 
-/**
- * Makes only sendrawtransaction slow. The simulator reads `delayMs` for each
- * request right after counting it in `faults.log`, so the delay can depend on
- * the method; everything else (the lookups) answers at once.
- */
+/** sendrawtransaction's answers leave late, after the node has acted; the lookups answer at once. */
 function slowSends(ms: number): () => void {
-  const faults = sim.faults
-  Object.defineProperty(faults, 'delayMs', {configurable: true, get: () => (faults.log.at(-1) === 'sendrawtransaction' ? ms : 0)})
-  return () => {
-    delete (faults as {delayMs?: number}).delayMs
-    faults.delayMs = 0
-  }
+  sim.faults.slowAnswers('sendrawtransaction', ms)
+  return () => sim.faults.slowAnswers('sendrawtransaction', 0)
 }
 
 describe('bix broadcast: what the user sees', () => {
@@ -87,6 +92,7 @@ describe('bix broadcast: what the user sees', () => {
     const entry = sim.chain.mempool.get(tx.getId())
     assert.ok(entry, 'the transaction is in the mempool')
     assert.match(r.stdout, new RegExp(`^tx  ${tx.getId()}$`, 'm'))
+    assert.match(r.stdout, new RegExp(`^  wtxid    ${Buffer.from(tx.getHash(true)).reverse().toString('hex')}$`, 'm'))
     assert.match(r.stdout, new RegExp(`^  size     \\d+ B, ${entry.vsize} vB \\(weight ${entry.weight}\\)$`, 'm'))
     assert.match(r.stdout, new RegExp(`^  fee      ${Number(entry.fee).toLocaleString('en-US')} sat, 20 sat/vB$`, 'm'))
     assert.match(r.stdout, /^ {2}status {3}sent$/m)
@@ -133,12 +139,21 @@ describe('bix broadcast: what the user sees', () => {
     const before = sim.faults.log.length
     const r = await bix([good.toHex(), good.toHex().slice(0, 150)])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /^error: transaction 2 \(argument 2\): .+; nothing was sent$/m)
-    assert.equal(sim.faults.log.length, before, 'the node received no request at all')
-    assert.equal(sim.chain.mempool.has(good.getId()), false)
+    assert.match(r.stderr, /^error: transaction 2 \(argument 2\): .*byte.*; nothing was sent$/m)
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'one line')
+    assert.equal(r.stdout, '')
     const notHex = await bix(['--json', 'nonsense'])
     assert.equal(notHex.code, 2)
-    assert.deepEqual(JSON.parse(notHex.stdout).error.kind, 'BadInput')
+    assert.deepEqual(JSON.parse(notHex.stdout).error, {
+      kind: 'BadInput',
+      message: 'transaction 1 (argument 1): transaction hex has a non-hex character at position 1; nothing was sent',
+      exitCode: 2,
+    })
+    const fromStdin = await bix(['-'], `${good.toHex()}\n${good.toHex()}ff\n`)
+    assert.equal(fromStdin.code, 2)
+    assert.match(fromStdin.stderr, /^error: transaction 2 \(line 2 of stdin\): transaction: 1 unexpected bytes after the transaction, which ends at byte \d+; nothing was sent$/m)
+    assert.equal(sim.faults.log.length, before, 'the node received no request at all')
+    assert.equal(sim.chain.mempool.has(good.getId()), false)
   })
 
   test('below the relay fee: rejected with the node\'s reason and code, exit 8', async (t) => {
@@ -196,7 +211,14 @@ describe('bix broadcast: what the user sees', () => {
     const fromStdin = await bix(['-', '--json'], `${c.toHex()}\n`)
     assert.equal(fromStdin.code, 0, fromStdin.stderr)
     assert.deepEqual(json(fromStdin.stdout).map((x) => [x.txid, x.status]), [[c.getId(), 'sent']])
-    assert.ok([a, b, c].every((tx) => sim.chain.mempool.has(tx.getId())))
+    const d = payment()
+    const fileDash = await bix([a.toHex(), '--file', '-', '--json'], `# from a pipe\n${d.toHex()}\n`)
+    assert.equal(fileDash.code, 0, fileDash.stderr)
+    assert.deepEqual(json(fileDash.stdout).map((x) => [x.txid, x.status]), [
+      [a.getId(), 'already-in-mempool'],
+      [d.getId(), 'sent'],
+    ])
+    assert.ok([a, b, c, d].every((tx) => sim.chain.mempool.has(tx.getId())))
   })
 
   test('--dry-run asks testmempoolaccept only: accepted with its fee, nothing sent; a bad one exits 8', async (t) => {
@@ -258,6 +280,46 @@ describe('bix broadcast when the answer is lost', () => {
   })
 })
 
+describe('bix broadcast: exit codes and secrets', () => {
+  test('--help documents every exit code and that the worst outcome wins', async () => {
+    const r = await runBix(['broadcast', '--help'])
+    assert.equal(r.code, 0)
+    const help = r.stdout.replace(/\s+/g, ' ')
+    assert.match(help, /Exit codes \(the worst outcome wins, in this order\): 4 .*unknown.* 3 node unreachable, 1 .* 8 the node rejected a transaction, 0 every transaction is sent, accepted or already there\. 2: bad input, nothing was sent/)
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8')
+    for (const code of [0, 1, 2, 3, 4, 8]) assert.match(readme, new RegExp(`^\\| ${code} \\|`, 'm'), `README's exit-code table has ${code}`)
+    assert.match(readme, /^\| 8 \| .*broadcast.*worst/m, "README says broadcast exits with the worst outcome")
+  })
+
+  test('with rpcuser/rpcpassword in --rpc-url, neither a rejection, a lost answer nor a wrong password shows the password', async () => {
+    const password = 'hunter2-do-not-print-me'
+    const locked = await startTestNode({auth: {user: 'alice', password}, sim: {}})
+    try {
+      if (!locked.sim) return
+      locked.sim.mine(102)
+      const [coinA, coinB] = locked.sim.chain.spendableCoins(locked.sim.wallet.scripts())
+      const cheap = locked.sim.createTransaction({to: locked.sim.newAddress(), value: 1_000_000n, feeRate: 0, from: [coinA]})
+      const slow = locked.sim.createTransaction({to: locked.sim.newAddress(), value: 1_000_000n, feeRate: 0, from: [coinB]})
+      const url = (pw: string) => `http://alice:${pw}@127.0.0.1:${locked.rpcPort}`
+      const run = async (pw: string, args: string[]) =>
+        assertClean(await runBix(['broadcast', '--network', 'regtest', '--rpc-url', url(pw), '--db', path.join(dir, 'none.db'), ...args]), [password, 'wrong-pw'])
+      // --verbose adds the per-method table and the retry lines, which name endpoints
+      const rejected = await run(password, [cheap.toHex(), '--verbose'])
+      assert.equal(rejected.code, 8, rejected.stderr)
+      assert.match(rejected.stdout, /^ {2}status {3}rejected by the node's policy: min relay fee not met \(0 < \d+\) \[node code -26\]$/m)
+      locked.sim.faults.slowAnswers('sendrawtransaction', 1500)
+      const lost = await run(password, [slow.toHex(), '--rpc-timeout', '1', '--verbose'])
+      assert.equal(lost.code, 4, lost.stderr)
+      const refused = await run('wrong-pw', [slow.toHex()])
+      assert.equal(refused.code, 3)
+      assert.match(refused.stderr, /^error: authorization failed: .*rejected by 127\.0\.0\.1:\d+/m)
+      assert.equal(refused.stderr.trim().split('\n').length, 1, 'one line')
+    } finally {
+      await locked.stop()
+    }
+  })
+})
+
 describe('bix broadcast before Core 28', () => {
   let old: TestNode
   before(async () => {
@@ -295,10 +357,7 @@ describe("bix broadcast with bix's index for the network", () => {
     dbPath = path.join(dir, 'regtest-index.db')
     const db = openIndex(dbPath, {network: 'regtest', mode: 'write'})
     const chain = regtestChain()
-    new IndexWriter(db).applyBlocks(
-      chain.blocks.map((b) => toIndexedBlock(parseBlock(Buffer.from(b.hex, 'hex')), b.height)),
-      {nodeTipHeight: chain.height},
-    )
+    new IndexWriter(db).applyBlocks(chain.blocks.map((b) => toIndexedBlock(parseBlock(Buffer.from(b.hex, 'hex')), b.height)))
     db.close()
   })
   after(() => recorded?.stop())
