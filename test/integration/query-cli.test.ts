@@ -133,6 +133,82 @@ describe('bix query address', () => {
     for (const [i, address] of addresses.entries()) await assertMatchesNode(node, oracle, address, reports[i])
   })
 
+  test('after bix sync-mempool, unconfirmed activity shows as the node\'s mempool says, and is left out once the index moves on', async (t) => {
+    const node = await startTestNode({fixtureChain: true})
+    t.after(() => node.stop())
+    const db = tempDb(t)
+    await index(node, db)
+    const synced = await runBix(['sync-mempool', ...node.cliArgs(), '--db', db, '--quiet'])
+    assert.equal(synced.code, 0, synced.stderr)
+    const oracle = await buildAddressOracle(node)
+
+    // what the node's mempool pays to and takes from each address, worked out with bitcoinjs-lib
+    const {Transaction} = await import('bitcoinjs-lib')
+    const pool = new Map<string, {funded: number; fundedSum: number; spent: number; spentSum: number; txs: Set<string>}>()
+    const mempoolTxs = new Map<string, InstanceType<typeof Transaction>>()
+    for (const txid of await node.rpc<string[]>('getrawmempool')) mempoolTxs.set(txid, Transaction.fromHex(await node.rpc<string>('getrawtransaction', [txid])))
+    const scriptOf = (txid: string, vout: number): {script: string; value: number} => {
+      const parent = mempoolTxs.get(txid)
+      if (parent) return {script: Buffer.from(parent.outs[vout].script).toString('hex'), value: Number(parent.outs[vout].value)}
+      for (const address of [...fixture.addresses, fixture.miner]) {
+        const script = addressToScript(address, 'regtest').toString('hex')
+        const out = oracle.byScript(script).outputs.find((o) => o.txid === txid && o.vout === vout)
+        if (out) return {script, value: out.value}
+      }
+      return {script: '', value: 0}
+    }
+    const entry = (script: string) => {
+      let e = pool.get(script)
+      if (!e) pool.set(script, (e = {funded: 0, fundedSum: 0, spent: 0, spentSum: 0, txs: new Set()}))
+      return e
+    }
+    for (const [txid, tx] of mempoolTxs) {
+      for (const out of tx.outs) {
+        const e = entry(Buffer.from(out.script).toString('hex'))
+        e.funded++
+        e.fundedSum += Number(out.value)
+        e.txs.add(txid)
+      }
+      for (const input of tx.ins) {
+        const prev = scriptOf(Buffer.from(input.hash).reverse().toString('hex'), input.index)
+        const e = entry(prev.script)
+        e.spent++
+        e.spentSum += prev.value
+        e.txs.add(txid)
+      }
+    }
+
+    const addresses = [...fixture.addresses, fixture.miner]
+    const reports = (await query(node, db, ...addresses, '--utxos', '--history', '--limit', '0')) as Report[]
+    let touched = 0
+    for (const [i, address] of addresses.entries()) {
+      const report = reports[i]
+      assert.ok(report.freshness.mempool.used)
+      const e = pool.get(addressToScript(address, 'regtest').toString('hex'))
+      assert.deepEqual(
+        report.mempool_stats,
+        {funded_txo_count: e?.funded ?? 0, funded_txo_sum: e?.fundedSum ?? 0, spent_txo_count: e?.spent ?? 0, spent_txo_sum: e?.spentSum ?? 0, tx_count: e?.txs.size ?? 0},
+        `mempool_stats of ${address}`,
+      )
+      const unconfirmed = report.history!.filter((h) => h.height === null).map((h) => h.txid).sort()
+      assert.deepEqual(unconfirmed, [...(e?.txs ?? [])].sort(), `unconfirmed history of ${address}`)
+      assert.equal(report.balance.total, report.balance.confirmed + (e ? e.fundedSum - e.spentSum : 0))
+      // nothing spendable is spent by the mempool, and every UTXO the mempool spends is listed as pending
+      const pending = new Set((report as Report & {pending_spends: Array<{txid: string; vout: number}>}).pending_spends.map((p) => `${p.txid}:${p.vout}`))
+      for (const u of report.utxos!) assert.ok(!pending.has(`${u.txid}:${u.vout}`))
+      if (e) touched++
+    }
+    assert.ok(touched >= 3, `${touched} addresses with unconfirmed activity`)
+
+    // a block later (mined by the node, indexed by bix), the snapshot no longer matches the index: left out, with a warning
+    await node.mine(1)
+    await index(node, db)
+    const later = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.miner, '--json'])
+    assert.equal(later.code, 0, later.stderr)
+    assert.equal((JSON.parse(later.stdout) as Report).freshness.mempool.used, false)
+    assert.match(later.stderr, /the mempool snapshot was taken at another index tip.*run bix sync-mempool/)
+  })
+
   test('--scripthash and --script find the same outputs as the address; the human answer shows balance and freshness', async (t) => {
     const node = await startTestNode({fixtureChain: true})
     t.after(() => node.stop())

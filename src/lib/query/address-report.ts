@@ -1,6 +1,6 @@
-import {toDisplayHex} from '../chain/hashes.js'
+import {fromDisplayHex, toDisplayHex} from '../chain/hashes.js'
 import {BixError, badInput} from '../errors.js'
-import {AddressReader, type ScriptOutput, positionOf, txNumOf} from '../store/address-reader.js'
+import {AddressReader, type TxChange, positionOf, txNumOf} from '../store/address-reader.js'
 import type {IndexDb} from '../store/database.js'
 import {BULK_LOAD, TX_SHIFT} from '../store/schema.js'
 import {type MempoolActivity, mempoolActivityOf, mempoolSnapshotInfo, mempoolSnapshotIsCurrent} from '../store/mempool-reader.js'
@@ -91,15 +91,6 @@ export interface ReportOptions {
   now: number
 }
 
-interface TxDelta {
-  /** confirmed: tx_num; unconfirmed: -1 */
-  txNum: number
-  /** display hex, filled in for unconfirmed ones and for confirmed ones on the page */
-  txid?: string
-  delta: number
-  time?: number
-}
-
 export function addressReport(db: IndexDb, target: QueryTarget, options: ReportOptions): AddressReport {
   const tip = db.tip()
   if (db.meta(BULK_LOAD) === '1') {
@@ -109,61 +100,25 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
   const reader = new AddressReader(db)
   const snapshot = mempoolSnapshotInfo(db)
   const mempoolUsed = mempoolSnapshotIsCurrent(snapshot, tip?.hash)
-  const mempool: MempoolActivity = mempoolUsed ? mempoolActivityOf(db, target.scriptKey) : {outputs: [], spends: [], firstSeen: new Map()}
+  const pool = mempoolView(reader, mempoolUsed ? mempoolActivityOf(db, target.scriptKey) : undefined)
 
-  // confirmed: every output paid to the script, and the inputs that spent them
-  const outputs = reader.outputsOf(target.scriptKey)
-  const chain: TxoStats = {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0}
-  const confirmedTxs = new Map<number, TxDelta>()
-  const touch = (txNum: number, delta: number) => {
-    const entry = confirmedTxs.get(txNum)
-    if (entry) entry.delta += delta
-    else confirmedTxs.set(txNum, {txNum, delta})
-  }
-  for (const out of outputs) {
-    chain.funded_txo_count++
-    chain.funded_txo_sum += out.value
-    touch(txNumOf(out.id), out.value)
-    if (out.spentBy !== null) {
-      chain.spent_txo_count++
-      chain.spent_txo_sum += out.value
-      touch(txNumOf(out.spentBy), -out.value)
-    }
-  }
-  chain.tx_count = confirmedTxs.size
-
-  // unconfirmed: outputs of mempool transactions, and mempool inputs spending the script's outputs
-  const pool: TxoStats = {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0}
-  const mempoolTxs = new Map<string, TxDelta>()
-  const touchMempool = (txid: Buffer, delta: number) => {
-    const key = toDisplayHex(txid)
-    const entry = mempoolTxs.get(key)
-    if (entry) entry.delta += delta
-    else mempoolTxs.set(key, {txNum: -1, txid: key, delta, time: mempool.firstSeen.get(key)})
-  }
-  for (const out of mempool.outputs) {
-    pool.funded_txo_count++
-    pool.funded_txo_sum += out.value
-    touchMempool(out.txid, out.value)
-  }
-  for (const spend of mempool.spends) {
-    pool.spent_txo_count++
-    pool.spent_txo_sum += spend.value
-    touchMempool(spend.txid, -spend.value)
-  }
-  pool.tx_count = mempoolTxs.size
-
+  const {firstTxNum, lastTxNum, ...chain} = reader.chainActivity(target.scriptKey)
   const confirmed = chain.funded_txo_sum - chain.spent_txo_sum
-  const unconfirmed = pool.funded_txo_sum - pool.spent_txo_sum
+  const unconfirmed = pool.stats.funded_txo_sum - pool.stats.spent_txo_sum
+  const confirmedEntry = (change: TxChange): HistoryEntry => {
+    const block = reader.blockOf(change.txNum)
+    return {txid: toDisplayHex(reader.txidOf(change.txNum)), height: block.height, time: block.time, value_change: change.delta}
+  }
+  const entryOf = (txNum: number) => confirmedEntry({txNum, delta: 0})
   const report: AddressReport = {
     address: target.address,
     scripthash: target.scripthash,
     script: target.script,
     chain_stats: chain,
-    mempool_stats: pool,
+    mempool_stats: pool.stats,
     balance: {confirmed, unconfirmed, total: confirmed + unconfirmed},
-    first_activity: null,
-    last_activity: null,
+    first_activity: firstTxNum !== undefined ? activity(entryOf(firstTxNum)) : pool.history.length > 0 ? activity(pool.history.at(-1)!) : null,
+    last_activity: pool.history.length > 0 ? activity(pool.history[0]) : lastTxNum !== undefined ? activity(entryOf(lastTxNum)) : null,
     freshness: {
       index: tip ? {height: tip.height, hash: toDisplayHex(tip.hash)} : null,
       mempool: {
@@ -174,48 +129,74 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
     },
   }
 
-  // newest first: unconfirmed (latest seen first), then confirmed by chain position
-  const unconfirmedOrder = [...mempoolTxs.values()].sort((a, b) => (b.time ?? 0) - (a.time ?? 0) || (a.txid! < b.txid! ? -1 : 1))
-  const confirmedOrder = [...confirmedTxs.values()].sort((a, b) => b.txNum - a.txNum)
-  const describe = (tx: TxDelta): HistoryEntry => {
-    if (tx.txNum < 0) return {txid: tx.txid!, height: null, time: tx.time ?? 0, value_change: tx.delta}
-    const block = reader.blockOf(tx.txNum)
-    return {txid: toDisplayHex(reader.txidOf(tx.txNum)), height: block.height, time: block.time, value_change: tx.delta}
-  }
-  const newest = unconfirmedOrder[0] ?? confirmedOrder[0]
-  const oldest = confirmedOrder.at(-1) ?? unconfirmedOrder.at(-1)
-  if (newest) report.last_activity = activity(describe(newest))
-  if (oldest) report.first_activity = activity(describe(oldest))
-
-  const afterOutpoint = options.after?.includes(':') ? options.after : undefined
-  const afterTxid = options.after !== undefined && !afterOutpoint ? options.after : undefined
-
+  const after = parseAfter(options.after)
+  const limit = options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY
   if (options.history) {
-    const all = [...unconfirmedOrder, ...confirmedOrder]
-    let start = 0
-    if (afterTxid !== undefined) {
-      const at = findTx(all, afterTxid, reader)
-      if (at < 0) throw badInput(`--after ${afterTxid}: not a transaction of this address's history`)
-      start = at + 1
+    // newest first: unconfirmed (latest seen first), then confirmed by their place in the chain
+    let unconfirmedFrom = 0
+    let confirmedBefore: number | undefined
+    if (after?.kind === 'txid') {
+      const at = pool.history.findIndex((h) => h.txid === after.txid)
+      if (at >= 0) unconfirmedFrom = at + 1
+      else {
+        confirmedBefore = reader.txNumOf(fromDisplayHex(after.txid))
+        if (confirmedBefore === undefined || !reader.history(target.scriptKey, confirmedBefore + 1, 1).some((c) => c.txNum === confirmedBefore)) {
+          throw badInput(`--after ${after.txid}: not a transaction of this address's history`)
+        }
+        unconfirmedFrom = pool.history.length
+      }
     }
-    const end = options.limit > 0 ? Math.min(all.length, start + options.limit) : all.length
-    report.history = all.slice(start, end).map(describe)
-    if (end < all.length) report.next_after = {...report.next_after, history: report.history.at(-1)!.txid}
+    const page = pool.history.slice(unconfirmedFrom, unconfirmedFrom + limit)
+    const room = limit - page.length
+    // one more than fits says whether there is a next page
+    const older = room > 0 ? reader.history(target.scriptKey, confirmedBefore, Number.isFinite(room) ? room + 1 : 0) : []
+    page.push(...older.slice(0, room).map(confirmedEntry))
+    report.history = page
+    const more = unconfirmedFrom + page.length < pool.history.length || older.length > room || (room <= 0 && lastTxNum !== undefined)
+    if (more && page.length > 0) report.next_after = {...report.next_after, history: page.at(-1)!.txid}
   }
 
   if (options.utxos) {
-    const {candidates, pending} = unspent(reader, outputs, mempool)
-    let start = 0
-    if (afterOutpoint !== undefined) {
-      const at = findOutpoint(candidates, afterOutpoint, reader)
-      if (at < 0) throw badInput(`--after ${afterOutpoint}: not an unspent output of this address`)
-      start = at + 1
+    let unconfirmedFrom = 0
+    let confirmedBefore: number | undefined
+    if (after?.kind === 'outpoint') {
+      const at = pool.utxos.findIndex((u) => u.txid === after.txid && u.vout === after.vout)
+      if (at >= 0) unconfirmedFrom = at + 1
+      else {
+        const txNum = reader.txNumOf(fromDisplayHex(after.txid))
+        const id = txNum === undefined ? undefined : txNum * TX_SHIFT + after.vout
+        const out = id === undefined ? undefined : reader.output(id)
+        if (id === undefined || !out || out.spentBy !== null || !out.scriptKey.equals(target.scriptKey)) {
+          throw badInput(`--after ${after.txid}:${after.vout}: not an unspent output of this address`)
+        }
+        confirmedBefore = id
+        unconfirmedFrom = pool.utxos.length
+      }
     }
-    const end = options.limit > 0 ? Math.min(candidates.length, start + options.limit) : candidates.length
-    report.utxos = candidates.slice(start, end).map((c) => c.describe())
-    report.pending_spends = pending
-    if (end < candidates.length) {
-      const last = report.utxos.at(-1)!
+    const page = pool.utxos.slice(unconfirmedFrom, unconfirmedFrom + limit)
+    let room = limit - page.length
+    let before = confirmedBefore
+    let more = unconfirmedFrom + page.length < pool.utxos.length
+    // confirmed outputs a mempool transaction spends are left out of the page (they are pending_spends): read on past them
+    while (room > 0) {
+      const want = Number.isFinite(room) ? room + 1 : 0
+      const rows = reader.unspent(target.scriptKey, before, want)
+      for (const row of rows) {
+        if (pool.spentConfirmed.has(row.id)) continue
+        if (room === 0) {
+          more = true
+          break
+        }
+        page.push(confirmedUtxo(reader, row))
+        room--
+      }
+      if (want === 0 || rows.length < want || more) break
+      before = rows.at(-1)!.id
+    }
+    report.utxos = page
+    report.pending_spends = pool.pending.map((p) => ('id' in p ? {...confirmedUtxo(reader, p), spent_by: p.spentBy} : p))
+    if (more && page.length > 0) {
+      const last = page.at(-1)!
       report.next_after = {...report.next_after, utxos: `${last.txid}:${last.vout}`}
     }
   }
@@ -224,75 +205,73 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
 
 const activity = (entry: HistoryEntry): Activity => ({txid: entry.txid, height: entry.height, time: entry.time})
 
-/** Position of the txid (display hex) in the ordered history, -1 if absent; resolves confirmed txids one at a time. */
-function findTx(all: readonly TxDelta[], txidHex: string, reader: AddressReader): number {
-  if (!/^[0-9a-fA-F]{64}$/.test(txidHex)) throw badInput(`--after ${txidHex}: expected a txid (64 hex digits) or txid:vout`)
-  const wanted = txidHex.toLowerCase()
-  const unconfirmed = all.findIndex((tx) => tx.txid === wanted)
-  if (unconfirmed >= 0) return unconfirmed
-  const txNum = reader.txNumOf(Buffer.from(wanted, 'hex').reverse())
-  return txNum === undefined ? -1 : all.findIndex((tx) => tx.txNum === txNum)
+function confirmedUtxo(reader: AddressReader, row: {id: number; value: number}): Utxo {
+  const txNum = txNumOf(row.id)
+  return {txid: toDisplayHex(reader.txidOf(txNum)), vout: positionOf(row.id), value: row.value, height: reader.blockOf(txNum).height}
 }
 
-/** An unspent output, described (txid and height looked up) only when it is on the page shown. */
-interface UtxoCandidate {
-  /** confirmed: tx_num · 2^20 + vout; unconfirmed: -1 */
-  id: number
-  /** unconfirmed: display txid:vout */
-  outpoint?: string
-  describe(): Utxo
+type After = {kind: 'txid'; txid: string} | {kind: 'outpoint'; txid: string; vout: number}
+
+function parseAfter(text: string | undefined): After | undefined {
+  if (text === undefined) return undefined
+  const match = /^([0-9a-fA-F]{64})(?::(\d{1,7}))?$/.exec(text)
+  if (!match) throw badInput(`--after ${text}: expected a txid (64 hex digits) or txid:vout`)
+  const txid = match[1].toLowerCase()
+  return match[2] === undefined ? {kind: 'txid', txid} : {kind: 'outpoint', txid, vout: Number(match[2])}
 }
 
-/**
- * What the script can spend now, newest first: outputs of mempool
- * transactions that no other mempool transaction spends, then confirmed
- * outputs spent neither by the chain nor by the mempool. Outputs that a
- * mempool transaction spends are listed apart, with that transaction.
- */
-function unspent(reader: AddressReader, outputs: readonly ScriptOutput[], mempool: MempoolActivity): {candidates: UtxoCandidate[]; pending: PendingSpend[]} {
-  // what mempool transactions spend: unconfirmed outpoints by txid:vout, confirmed outputs by id
+/** The script's unconfirmed side, from the mempool snapshot (or nothing when it is not used). */
+interface MempoolView {
+  stats: TxoStats
+  /** newest first */
+  history: HistoryEntry[]
+  /** outputs of mempool transactions no other one spends, newest first */
+  utxos: Utxo[]
+  /** confirmed output id → the mempool transaction spending it */
+  spentConfirmed: Map<number, string>
+  /** the script's outputs a mempool transaction spends: unconfirmed ones described, confirmed ones by id */
+  pending: Array<PendingSpend | {id: number; value: number; spentBy: string}>
+}
+
+function mempoolView(reader: AddressReader, activity: MempoolActivity | undefined): MempoolView {
+  const stats: TxoStats = {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0}
+  const view: MempoolView = {stats, history: [], utxos: [], spentConfirmed: new Map(), pending: []}
+  if (!activity) return view
+  const txs = new Map<string, HistoryEntry>()
+  const touch = (txid: Buffer, delta: number) => {
+    const key = toDisplayHex(txid)
+    const entry = txs.get(key)
+    if (entry) entry.value_change += delta
+    else txs.set(key, {txid: key, height: null, time: activity.firstSeen.get(key) ?? 0, value_change: delta})
+  }
   const spentUnconfirmed = new Map<string, string>()
-  const spentConfirmed = new Map<number, string>()
-  for (const spend of mempool.spends) {
+  for (const spend of activity.spends) {
+    stats.spent_txo_count++
+    stats.spent_txo_sum += spend.value
+    touch(spend.txid, -spend.value)
     const spender = toDisplayHex(spend.txid)
     const txNum = reader.txNumOf(spend.prevTxid)
     if (txNum === undefined) spentUnconfirmed.set(`${toDisplayHex(spend.prevTxid)}:${spend.prevVout}`, spender)
-    else spentConfirmed.set(txNum * TX_SHIFT + spend.prevVout, spender)
+    else {
+      const id = txNum * TX_SHIFT + spend.prevVout
+      view.spentConfirmed.set(id, spender)
+      view.pending.push({id, value: spend.value, spentBy: spender})
+    }
   }
-
-  const candidates: UtxoCandidate[] = []
-  const pending: PendingSpend[] = []
-  const seenFirst = (txid: Buffer) => mempool.firstSeen.get(toDisplayHex(txid)) ?? 0
-  const fresh = [...mempool.outputs].sort((a, b) => seenFirst(b.txid) - seenFirst(a.txid) || a.vout - b.vout)
-  for (const out of fresh) {
+  for (const out of activity.outputs) {
+    stats.funded_txo_count++
+    stats.funded_txo_sum += out.value
+    touch(out.txid, out.value)
+  }
+  stats.tx_count = txs.size
+  view.history = [...txs.values()].sort((a, b) => b.time - a.time || (a.txid < b.txid ? -1 : 1))
+  const seen = (txid: string) => activity.firstSeen.get(txid) ?? 0
+  for (const out of activity.outputs) {
     const utxo: Utxo = {txid: toDisplayHex(out.txid), vout: out.vout, value: out.value, height: null}
-    const outpoint = `${utxo.txid}:${utxo.vout}`
-    const spender = spentUnconfirmed.get(outpoint)
-    if (spender) pending.push({...utxo, spent_by: spender})
-    else candidates.push({id: -1, outpoint, describe: () => utxo})
+    const spender = spentUnconfirmed.get(`${utxo.txid}:${utxo.vout}`)
+    if (spender) view.pending.push({...utxo, spent_by: spender})
+    else view.utxos.push(utxo)
   }
-  const describeConfirmed = (out: ScriptOutput): Utxo => {
-    const txNum = txNumOf(out.id)
-    return {txid: toDisplayHex(reader.txidOf(txNum)), vout: positionOf(out.id), value: out.value, height: reader.blockOf(txNum).height}
-  }
-  for (let i = outputs.length - 1; i >= 0; i--) {
-    const out = outputs[i]
-    if (out.spentBy !== null) continue
-    const spender = spentConfirmed.get(out.id)
-    if (spender) pending.push({...describeConfirmed(out), spent_by: spender})
-    else candidates.push({id: out.id, describe: () => describeConfirmed(out)})
-  }
-  return {candidates, pending}
-}
-
-function findOutpoint(candidates: readonly UtxoCandidate[], outpoint: string, reader: AddressReader): number {
-  const match = /^([0-9a-fA-F]{64}):(\d{1,7})$/.exec(outpoint)
-  if (!match) throw badInput(`--after ${outpoint}: expected a txid (64 hex digits) or txid:vout`)
-  const wanted = `${match[1].toLowerCase()}:${Number(match[2])}`
-  const unconfirmed = candidates.findIndex((c) => c.outpoint === wanted)
-  if (unconfirmed >= 0) return unconfirmed
-  const txNum = reader.txNumOf(Buffer.from(match[1], 'hex').reverse())
-  if (txNum === undefined) return -1
-  const id = txNum * TX_SHIFT + Number(match[2])
-  return candidates.findIndex((c) => c.id === id)
+  view.utxos.sort((a, b) => seen(b.txid) - seen(a.txid) || (a.txid < b.txid ? -1 : a.txid > b.txid ? 1 : a.vout - b.vout))
+  return view
 }

@@ -12,14 +12,6 @@ import {databaseError} from './sqlite-errors.js'
  * and safe while `bix index` writes (WAL).
  */
 
-export interface ScriptOutput {
-  /** tx_num · 2^20 + vout */
-  id: number
-  value: number
-  /** spending tx_num · 2^20 + vin; null while unspent */
-  spentBy: number | null
-}
-
 export interface BlockOfTx {
   height: number
   /** internal byte order */
@@ -31,8 +23,33 @@ export interface BlockOfTx {
 export const txNumOf = (packedId: number) => Math.floor(packedId / TX_SHIFT)
 export const positionOf = (packedId: number) => packedId % TX_SHIFT
 
+export interface ChainActivity {
+  funded_txo_count: number
+  funded_txo_sum: number
+  spent_txo_count: number
+  spent_txo_sum: number
+  /** transactions that paid or spent the script */
+  tx_count: number
+  /** the oldest and newest of them, undefined without any */
+  firstTxNum?: number
+  lastTxNum?: number
+}
+
+export interface TxChange {
+  txNum: number
+  /** satoshis paid to the script minus satoshis spent from it */
+  delta: number
+}
+
+/** SQLite's LIMIT for "no limit" */
+const NO_LIMIT = -1
+
 export class AddressReader {
-  private readonly outputsStmt: Database.Statement<[Buffer], {id: number; value: number; spent_by: number | null}>
+  private readonly statsStmt: Database.Statement<[Buffer], {funded: number; fundedSum: number | null; spent: number; spentSum: number | null}>
+  private readonly txSpanStmt: Database.Statement<[{key: Buffer}], {txs: number; first: number | null; last: number | null}>
+  private readonly historyStmt: Database.Statement<[{key: Buffer; before: number; limit: number}], {t: number; delta: number}>
+  private readonly unspentStmt: Database.Statement<[{key: Buffer; before: number; limit: number}], {id: number; value: number}>
+  private readonly valueStmt: Database.Statement<[number], {value: number; spent_by: number | null; script_key: Buffer}>
   private readonly txidStmt: Database.Statement<[number], Buffer>
   private readonly blockStmt: Database.Statement<[number], {height: number; hash: Buffer; header: Buffer}>
   private readonly txNumStmt: Database.Statement<[Buffer, Buffer], number>
@@ -40,7 +57,19 @@ export class AddressReader {
 
   constructor(private readonly db: IndexDb) {
     const s = db.sqlite
-    this.outputsStmt = s.prepare('SELECT id, value, spent_by FROM outputs WHERE script_key = ? ORDER BY id')
+    // everything is summed and grouped inside SQLite: 100,000 rows never become JS objects
+    this.statsStmt = s.prepare(
+      `SELECT COUNT(*) AS funded, SUM(value) AS fundedSum, COUNT(spent_by) AS spent,
+              SUM(CASE WHEN spent_by IS NOT NULL THEN value END) AS spentSum
+       FROM outputs WHERE script_key = ?`,
+    )
+    const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM outputs WHERE script_key = @key
+                     UNION ALL
+                     SELECT spent_by / ${TX_SHIFT} AS t, -value AS delta FROM outputs WHERE script_key = @key AND spent_by IS NOT NULL`
+    this.txSpanStmt = s.prepare(`SELECT COUNT(DISTINCT t) AS txs, MIN(t) AS first, MAX(t) AS last FROM (${changes})`)
+    this.historyStmt = s.prepare(`SELECT t, SUM(delta) AS delta FROM (${changes}) WHERE t < @before GROUP BY t ORDER BY t DESC LIMIT @limit`)
+    this.unspentStmt = s.prepare('SELECT id, value FROM outputs WHERE script_key = @key AND spent_by IS NULL AND id < @before ORDER BY id DESC LIMIT @limit')
+    this.valueStmt = s.prepare('SELECT value, spent_by, script_key FROM outputs WHERE id = ?')
     this.txidStmt = s.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck()
     this.blockStmt = s.prepare('SELECT height, hash, header FROM blocks WHERE first_tx <= ? ORDER BY first_tx DESC LIMIT 1')
     this.txNumStmt = s
@@ -48,9 +77,38 @@ export class AddressReader {
       .pluck()
   }
 
-  /** Every output the script was paid, oldest first. */
-  outputsOf(scriptKey: Buffer): ScriptOutput[] {
-    return this.reading(() => this.outputsStmt.all(scriptKey).map((r) => ({id: r.id, value: r.value, spentBy: r.spent_by})))
+  chainActivity(scriptKey: Buffer): ChainActivity {
+    return this.reading(() => {
+      const stats = this.statsStmt.get(scriptKey)!
+      const span = this.txSpanStmt.get({key: scriptKey})!
+      return {
+        funded_txo_count: stats.funded,
+        funded_txo_sum: stats.fundedSum ?? 0,
+        spent_txo_count: stats.spent,
+        spent_txo_sum: stats.spentSum ?? 0,
+        tx_count: span.txs,
+        firstTxNum: span.first ?? undefined,
+        lastTxNum: span.last ?? undefined,
+      }
+    })
+  }
+
+  /** The script's transactions older than `beforeTxNum` (all when undefined), newest first, at most `limit` (0: all). */
+  history(scriptKey: Buffer, beforeTxNum: number | undefined, limit: number): TxChange[] {
+    return this.reading(() =>
+      this.historyStmt.all({key: scriptKey, before: beforeTxNum ?? Number.MAX_SAFE_INTEGER, limit: limit > 0 ? limit : NO_LIMIT}).map((r) => ({txNum: r.t, delta: r.delta})),
+    )
+  }
+
+  /** Unspent outputs of the script with ids below `beforeId` (all when undefined), newest first, at most `limit` (0: all). */
+  unspent(scriptKey: Buffer, beforeId: number | undefined, limit: number): Array<{id: number; value: number}> {
+    return this.reading(() => this.unspentStmt.all({key: scriptKey, before: beforeId ?? Number.MAX_SAFE_INTEGER, limit: limit > 0 ? limit : NO_LIMIT}))
+  }
+
+  /** One output by id: undefined when the index has no such output. */
+  output(id: number): {value: number; spentBy: number | null; scriptKey: Buffer} | undefined {
+    const row = this.reading(() => this.valueStmt.get(id))
+    return row && {value: row.value, spentBy: row.spent_by, scriptKey: row.script_key}
   }
 
   /** internal byte order */
