@@ -13,7 +13,7 @@ import {formatBtc, formatCount} from '../lib/ui/format.js'
 
 export default class Broadcast extends BaseCommand<typeof Broadcast> {
   static override summary = 'Check raw transactions locally, then send them; safe to repeat.'
-  static override description = `Each transaction is decoded first: malformed hex or a transaction that does not parse stops everything with exit code 2 before the node hears of any of them. Then each is shown (txid, wtxid, size, vsize, inputs and outputs with addresses, and the fee and fee rate when the outputs it spends can be found: among the other transactions given, in bix's index for the network, or from the node, which has them in its mempool, or in a block with -txindex).
+  static override description = `Each transaction is decoded first: malformed hex or a transaction that does not parse stops everything with exit code 2 before the node hears of any of them. Then each is shown (txid, wtxid, size, vsize, inputs and outputs with addresses, and the fee and fee rate when the outputs it spends can be found: among the other transactions given, in bix's index for the network, or from the node: in its mempool or UTXO set, or in a block with -txindex).
 
 Transactions spending each other go to the node together with submitpackage (Bitcoin Core 28 and newer), so a child can pay for its parent; otherwise one by one, parents first.
 

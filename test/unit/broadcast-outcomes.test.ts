@@ -6,6 +6,7 @@ import type {Transaction} from 'bitcoinjs-lib'
 
 import {type BroadcastRequest, broadcast} from '../../src/lib/broadcast/broadcast.js'
 import {parseFeeRateLimit} from '../../src/lib/broadcast/fee-limits.js'
+import {scriptToAddress} from '../../src/lib/chain/address.js'
 import {type PreparedTx, prepareTransactions} from '../../src/lib/broadcast/prepare.js'
 import {sendTransactions} from '../../src/lib/broadcast/sender.js'
 import {makeEndpoint} from '../../src/lib/node/config.js'
@@ -98,6 +99,18 @@ describe('sending: every outcome, and what counts as success', () => {
     assert.equal(reports[0].result.fee, Number(sim.chain.mempool.get(tx.getId())!.fee))
     assert.equal(reports[0].result.feerate, 20)
     assert.ok(sim.chain.mempool.has(tx.getId()))
+  })
+
+  test('without -txindex the fee still comes from the node: the coins spent, from its UTXO set', async () => {
+    const proxy = await proxyTo({getrawtransaction: 'no-txindex'})
+    const tx = payment()
+    const {reports} = await run(prepared(tx), {client: clientFor(proxy.port)})
+    assert.equal(reports[0].result.status, 'sent')
+    assert.deepEqual([reports[0].result.fee, reports[0].result.feerate], [Number(sim.chain.mempool.get(tx.getId())!.fee), 20])
+    const {txid, vout} = reports[0].inputs[0]
+    const coinbase = sim.chain.findTx(txid)!.tx
+    assert.deepEqual(reports[0].inputs[0].prevout, {value: 50 * 1e8, address: scriptToAddress(coinbase.outs[vout].script, 'regtest'), from: 'node'})
+    assert.ok(proxy.methods.includes('gettxout'))
   })
 
   test('sending it again is "already in the mempool", exit 0; once mined, "already confirmed", exit 0', async () => {

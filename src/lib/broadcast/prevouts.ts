@@ -1,7 +1,8 @@
 import {decodeRawTransaction, type DecodedTransaction} from '../chain/tx-decode.js'
 import type {NetworkName} from '../chain/networks.js'
+import {scriptToAddress} from '../chain/address.js'
 import {BixError, RpcError} from '../errors.js'
-import {getRawTransactionHex} from '../node/node-api.js'
+import {btcToSats, getRawTransactionHex} from '../node/node-api.js'
 import type {NodeClient} from '../node/types.js'
 import {feeRateOf} from './fee-limits.js'
 
@@ -9,8 +10,9 @@ import {feeRateOf} from './fee-limits.js'
  * The outputs a transaction spends (its prevouts), which the fee needs: the
  * fee is what goes in minus what comes out, and a raw transaction does not
  * say what goes in. Looked for, in order, among the other transactions of the
- * same call, in bix's own index, then from the node (the parent transaction,
- * which it has in its mempool, or in a block with -txindex).
+ * same call, in bix's own index, then from the node: the parent transaction,
+ * which it has in its mempool, or in a block with -txindex; failing that the
+ * coin itself in its UTXO set (gettxout), which every node has.
  */
 
 export interface Outpoint {
@@ -70,8 +72,28 @@ export async function findPrevouts(txs: readonly DecodedTransaction[], sources: 
       const output = byTxid.get(o.txid)?.outputs[o.vout]
       if (output) found.set(outpointKey(o), {value: output.value, address: output.address, from: 'node'})
     }
+    const coins = await Promise.all(missing().map(async (o) => [o, await coinFromNode(sources.client!, o, sources.network, sources.signal)] as const))
+    for (const [o, coin] of coins) if (coin) found.set(outpointKey(o), coin)
   }
   return {found, looked}
+}
+
+/**
+ * A confirmed coin from the node's UTXO set, whether or not a mempool
+ * transaction spends it (include_mempool false), or undefined when it is
+ * spent or never existed.
+ */
+async function coinFromNode(client: NodeClient, o: Outpoint, network: NetworkName, signal?: AbortSignal): Promise<Prevout | undefined> {
+  let coin: {value?: unknown; scriptPubKey?: {hex?: unknown}} | null
+  try {
+    coin = await client.call<{value?: unknown; scriptPubKey?: {hex?: unknown}} | null>('gettxout', [o.txid, o.vout, false], {signal})
+  } catch (err) {
+    if (err instanceof RpcError) return undefined
+    throw err
+  }
+  if (!coin || typeof coin.value !== 'number' || typeof coin.scriptPubKey?.hex !== 'string') return undefined
+  const address = scriptToAddress(Buffer.from(coin.scriptPubKey.hex, 'hex'), network)
+  return {value: btcToSats(coin.value), ...(address === undefined ? {} : {address}), from: 'node'}
 }
 
 /** The parent as the node has it, or undefined when it does not (-5: not in the mempool, no -txindex). */
@@ -113,6 +135,7 @@ function unknownReason(unknown: number, total: number, looked: PrevoutSearch['lo
   const places = [looked.includes('index') ? "in bix's index" : undefined, looked.includes('node') ? 'known to the node' : undefined].filter(Boolean)
   const where =
     places.length === 0 ? 'not known (no index for this network, no node asked)' : places.length === 1 ? `not ${places[0]}` : `neither ${places.join(' nor ')}`
-  const hint = looked.includes('node') ? ' (the node finds a confirmed parent only with -txindex)' : ''
+  // unspent coins are in the UTXO set; a spent one is found only in its parent, in a block with -txindex
+  const hint = looked.includes('node') ? ' (a coin already spent is found only with -txindex)' : ''
   return `fee unknown: ${which} ${where}${hint}`
 }
