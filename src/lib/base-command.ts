@@ -138,6 +138,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       onRetry: this.flags.verbose
         ? (event) => process.stderr.write(`retry ${event.method} on ${event.endpoint} in ${event.delayMs} ms: ${event.reason}\n`)
         : undefined,
+      onWarning: (line) => this.warnLine(line),
     })
     return this.node
   }

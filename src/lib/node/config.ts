@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -195,6 +196,28 @@ export function endpointLabel(endpoint: NodeEndpoint): string {
 
 function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/**
+ * Whether a host is this machine: "localhost" (and names under it), 127.0.0.0/8,
+ * ::1 and IPv4-mapped loopback. Any other name counts as another machine: bix
+ * does not resolve names to decide.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '')
+  if (h === 'localhost' || h.endsWith('.localhost')) return true
+  const family = net.isIP(h)
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** (BlockList also matches IPv4-mapped IPv6 addresses, ::ffff:127.0.0.1, against the IPv4 range.) */
+const LOOPBACK = new net.BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+/** bitcoind speaks plain HTTP, so RPC credentials reach another machine readable by anyone on the way. */
+export function cleartextWarning(endpointLabel: string): string {
+  return `sending RPC credentials in clear text to ${endpointLabel}, which is not this machine (bitcoind's RPC is plain HTTP); reach a remote node through an SSH tunnel, a VPN or WireGuard`
 }
 
 /** Where the credentials come from, for messages; never the secret itself. */

@@ -16,6 +16,8 @@ export type FailureKind =
   | 'no-cookie'
   /** the connection dropped while the request was under way */
   | 'reset'
+  /** the answer arrived but is not valid JSON: cut short or damaged on the way (a proxy, a flaky link) */
+  | 'garbled'
   /** no answer within the request timeout */
   | 'timeout'
   /** HTTP 503 "Work queue depth exceeded": more requests than -rpcworkqueue */
@@ -78,6 +80,8 @@ function reasonText(failure: TransientFailure): string {
       return `node slow: ${failure.detail}`
     case 'reset':
       return `connection lost: ${failure.detail}`
+    case 'garbled':
+      return `damaged answer: ${failure.detail}`
     case 'not-ready':
       return `block data not on disk yet: ${failure.detail}`
   }

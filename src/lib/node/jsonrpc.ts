@@ -21,7 +21,8 @@ export type RpcOutcome = {ok: true; result: unknown} | {ok: false; code: number;
 /**
  * The JSON inside an answer, whatever its HTTP status. Answers that are not
  * JSON (the 503 text of a full work queue, an HTML error page, a proxy's 404)
- * become errors saying what came back.
+ * become errors saying what came back; JSON that does not parse (cut short,
+ * garbled) is a transient failure, retried like a dropped connection.
  */
 export function replyJson(reply: HttpReply, endpoint: string): unknown {
   if (reply.status === 503) throw serviceUnavailable(reply.body)
@@ -30,7 +31,8 @@ export function replyJson(reply: HttpReply, endpoint: string): unknown {
     try {
       return JSON.parse(text)
     } catch {
-      throw new BixError('NodeError', `${endpoint} answered HTTP ${reply.status} with malformed JSON`)
+      // bitcoind never sends this: the answer was damaged on the way, so the node may have run the call
+      throw new TransientFailure('garbled', `HTTP ${reply.status} with malformed JSON`, {mayHaveRun: true})
     }
   }
   if (reply.status === 404) {

@@ -5,7 +5,7 @@ import {performance} from 'node:perf_hooks'
 import {BixError, RpcError, badInput} from '../errors.js'
 import {linkSignals, sleep} from './abortable.js'
 import {AdaptiveLimit} from './adaptive-limit.js'
-import {describeCredentials, endpointLabel, readCookie} from './config.js'
+import {cleartextWarning, describeCredentials, endpointLabel, isLoopbackHost, readCookie} from './config.js'
 import {TransientFailure, giveUpError} from './failures.js'
 import {type HttpReply, type HttpRequest, exchange} from './http-exchange.js'
 import {outcomeOf, replyJson, rpcFailure, serviceUnavailable} from './jsonrpc.js'
@@ -29,8 +29,11 @@ import type {
  *
  * Retry rules:
  * - Refused or failed connections, 503s (full work queue, shutdown, REST
- *   warm-up), RPC -28 (warm-up), dropped connections and request timeouts are
- *   retried with exponential backoff and full jitter: 250 ms doubling to 4 s.
+ *   warm-up), RPC -28 (warm-up), dropped connections, answers that are not
+ *   valid JSON and request timeouts are retried with exponential backoff and
+ *   "equal" jitter: 250 ms doubling to 4 s, each wait between half and all of
+ *   it. (Full jitter could add up to almost nothing, so that a node restarting
+ *   for a second made a run give up.)
  *   Once the backoff reaches 4 s on an endpoint the next endpoint is tried
  *   (round-robin); a refused connection moves on at once when there is
  *   another endpoint. With retryForMs 0 the client gives up when every
@@ -66,6 +69,8 @@ const NOT_IDEMPOTENT = new Set(['sendrawtransaction', 'submitpackage'])
 interface Endpoint {
   endpoint: NodeEndpoint
   label: string
+  /** on this machine: credentials sent there do not cross a network */
+  loopback: boolean
   agent: http.Agent
   limit: AdaptiveLimit
   credentials: NodeCredentials
@@ -90,6 +95,7 @@ class BitcoindClient implements NodeClient {
   private readonly cookies = new Map<string, CookieAuth>()
   private readonly counters = new Map<string, MethodStats>()
   private readonly closing = new AbortController()
+  private warnedCleartext = false
 
   constructor(
     readonly config: NodeConfig,
@@ -100,6 +106,7 @@ class BitcoindClient implements NodeClient {
     this.endpoints = config.endpoints.map((endpoint) => ({
       endpoint,
       label: endpointLabel(endpoint),
+      loopback: isLoopbackHost(endpoint.host),
       // bitcoind serves one request per connection at a time: parallelism = connections
       agent: new http.Agent({keepAlive: true, maxSockets: parallelism, maxFreeSockets: parallelism, timeout: IDLE_SOCKET_MS}),
       limit: new AdaptiveLimit(parallelism),
@@ -227,7 +234,7 @@ class BitcoindClient implements NodeClient {
           if (this.endpoints.length > 1 && (down || capped.has(ep))) index = (index + 1) % this.endpoints.length
           const next = this.endpoints[index]
           const nextFailures = failed.get(next) ?? 0
-          let wait = nextFailures === 0 ? 0 : Math.random() * backoff(nextFailures)
+          let wait = nextFailures === 0 ? 0 : jittered(backoff(nextFailures))
           if (retryForMs > 0) wait = Math.min(wait, Math.max(0, deadline - Date.now()))
           this.options.onRetry?.({
             method,
@@ -252,6 +259,10 @@ class BitcoindClient implements NodeClient {
       headers: {Authorization: authorization, 'Content-Type': 'application/json'},
       body,
     })
+    if (!ep.loopback && !this.warnedCleartext) {
+      this.warnedCleartext = true
+      this.options.onWarning?.(cleartextWarning(ep.label))
+    }
     const cookie = ep.credentials.kind === 'cookie' ? this.cookieAuth(ep.credentials.path) : undefined
     const staticAuth = ep.credentials.kind === 'password' ? basicAuth(ep.credentials.user, ep.credentials.password) : undefined
     let reply = await this.send(ep, request(staticAuth ?? cookie!.authorization()), signal, timeoutMs, tally)
@@ -364,9 +375,14 @@ class CookieAuth {
   }
 }
 
-/** The backoff ceiling after the n-th failure: 250 ms, 500 ms, 1 s, 2 s, then 4 s; the wait is a random fraction of it. */
+/** The backoff ceiling after the n-th failure: 250 ms, 500 ms, 1 s, 2 s, then 4 s. */
 function backoff(failures: number): number {
   return Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** (failures - 1))
+}
+
+/** Between half the ceiling and all of it: spread out, yet the waits before giving up add up to at least 1.9 s. */
+function jittered(ceiling: number): number {
+  return ceiling / 2 + Math.random() * (ceiling / 2)
 }
 
 function basicAuth(user: string, password: string): string {

@@ -45,6 +45,8 @@ export interface ClientOptions {
   retryForMs?: number
   /** told about each retry, for logs and --verbose */
   onRetry?: (event: RetryEvent) => void
+  /** told once per client, before credentials first go to a node that is not on this machine (they travel in clear text) */
+  onWarning?: (line: string) => void
 }
 
 export interface RetryEvent {

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import {runBix, spawnBix} from '../support/cli.js'
+import {indexDigest} from '../support/index-digest.js'
+import {type TestNode, startTestNode} from '../support/test-node.js'
+import {assertConsistentPrefix, blocksServed, cleanDigest, fixture, indexArgs, seeded, tempDir, waitUntil} from './support.js'
+
+/**
+ * kill -9 at random points of `bix index`: while it creates the database,
+ * between commits, in the middle of one, while it builds the script index at
+ * the end of the first run. Each kill point is drawn from a seeded PRNG
+ * (printed): after a random number of blocks served, or a random delay.
+ * Whatever the point, the database left behind is a correct prefix of the
+ * chain, and the next run ends identical to a clean run.
+ */
+
+const KILLS = 20
+const hashes = fixture.blocks.map((b) => b.hash)
+
+let node: TestNode
+let clean: string
+
+before(async () => {
+  node = await startTestNode({fixtureChain: true})
+  clean = await cleanDigest({after}, node)
+})
+after(() => node?.stop())
+
+describe('SIGKILL during bix index', () => {
+  test(`${KILLS} kills at random points; every resume ends identical to a clean run`, async (t) => {
+    const {int, random} = seeded(t, 'kill points')
+    const sim = node.sim!
+    const log: string[] = []
+    let kills = 0
+    let landed = 0
+    while (kills < KILLS) {
+      const db = path.join(tempDir(t), 'index.db')
+      // one to three kills in a row on the same database (each run resuming what the last one left), then a resume to the end
+      for (let inRow = int(1, 3); inRow > 0 && kills < KILLS; inRow--) {
+        kills++
+        const source = random() < 0.5 ? 'rpc' : 'rest'
+        const batch = String(int(1, 12))
+        const byBlocks = random() < 0.6
+        const left = fixture.height - assertConsistentPrefix(db, hashes, 'before the run')
+        const point = byBlocks ? int(0, left) : int(300, 2000)
+        sim.faults.slow(int(0, 3))
+        const base = blocksServed(node)
+        const run = spawnBix(indexArgs(node, db, '--batch-blocks', batch, '--source', source, '--rpc-parallelism', String(int(1, 4))))
+        if (byBlocks) {
+          await waitUntil(() => blocksServed(node) - base >= point || run.child.exitCode !== null, 30_000)
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, point))
+        }
+        run.kill('SIGKILL')
+        const r = await run.done
+        sim.faults.clear()
+        const what = `kill ${kills}: ${source}, batch ${batch}, after ${byBlocks ? `${point} blocks` : `${point} ms`}`
+        if (r.signal === 'SIGKILL') landed++
+        else assert.equal(r.code, 0, `${what}: the run ended before the kill, and should have succeeded: ${r.stderr}`)
+        const height = assertConsistentPrefix(db, hashes, what)
+        log.push(`${what}: ${r.signal === 'SIGKILL' ? `killed at height ${height}` : 'finished first'}`)
+      }
+      const height = assertConsistentPrefix(db, hashes, 'before the resume')
+      const resumed = await runBix(indexArgs(node, db, '--json', '--batch-blocks', String(int(1, 50))))
+      const what = `the resume after kill ${kills}`
+      assert.equal(resumed.code, 0, `${what} failed: ${resumed.stderr}`)
+      assert.equal((JSON.parse(resumed.stdout) as {startHeight: number}).startHeight, height, `${what} starts where the kill left the index`)
+      assert.equal(indexDigest(db), clean, `${what}: the index differs from a clean run's`)
+      assert.equal(fs.existsSync(`${db}.lock`), false, `${what} removed the stale lock`)
+      log.push(`resumed from height ${height}: identical`)
+    }
+    t.diagnostic(log.join('\n'))
+    // the draw must mostly land inside the run, or the test proves little
+    assert.ok(landed >= KILLS / 2, `only ${landed} of ${KILLS} kills landed before the run ended:\n${log.join('\n')}`)
+  })
+})
