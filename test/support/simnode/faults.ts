@@ -39,6 +39,10 @@ export class Faults {
   private readonly lateAnswers = new Map<string, number>()
   /** answer 503 beyond this many requests in flight */
   maxConcurrent = Infinity
+  /** requests answered 401 (no or wrong credentials) */
+  authFailures = 0
+  /** the best header height claimed while in initial block download */
+  private ibdHeaders: number | undefined
 
   /** Every RPC answers -28 and REST 503 until the time or request budget runs out (or endWarmup). */
   warmup(opts: WarmupOptions = {}): void {
@@ -106,6 +110,21 @@ export class Faults {
     return Math.max(0, ...methods.map((m) => this.lateAnswers.get(m) ?? 0))
   }
 
+  /**
+   * The node is in initial block download and knows headers up to `headers`:
+   * getblockchaininfo shows them ahead of its blocks until the tip (mine to
+   * it) reaches that height; then it leaves IBD for good, as Core does.
+   */
+  initialBlockDownload(headers: number): void {
+    this.ibdHeaders = headers
+  }
+
+  /** The claimed header height while in initial block download; undefined once the tip has caught up. */
+  syncHeaders(tipHeight: number): number | undefined {
+    if (this.ibdHeaders !== undefined && tipHeight >= this.ibdHeaders) this.ibdHeaders = undefined
+    return this.ibdHeaders
+  }
+
   limitConcurrency(n: number | undefined): void {
     this.maxConcurrent = n ?? Infinity
   }
@@ -155,5 +174,6 @@ export class Faults {
     this.delayMs = 0
     this.lateAnswers.clear()
     this.maxConcurrent = Infinity
+    this.ibdHeaders = undefined
   }
 }

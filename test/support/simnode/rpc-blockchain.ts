@@ -19,18 +19,20 @@ export function blockOrThrow(node: NodeState, hash: string): BlockEntry {
 
 export function blockchainInfo(node: NodeState): Record<string, unknown> {
   const tip = node.chain.tip
+  // in initial block download the node knows headers it has no blocks for yet
+  const headers = node.syncHeaders()
   return {
     chain: 'regtest',
     blocks: tip.height,
-    headers: tip.height,
+    headers: headers ?? tip.height,
     bestblockhash: tip.hash,
     bits: tip.bits.toString(16).padStart(8, '0'),
     target: hex256(bitsToTarget(tip.bits)),
     difficulty: difficulty(tip.bits),
     time: tip.time,
     mediantime: node.chain.medianTimePast(tip),
-    verificationprogress: 1,
-    initialblockdownload: false,
+    verificationprogress: headers === undefined ? 1 : tip.height / headers,
+    initialblockdownload: headers !== undefined,
     chainwork: hex256(tip.chainWork),
     size_on_disk: node.sizeOnDisk(),
     pruned: false,

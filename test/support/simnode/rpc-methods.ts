@@ -40,6 +40,8 @@ export interface NodeState {
   requestStop(): void
   /** consumes one "wrong block" fault if armed */
   takeWrongBlock(): boolean
+  /** the best header height while in initial block download (the initialBlockDownload fault); undefined when synced */
+  syncHeaders(): number | undefined
   /** aborted when the node stops, ending long polls */
   readonly stopping: AbortSignal
   /** bytes received and sent over HTTP (getnettotals) */

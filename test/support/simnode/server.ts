@@ -152,8 +152,12 @@ export class RpcHttpServer {
     if (req.method !== 'POST') return {status: 405, contentType: HTML, body: 'JSONRPC server handles only POST requests'}
     const auth = req.headers.authorization
     const unauthorized: Reply = {status: 401, contentType: HTML, body: '', headers: {'WWW-Authenticate': 'Basic realm="jsonrpc"'}}
-    if (auth === undefined) return unauthorized
+    if (auth === undefined) {
+      this.opts.faults.authFailures++
+      return unauthorized
+    }
     if (!this.opts.authorize(auth)) {
+      this.opts.faults.authFailures++
       await sleep(this.opts.authFailureDelayMs)
       return unauthorized
     }

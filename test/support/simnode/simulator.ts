@@ -225,6 +225,10 @@ export class Simulator implements NodeState {
     return this.faults.takeWrongBlock()
   }
 
+  syncHeaders(): number | undefined {
+    return this.faults.syncHeaders(this.chain.tip.height)
+  }
+
   requestStop(): void {
     // answer first, then go away like bitcoind does
     setTimeout(() => void this.stop({keepDatadir: true}), 20)
