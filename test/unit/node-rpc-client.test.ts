@@ -191,6 +191,37 @@ describe('credentials', () => {
     )
   })
 
+  test('a cookie that rotates under several requests in flight: each 401 tries the new cookie once, none fails', async () => {
+    const cookiePath = path.join(dir, 'rotating-parallel.cookie')
+    let accepted = '__cookie__:' + 'c'.repeat(64)
+    fs.writeFileSync(cookiePath, accepted)
+    let arrived = 0
+    let rotate!: () => void
+    const allArrived = new Promise<void>((resolve) => (rotate = resolve))
+    const s = await server(async (req, res) => {
+      if (req.auth === '__cookie__:' + 'c'.repeat(64) && ++arrived === 3) rotate()
+      // the node restarts while the first three requests wait for their answers
+      await allArrived
+      if (req.auth !== accepted) {
+        res.writeHead(401, {'WWW-Authenticate': 'Basic realm="jsonrpc"'})
+        res.end()
+        return
+      }
+      result(res, req, 'ok')
+    })
+    void allArrived.then(() => {
+      accepted = '__cookie__:' + 'd'.repeat(64)
+      fs.writeFileSync(cookiePath, accepted)
+    })
+    const c = client([s.port], {}, {kind: 'cookie', path: cookiePath})
+    const answers = await Promise.all([1, 2, 3].map(() => c.call('uptime', [], {retry: false})))
+    assert.deepEqual(answers, ['ok', 'ok', 'ok'])
+    assert.deepEqual(
+      s.requests.map((r) => r.auth?.slice(-1)).sort(),
+      ['c', 'c', 'c', 'd', 'd', 'd'],
+    )
+  })
+
   test('a cookie the node keeps rejecting: AuthFailed after one retry at most, naming the file but not its content', async () => {
     const cookiePath = path.join(dir, 'stale.cookie')
     fs.writeFileSync(cookiePath, '__cookie__:deadbeefcafe0123')

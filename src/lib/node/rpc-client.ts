@@ -265,9 +265,14 @@ class BitcoindClient implements NodeClient {
     }
     const cookie = ep.credentials.kind === 'cookie' ? this.cookieAuth(ep.credentials.path) : undefined
     const staticAuth = ep.credentials.kind === 'password' ? basicAuth(ep.credentials.user, ep.credentials.password) : undefined
-    let reply = await this.send(ep, request(staticAuth ?? cookie!.authorization()), signal, timeoutMs, tally)
-    if (reply.status === 401 && cookie?.reload()) {
-      reply = await this.send(ep, request(cookie.authorization()), signal, timeoutMs, tally)
+    const sent = staticAuth ?? cookie!.authorization()
+    let reply = await this.send(ep, request(sent), signal, timeoutMs, tally)
+    if (reply.status === 401 && cookie) {
+      // compared with what this request sent, not with the last read: when the
+      // cookie rotates under several requests in flight, the first to get its
+      // 401 reads the new cookie, and the others must still try it once
+      const fresh = cookie.reload()
+      if (fresh !== sent) reply = await this.send(ep, request(fresh), signal, timeoutMs, tally)
     }
     if (reply.status === 401) {
       const hint = ep.credentials.kind === 'cookie' ? ' (is it the cookie of this node? check --datadir and --network)' : ''
@@ -348,12 +353,11 @@ class CookieAuth {
     this.checkedAt = 0
   }
 
-  /** Re-read now; true when the credentials changed. */
-  reload(): boolean {
-    const before = this.header
+  /** Reads the file now, whatever its stamp says; returns the header it holds. */
+  reload(): string {
     this.stamp = undefined
     this.refresh()
-    return this.header !== before
+    return this.header as string
   }
 
   private refresh(): void {
