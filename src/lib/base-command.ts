@@ -153,7 +153,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       // one line, no stack: the error is expected and its message says what was tried
       process.exitCode = err.exitCode
       if (this.jsonEnabled()) {
-        this.logJson({error: {kind: err.kind, message: err.message, exitCode: err.exitCode}})
+        this.logJson(this.toErrorJson(err))
       } else {
         process.stderr.write(this.stderrColour.red(`error: ${err.message}`) + '\n')
       }
@@ -163,6 +163,25 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     // oclif keeps its own exit code in err.oclif.exit, which it loses under --json
     if (typeof err.oclif?.exit === 'number') process.exitCode = err.oclif.exit
     return super.catch(err)
+  }
+
+  /**
+   * Every --json error has the one documented shape. oclif's own would print
+   * the whole error object: for a bad flag that is the parse context, the
+   * command line (and so any --rpcpassword) included.
+   */
+  protected override toErrorJson(err: unknown): {error: {kind: string; message: string; exitCode: number}} {
+    if (isBixError(err)) return {error: {kind: err.kind, message: err.message, exitCode: err.exitCode}}
+    const exit = (err as {oclif?: {exit?: unknown}} | undefined)?.oclif?.exit
+    const exitCode = typeof exit === 'number' ? exit : ExitCode.unexpected
+    return {
+      error: {
+        // oclif exits 2 for what it could not parse: unknown flags, bad values, missing arguments
+        kind: exitCode === ExitCode.badInput ? 'BadInput' : 'Unexpected',
+        message: err instanceof Error ? err.message : String(err),
+        exitCode,
+      },
+    }
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
