@@ -281,7 +281,7 @@ describe('host, port and credentials from flags', () => {
       () => resolveNodeConfig({home: home().home, rpcUrls: ['http://alice:hunter2@[bad']}),
       (err: unknown) => err instanceof BixError && err.kind === 'BadInput' && !err.message.includes('hunter2'),
     )
-    rejects(() => resolveNodeConfig({home: home().home, rpcUrls: ['https://alice:pw@node:8332']}), 'BadInput', /only http:\/\//)
+    rejects(() => resolveNodeConfig({home: home().home, rpcUrls: ['https://alice:pw@node:8332']}), 'BadInput', /^--rpc-url https:\/\/node:8332: only http:\/\/ is supported/)
   })
 })
 

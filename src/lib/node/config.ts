@@ -169,7 +169,8 @@ export function parseRpcUrl(text: string, defaultPort: number): NodeEndpoint {
     // the text may hold a password: do not echo it
     throw badInput('invalid --rpc-url: expected http://[user:password@]host[:port]')
   }
-  const shown = `http://${url.host}`
+  // the scheme as given: "--rpc-url http://node: only http:// is supported" would say nothing
+  const shown = `${url.protocol}//${url.host}`
   if (url.protocol !== 'http:') throw badInput(`--rpc-url ${shown}: only http:// is supported (bitcoind speaks plain HTTP)`)
   if (url.pathname !== '/' && url.pathname !== '') throw badInput(`--rpc-url ${shown}${url.pathname}: a path is not supported`)
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
