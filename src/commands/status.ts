@@ -45,12 +45,16 @@ Fails fast when the node is down: it says which endpoints and which credential s
     const config = this.resolveNode(flags)
 
     let index: IndexSummary | null = null
-    let indexError: string | null = null
+    let indexError: BixError | undefined
     try {
       index = describeIndex(this.databasePath(flags.db, config.network)) ?? null
     } catch (err) {
       if (!isBixError(err)) throw err
-      indexError = err.message
+      indexError = err
+    }
+    if (index && index.network !== config.network) {
+      // shown all the same: the user may have given the wrong --db, or the wrong --network
+      indexError = new BixError('WrongNetwork', `index ${index.path} is for ${index.network}, not ${config.network}; use another --db or --network`)
     }
 
     let node: NodeStatus | null = null
@@ -76,13 +80,13 @@ Fails fast when the node is down: it says which endpoints and which credential s
         credentials: [...new Set(config.endpoints.map((e) => describeCredentials(e.credentials ?? config.credentials)))],
       },
       index,
-      indexError,
-      lag: node && index?.tipHeight != null ? node.blocks - index.tipHeight : null,
+      indexError: indexError?.message ?? null,
+      lag: node && index?.tipHeight != null && !indexError ? node.blocks - index.tipHeight : null,
     }
     if (!this.jsonEnabled()) this.render(result, config.network)
-    // the report stands; the exit code says what is wrong
-    if (nodeError) process.exitCode = nodeError.exitCode
-    else if (indexError) process.exitCode = new BixError('DatabaseError', indexError).exitCode
+    // the report stands; the exit code says what is wrong, the node first
+    const failure = nodeError ?? indexError
+    if (failure) process.exitCode = failure.exitCode
     return result
   }
 
@@ -113,10 +117,8 @@ Fails fast when the node is down: it says which endpoints and which credential s
 
     this.log('')
     const {index} = result
-    if (result.indexError) {
-      row('index', c.red(result.indexError))
-    } else if (!index) {
-      row('index', `none yet for ${network} (bix index builds it)`)
+    if (!index) {
+      row('index', result.indexError ? c.red(result.indexError) : `none yet for ${network} (bix index builds it)`)
     } else {
       row('index', `${index.path} (${index.network}, schema ${index.schemaVersion})`)
       const tip = index.tipHeight === null ? 'empty' : `${formatCount(index.tipHeight)} ${index.tipHash ?? ''}`.trim()
@@ -128,6 +130,7 @@ Fails fast when the node is down: it says which endpoints and which credential s
         const when = index.mempool.syncedAt === null ? 'never synced' : `synced ${formatTime(index.mempool.syncedAt)}`
         row('mempool', `${formatCount(index.mempool.txCount)} tx, ${when}`)
       }
+      if (result.indexError) row('error', c.red(result.indexError))
     }
   }
 }
