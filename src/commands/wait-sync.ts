@@ -10,11 +10,13 @@ import {Progress} from '../lib/ui/progress.js'
 
 export interface WaitSyncResult {
   synced: true
+  /** the node that answered last (with several --rpc-url, the one failover settled on) */
+  endpoint: string
   chain: string
   blocks: number
   headers: number
-  verificationprogress: number
-  initialblockdownload: boolean
+  verificationProgress: number
+  initialBlockDownload: boolean
   waitedSeconds: number
 }
 
@@ -65,11 +67,12 @@ On a terminal it shows a progress bar (verification progress, blocks/headers, ra
     const {info, waitedMs} = outcome
     const result: WaitSyncResult = {
       synced: true,
+      endpoint: client.describe(),
       chain: info.chain,
       blocks: info.blocks,
       headers: info.headers,
-      verificationprogress: info.verificationProgress,
-      initialblockdownload: info.initialBlockDownload,
+      verificationProgress: info.verificationProgress,
+      initialBlockDownload: info.initialBlockDownload,
       waitedSeconds: Math.round(waitedMs / 100) / 10,
     }
     if (!this.jsonEnabled()) this.log(`synced: ${info.chain} at height ${info.blocks} (waited ${formatDuration(waitedMs)})`)
@@ -88,7 +91,10 @@ const RATE_WINDOW_MS = 60_000
  * phase, otherwise (cron, pipes, service logs).
  */
 class SyncDisplay {
-  private readonly interactive = isInteractive(process.stderr)
+  // NO_COLOR means no bar and no spinner either (README), not only no colour. A terminal
+  // that reports no width (docker run -t, script) gets plain lines too: there the spinner
+  // redraws for ever, clearing an infinite number of lines, and the command never ends
+  private readonly interactive = isInteractive(process.stderr) && !('NO_COLOR' in process.env) && (process.stderr.columns ?? 0) > 0
   private progress?: Progress
   private spinner?: Ora
   private lastKey = ''
