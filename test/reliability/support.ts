@@ -149,3 +149,53 @@ export async function inParallel<T>(width: number, jobs: ReadonlyArray<() => Pro
   await Promise.all(Array.from({length: Math.min(width, jobs.length)}, lane))
   return results
 }
+
+/**
+ * The mempool snapshot an index holds (its three tables, row by row, and the
+ * tip it was taken on), without the time it was taken: two syncs of the same
+ * mempool give the same digest.
+ */
+export function mempoolDigest(file: string): string {
+  const db = new Database(file, {readonly: true, fileMustExist: true})
+  try {
+    const hash = createHash('sha256')
+    for (const table of ['mempool_txs', 'mempool_outputs', 'mempool_spends']) {
+      hash.update(`${table}\n`)
+      const columns = db.prepare(`SELECT * FROM ${table} LIMIT 0`).columns().length
+      const order = Array.from({length: columns}, (_, i) => i + 1).join(', ')
+      for (const row of db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).raw().iterate()) {
+        hash.update(JSON.stringify((row as unknown[]).map((v) => (Buffer.isBuffer(v) ? v.toString('hex') : v))) + '\n')
+      }
+    }
+    hash.update(`tip ${db.prepare<[], string>("SELECT value FROM meta WHERE key = 'mempool_tip'").pluck().get() ?? '-'}\n`)
+    return hash.digest('hex')
+  } finally {
+    db.close()
+  }
+}
+
+/**
+ * A snapshot a killed or interrupted sync left behind holds no part of a
+ * transaction without the rest, and claims to be complete only with its tip.
+ * Returns whether it claims to be a complete sync.
+ */
+export function assertConsistentMempool(file: string, context: string): boolean {
+  const db = new Database(file, {readonly: true, fileMustExist: true})
+  try {
+    const orphans = (table: string) =>
+      db.prepare<[], number>(`SELECT COUNT(*) FROM ${table} WHERE txid NOT IN (SELECT txid FROM mempool_txs)`).pluck().get()
+    assert.equal(orphans('mempool_outputs'), 0, `${context}: outputs of transactions not in the snapshot`)
+    assert.equal(orphans('mempool_spends'), 0, `${context}: spends of transactions not in the snapshot`)
+    const withoutOutputs = db
+      .prepare<[], number>('SELECT COUNT(*) FROM mempool_txs WHERE txid NOT IN (SELECT txid FROM mempool_outputs)')
+      .pluck()
+      .get()
+    assert.equal(withoutOutputs, 0, `${context}: transactions written without their outputs`)
+    const meta = (key: string) => db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get(key)
+    const synced = meta('mempool_synced_at') !== undefined
+    assert.equal(synced, meta('mempool_tip') !== undefined, `${context}: synced_at and tip go together`)
+    return synced
+  } finally {
+    db.close()
+  }
+}

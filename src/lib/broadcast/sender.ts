@@ -176,6 +176,12 @@ class SendSession {
     const lost = lostAnswer(err)
     if (lost) return this.afterLostAnswer(tx, err as BixError, lost)
     if (err instanceof BixError && err.kind !== 'Interrupted') return {status: 'error', reason: err.message, exitCode: err.exitCode}
+    if (err instanceof BixError) {
+      // Ctrl-C while the node may be taking it: say so, since running again is how to find out
+      throw new BixError('Interrupted', `${err.message} while sending ${tx.txid}, which the node may have taken; run the same broadcast again to find out (resending is safe)`, {
+        exitCode: err.exitCode,
+      })
+    }
     throw err
   }
 
