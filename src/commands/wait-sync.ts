@@ -91,10 +91,7 @@ const RATE_WINDOW_MS = 60_000
  * phase, otherwise (cron, pipes, service logs).
  */
 class SyncDisplay {
-  // NO_COLOR means no bar and no spinner either (README), not only no colour. A terminal
-  // that reports no width (docker run -t, script) gets plain lines too: there the spinner
-  // redraws for ever, clearing an infinite number of lines, and the command never ends
-  private readonly interactive = isInteractive(process.stderr) && !('NO_COLOR' in process.env) && (process.stderr.columns ?? 0) > 0
+  private readonly interactive = isInteractive(process.stderr)
   private progress?: Progress
   private spinner?: Ora
   private lastKey = ''
