@@ -4,7 +4,9 @@ import {parseBlock} from '../src/lib/chain/block-parser.js'
 import {fromDisplayHex, toDisplayHex} from '../src/lib/chain/hashes.js'
 import {NETWORKS} from '../src/lib/chain/networks.js'
 import {makeEndpoint} from '../src/lib/node/config.js'
-import {getBlockHashes} from '../src/lib/node/node-api.js'
+import {getBlockHashes, getRawMempool} from '../src/lib/node/node-api.js'
+import {DEFAULT_FETCH_BATCH} from '../src/lib/mempool/mempool-sync.js'
+import {fetchMempoolTxs} from '../src/lib/mempool/mempool-rpc.js'
 import {createNodeClient} from '../src/lib/node/rpc-client.js'
 import type {NodeClient} from '../src/lib/node/types.js'
 import {listBlockFiles, readXorKey, scanBlockFile} from '../src/lib/sources/blk-files.js'
@@ -75,6 +77,40 @@ export async function measureRpcLimit(o: RpcLimitOptions): Promise<LimitResult> 
       txs += txCountOf(raw)
     }
     return {blocks, txs, bytes, ms: performance.now() - started}
+  } finally {
+    await client.close()
+  }
+}
+
+export interface MempoolFetchLimit {
+  /** the node's txids, in its order */
+  listed: string[]
+  fetched: number
+  ms: number
+}
+
+/**
+ * The mempool parts' ceiling: getrawmempool, then getmempoolentry +
+ * getrawtransaction for every txid not in `known`, in bix sync-mempool's
+ * batches and with its parallelism, through bix's client; nothing else.
+ */
+export async function measureMempoolFetchLimit(o: {datadir: string; port: number; parallelism: number; known?: ReadonlySet<string>}): Promise<MempoolFetchLimit> {
+  const client = benchClient(o.datadir, o.port, o.parallelism)
+  try {
+    const started = performance.now()
+    const listed = await getRawMempool(client)
+    const wanted = o.known ? listed.filter((txid) => !o.known!.has(txid)) : listed
+    let next = 0
+    let fetched = 0
+    const worker = async () => {
+      while (next < wanted.length) {
+        const batch = wanted.slice(next, (next += DEFAULT_FETCH_BATCH))
+        const entries = await fetchMempoolTxs(client, batch)
+        fetched += entries.length
+      }
+    }
+    await Promise.all(Array.from({length: o.parallelism}, worker))
+    return {listed, fetched, ms: performance.now() - started}
   } finally {
     await client.close()
   }

@@ -4,7 +4,7 @@
  * the short table printed at the end.
  */
 
-export const PART_IDS = ['a', 'e', 'b', 'c', 'd', 'q'] as const
+export const PART_IDS = ['a', 'e', 'b', 'c', 'd', 'q', 'm', 'n'] as const
 export type PartId = (typeof PART_IDS)[number]
 
 export const PART_LABELS: Record<PartId, string> = {
@@ -14,6 +14,8 @@ export const PART_LABELS: Record<PartId, string> = {
   d: '(d) bix index --source rpc',
   e: '(e) limit: getblock over RPC',
   q: 'cold bix query address',
+  m: '(m) bix sync-mempool, all new',
+  n: '(n) bix sync-mempool, 1% changed',
 }
 
 /** One measurement of one part. */
@@ -30,6 +32,10 @@ export interface Sample {
   bytesPerTx?: number
   /** the query: wall clock of each of the cold runs */
   queryMs?: number[]
+  /** mempool syncs: the sync's own elapsed time (summary.elapsedMs) */
+  syncMs?: number
+  /** mempool syncs: what listing the mempool and fetching the new transactions alone take (the node's share) */
+  limitMs?: number
 }
 
 export interface PartResult {
@@ -50,7 +56,7 @@ export function summarize(samples: Sample[]): PartResult {
     return values.length > 0 ? median(values) : undefined
   }
   const m: Sample = {txs: pick('txs')!, ms: pick('ms')!, txPerSec: pick('txPerSec')!}
-  for (const key of ['indexMs', 'peakRss', 'cpuSeconds', 'dbBytes', 'bytesPerTx'] as const) {
+  for (const key of ['indexMs', 'peakRss', 'cpuSeconds', 'dbBytes', 'bytesPerTx', 'syncMs', 'limitMs'] as const) {
     const v = pick(key)
     if (v !== undefined) m[key] = v
   }
@@ -111,7 +117,8 @@ export function table(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
     const part = parts[id]
     if (!part || id === 'q') continue
     const m = part.median
-    const vs = id === 'b' && ratios.blkVsParse ? `${ratios.blkVsParse.toFixed(2)}× (a)` : id === 'd' && ratios.rpcVsFetch ? `${ratios.rpcVsFetch.toFixed(2)}× (e)` : ''
+    let vs = id === 'b' && ratios.blkVsParse ? `${ratios.blkVsParse.toFixed(2)}× (a)` : id === 'd' && ratios.rpcVsFetch ? `${ratios.rpcVsFetch.toFixed(2)}× (e)` : ''
+    if (m.limitMs) vs = `${(m.ms / m.limitMs).toFixed(2)}× fetch`
     const cpu = m.cpuSeconds !== undefined ? `${((m.cpuSeconds * 1000) / m.ms).toFixed(2)} cores` : ''
     rows.push([
       PART_LABELS[id],

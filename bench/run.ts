@@ -3,7 +3,7 @@
  * machine, on a generated mainnet-shaped regtest chain served by the
  * simulator. See bench/README.md.
  *
- *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q] [--parallelism N] [--max-memory MiB] [--profile]
+ *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q,m,n] [--parallelism N] [--max-memory MiB] [--mempool-txs N] [--profile]
  */
 import {type ChildProcess, spawn} from 'node:child_process'
 import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
@@ -14,16 +14,20 @@ import {parseArgs} from 'node:util'
 
 import {databaseBytes, jsonOf, runBix} from './bix-cli.js'
 import {CACHE_DIR, type ChainManifest, DEFAULT_TXS, REPO_ROOT, ensureChain} from './generate-chain.js'
-import {measureParseLimit, measureRpcLimit} from './limits.js'
+import {measureMempoolFetchLimit, measureParseLimit, measureRpcLimit} from './limits.js'
 import {hotFunctions} from './profile-summary.js'
 import {PART_IDS, PART_LABELS, type PartId, type PartResult, type Sample, count, judge, mb, median, ratiosOf, summarize, table} from './report.js'
 import type {ServerReady} from './serve-chain.js'
+import type {MempoolChange, MempoolServerReady} from './serve-mempool.js'
 
 const QUERY_RUNS = 5
 /** bix index's default --max-memory (MiB); read-ahead is a quarter of it (src/lib/index/index-node.ts) */
 const BIX_DEFAULT_MAX_MEMORY = 512
 const READ_AHEAD_SHARE = 0.25
 const INDEX_SOURCES = {b: 'blk', c: 'rest', d: 'rpc'} as const
+/** the mempool parts run on a node of their own, not on the generated chain */
+const MEMPOOL_PARTS: readonly PartId[] = ['m', 'n']
+const DEFAULT_MEMPOOL_TXS = 100_000
 const RUNS_DIR = path.join(CACHE_DIR, 'runs')
 const PROFILES_DIR = path.join(CACHE_DIR, 'profiles')
 
@@ -35,6 +39,8 @@ interface Options {
   maxMemory?: number
   profile: boolean
   seed?: string
+  /** transactions in the mempool of parts m and n */
+  mempoolTxs: number
 }
 
 /** bix index --json's summary, the fields the benchmark reads. */
@@ -57,6 +63,7 @@ function options(): Options {
       'max-memory': {type: 'string'},
       profile: {type: 'boolean', default: false},
       seed: {type: 'string'},
+      'mempool-txs': {type: 'string', default: String(DEFAULT_MEMPOOL_TXS)},
     },
   })
   const int = (name: string, text: string | undefined) => {
@@ -74,6 +81,7 @@ function options(): Options {
     maxMemory: values['max-memory'] === undefined ? undefined : int('max-memory', values['max-memory']),
     profile: values.profile,
     seed: values.seed,
+    mempoolTxs: int('mempool-txs', values['mempool-txs']),
   }
 }
 
@@ -82,9 +90,10 @@ const say = (line: string) => process.stderr.write(`${line}\n`)
 async function main(): Promise<void> {
   const o = options()
   const startedAt = new Date()
-  const chain = ensureChain({txs: o.txs, seed: o.seed, onProgress: say})
-  const needsNode = [...o.only].some((id) => id !== 'a')
-  const node = needsNode ? await startNode(chain.datadir) : undefined
+  const chainParts = [...o.only].filter((id) => !MEMPOOL_PARTS.includes(id))
+  const chain = chainParts.length > 0 ? ensureChain({txs: o.txs, seed: o.seed, onProgress: say}) : undefined
+  const needsNode = chainParts.some((id) => id !== 'a')
+  const node = needsNode ? await startNode(chain!.datadir) : undefined
   if (node) say(`node: simulator on port ${node.ready.port}, ${node.ready.blocks} blocks loaded in ${(node.ready.loadMs / 1000).toFixed(1)} s`)
   const samples: Partial<Record<PartId, Sample[]>> = {}
   const record = (id: PartId, sample: Sample) => {
@@ -96,16 +105,17 @@ async function main(): Promise<void> {
   try {
     for (let run = 1; run <= o.runs; run++) {
       if (o.runs > 1) say(`— run ${run} of ${o.runs}`)
-      if (o.only.has('a')) record('a', await parseLimit(chain))
-      if (o.only.has('e')) record('e', await fetchLimit(chain, node!.ready.port, o))
+      if (o.only.has('a')) record('a', await parseLimit(chain!))
+      if (o.only.has('e')) record('e', await fetchLimit(chain!, node!.ready.port, o))
       for (const id of ['b', 'c', 'd'] as const) {
         if (!o.only.has(id)) continue
         const profileDir = o.profile ? path.join(PROFILES_DIR, `${INDEX_SOURCES[id]}-${run}`) : undefined
-        record(id, await indexRun(INDEX_SOURCES[id], chain, node!.ready.port, o, profileDir))
+        record(id, await indexRun(INDEX_SOURCES[id], chain!, node!.ready.port, o, profileDir))
         if (profileDir) profiles[`${INDEX_SOURCES[id]}-${run}`] = hotFunctions(profileDir)
       }
     }
-    if (o.only.has('q')) record('q', await coldQuery(chain, o))
+    if (o.only.has('q')) record('q', await coldQuery(chain!, o))
+    if (o.only.has('m') || o.only.has('n')) await mempoolSyncs(o, record)
   } finally {
     await node?.stop()
   }
@@ -129,7 +139,7 @@ async function main(): Promise<void> {
         startedAt: startedAt.toISOString(),
         machine: {cpus: os.cpus().length, model: os.cpus()[0]?.model, memory: os.totalmem(), node: process.version, loadAverage: os.loadavg()},
         options: {...o, only: [...o.only]},
-        chain: {datadir: chain.datadir, generatedMs: chain.generatedMs, shape: chain.shape, ...chain.stats},
+        chain: chain && {datadir: chain.datadir, generatedMs: chain.generatedMs, shape: chain.shape, ...chain.stats},
         node: node?.ready,
         parts,
         ratios,
@@ -207,6 +217,104 @@ async function coldQuery(chain: ChainManifest, o: Options): Promise<Sample> {
   const ms = median(times)
   const entries = chain.stats.busiest.received + chain.stats.busiest.spent
   return {txs: entries, ms, txPerSec: (entries * 1000) / ms, queryMs: times}
+}
+
+/** bix sync-mempool --json's summary, the fields the benchmark reads. */
+interface MempoolSyncSummary {
+  added: number
+  removed: number
+  total: number
+  elapsedMs: number
+}
+
+/**
+ * (m) `bix sync-mempool` into a fresh index of a node whose mempool holds
+ * --mempool-txs transactions, all new to the index; then (n) again after
+ * 1 % of them changed (half evicted, as many new ones arrived). Each is
+ * checked to leave the index's copy the size of the node's mempool, having
+ * fetched exactly what changed.
+ */
+async function mempoolSyncs(o: Options, record: (id: PartId, sample: Sample) => void): Promise<void> {
+  say(`mempool: building a node with ${count(o.mempoolTxs)} mempool transactions…`)
+  const node = await startMempoolNode(o.mempoolTxs)
+  try {
+    say(`mempool: node on port ${node.ready.port}, height ${node.ready.height}, ${count(node.ready.mempool)} transactions, built in ${(node.ready.buildMs / 1000).toFixed(1)} s`)
+    const dir = path.join(RUNS_DIR, 'mempool')
+    rmSync(dir, {recursive: true, force: true})
+    mkdirSync(dir, {recursive: true})
+    const db = path.join(dir, 'index.db')
+    const nodeArgs = ['--network', 'regtest', '--datadir', node.ready.datadir, '--rpcport', String(node.ready.port), '--db', db, '--rpc-parallelism', String(o.parallelism)]
+    const indexed = jsonOf<IndexSummary>(await runBix(['index', ...nodeArgs, '--source', 'rpc', '--json']), 'bix index (mempool node)')
+    if (indexed.height !== node.ready.height) throw new Error(`bix index reached height ${indexed.height}, the mempool node is at ${node.ready.height}`)
+
+    const fetchArgs = {datadir: node.ready.datadir, port: node.ready.port, parallelism: o.parallelism}
+    const sync = async (id: PartId, what: string, expect: {added: number; removed: number; total: number}, limitMs: number) => {
+      const run = await runBix(['sync-mempool', ...nodeArgs, '--json'])
+      const summary = jsonOf<MempoolSyncSummary>(run, `bix sync-mempool (${what})`)
+      if (summary.added !== expect.added || summary.removed !== expect.removed || summary.total !== expect.total) {
+        throw new Error(`bix sync-mempool (${what}): +${summary.added} −${summary.removed} = ${summary.total}; expected +${expect.added} −${expect.removed} = ${expect.total}`)
+      }
+      const changed = summary.added + summary.removed
+      const sample: Sample = {
+        txs: changed,
+        ms: run.wallMs,
+        txPerSec: (changed * 1000) / run.wallMs,
+        syncMs: summary.elapsedMs,
+        limitMs,
+        peakRss: run.peakRss,
+        cpuSeconds: run.cpuSeconds,
+      }
+      if (o.only.has(id)) record(id, sample)
+    }
+    // the node's share first: listing and fetching alone, as bix will ask
+    const all = await measureMempoolFetchLimit(fetchArgs)
+    if (all.fetched !== node.ready.mempool) throw new Error(`fetched ${all.fetched} of the node's ${node.ready.mempool} mempool transactions`)
+    await sync('m', 'all new', {added: node.ready.mempool, removed: 0, total: node.ready.mempool}, all.ms)
+    const change = await node.change(Math.max(2, Math.round(node.ready.mempool / 100)))
+    const changed = await measureMempoolFetchLimit({...fetchArgs, known: new Set(all.listed)})
+    if (changed.fetched !== change.added) throw new Error(`fetched ${changed.fetched} new mempool transactions, the node added ${change.added}`)
+    await sync('n', '1% changed', change, changed.ms)
+  } finally {
+    await node.stop()
+  }
+}
+
+interface RunningMempoolNode {
+  ready: MempoolServerReady
+  change(n: number): Promise<{added: number; removed: number; total: number}>
+  stop(): Promise<void>
+}
+
+/** bench/serve-mempool.ts in a child process, driven over its stdin and stdout. */
+async function startMempoolNode(txs: number): Promise<RunningMempoolNode> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'serve-mempool.ts'), '--txs', String(txs)], {
+    cwd: REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const lines = createInterface({input: child.stdout!})
+  const nextLine = () =>
+    new Promise<string>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`the mempool node exited (${code}) before answering`))
+      child.once('exit', onExit)
+      lines.once('line', (line) => {
+        child.off('exit', onExit)
+        resolve(line)
+      })
+    })
+  const ready = JSON.parse(await nextLine()) as MempoolServerReady
+  return {
+    ready,
+    async change(n) {
+      child.stdin!.write(`change ${n}\n`)
+      const change = JSON.parse(await nextLine()) as MempoolChange
+      return {added: change.added, removed: change.removed, total: change.size}
+    },
+    async stop() {
+      child.stdin!.end()
+      await exited
+    },
+  }
 }
 
 interface RunningNode {

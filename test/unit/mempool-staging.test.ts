@@ -30,7 +30,7 @@ function build(inputs: Array<[string, number]>, outputs: number[]): Transaction 
 }
 
 function fetched(tx: Transaction, fee: number, time = 1_700_000_000): FetchedTx {
-  return {txid: tx.getId(), raw: tx.toBuffer(), time, vsize: tx.virtualSize(), fee}
+  return {txid: tx.getId(), raw: Buffer.from(tx.toBuffer()), time, vsize: tx.virtualSize(), fee}
 }
 
 function lookupOf(known: Map<string, OutputValue>) {

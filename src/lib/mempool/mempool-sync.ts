@@ -90,8 +90,14 @@ export interface MempoolSyncResult {
   elapsedMs: number
 }
 
-const DEFAULT_FETCH_BATCH = 250
+export const DEFAULT_FETCH_BATCH = 250
 const DEFAULT_COMMIT_TXS = 10_000
+/**
+ * SQLite's page cache: a fixed size, so memory stays flat however big the
+ * mempool (the lookups of spent outputs are scattered over the whole index
+ * and go to the disk whatever the cache).
+ */
+const CACHE_BYTES = 64 * 1024 * 1024
 /** with --index, how often the tip may move during a sync before giving up */
 const MAX_ATTEMPTS = 5
 
@@ -112,7 +118,7 @@ export async function syncMempool(o: SyncMempoolOptions): Promise<MempoolSyncRes
   try {
     let indexedBlocks = 0
     for (let attempts = 1; ; attempts++) {
-      const db = openIndex(o.dbPath, {network, mode: 'write'})
+      const db = openIndex(o.dbPath, {network, mode: 'write', maxMemoryBytes: CACHE_BYTES})
       let outcome: Attempt
       try {
         outcome = await syncOnce(db, o)
