@@ -78,7 +78,7 @@ Safe to run from cron every minute: a run with nothing to do finishes in a few c
   private render(r: MempoolSyncResult): void {
     const changed = r.added > 0 || r.removed > 0 || r.indexedBlocks > 0
     if (!changed && this.flags.quiet) return
-    const what = changed ? `+${formatCount(r.added)} −${formatCount(r.removed)}` : 'unchanged'
+    const what = changed ? `+${formatCount(r.added)} -${formatCount(r.removed)}` : 'unchanged'
     const vanished = r.vanished > 0 ? `, ${formatCount(r.vanished)} gone before fetched` : ''
     this.log(
       `mempool ${what}: ${formatCount(r.total)} transaction${r.total === 1 ? '' : 's'} at height ${formatCount(r.tip.height)} (${r.tip.hash}) in ${formatDuration(r.elapsedMs)}${vanished}`,

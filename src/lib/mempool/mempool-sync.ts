@@ -129,7 +129,7 @@ export async function syncMempool(o: SyncMempoolOptions): Promise<MempoolSyncRes
         const {kind: _, ...counts} = outcome
         return {network, database: o.dbPath, ...counts, indexedBlocks, attempts, elapsedMs: Math.round(performance.now() - started)}
       }
-      const why = describe(outcome)
+      const why = whyNotSynced(outcome)
       if (!o.index) throw new BixError('IndexBehind', `${why}; run bix index first, or bix sync-mempool --index`)
       if (attempts >= MAX_ATTEMPTS) throw new BixError('IndexBehind', `${why}, for the ${attempts}th time; the node's chain is not settling, try again later`)
       o.events?.onIndexing?.(why)
@@ -146,7 +146,7 @@ function indexWith(o: SyncMempoolOptions, lock: WriterLock): Promise<IndexRunSum
   return indexNode({...o.index!, client: o.client, network: o.network, dbPath: o.dbPath, waitLock: false, heldLock: lock, signal: o.signal})
 }
 
-function describe(outcome: Exclude<Attempt, {kind: 'done'}>): string {
+function whyNotSynced(outcome: Exclude<Attempt, {kind: 'done'}>): string {
   const at = (tip: ChainTipRef) => `height ${tip.height} (${tip.hash})`
   if (outcome.kind === 'moved') return `the node's tip moved from ${at(outcome.from)} to ${outcome.to} during the mempool sync, which was not completed`
   const index = outcome.index ? `at ${at(outcome.index)}` : 'empty'
