@@ -18,6 +18,9 @@ export interface BixOptions {
   /** SIGKILL after this long (default 60 s); the result says timedOut */
   timeoutMs?: number
   cwd?: string
+  /** run as this user and group (tests run as root where permissions must bite, e.g. a read-only database) */
+  uid?: number
+  gid?: number
 }
 
 export interface BixResult {
@@ -51,7 +54,13 @@ function childEnv(extra: BixOptions['env']): NodeJS.ProcessEnv {
 }
 
 export function spawnBix(args: string[], opts: BixOptions = {}): RunningBix {
-  const child = spawn(process.execPath, [RUN_JS, ...args], {cwd: opts.cwd ?? REPO_ROOT, env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, [RUN_JS, ...args], {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: childEnv(opts.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(opts.uid === undefined ? {} : {uid: opts.uid}),
+    ...(opts.gid === undefined ? {} : {gid: opts.gid}),
+  })
   let stdout = ''
   let stderr = ''
   const listeners = new Set<() => void>()

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import {describe, test} from 'node:test'
+
+import {addressToScript} from '../../src/lib/chain/address.js'
+import {buildAddressOracle} from '../support/address-oracle.js'
+import {runBix, spawnBix} from '../support/cli.js'
+import {indexDigest} from '../support/index-digest.js'
+import {blockWork} from '../support/simnode/block-codec.js'
+import {type TestNode, startTestNode} from '../support/test-node.js'
+import {cleanDigest, fixture, indexArgs, indexHeight, seeded, tempDir, waitUntil} from './support.js'
+
+/**
+ * The node reorganises while bix index runs: deeper than one write batch,
+ * several times in one run, and onto a branch with fewer blocks but more
+ * work (a shorter chain: the index is then ahead of the node's tip). Every
+ * run ends identical to a clean index of the node's final chain, and
+ * queries answer what an independent account of that chain says.
+ *
+ * Real Core on regtest cannot make the shorter branch (every block must
+ * carry the regtest powLimit bits, so more work needs more blocks); the
+ * simulator mines it with harder bits, which bix has to accept by work.
+ */
+
+interface Summary {
+  height: number
+  hash: string
+  reorgs: Array<{forkHeight: number; undone: number}>
+}
+
+async function fixtureNode(t: {after: (fn: () => Promise<void>) => void}): Promise<TestNode> {
+  const node = await startTestNode({fixtureChain: true})
+  t.after(() => node.stop())
+  return node
+}
+
+/** Spawns a slow index run with small batches and resolves once it has committed past `height`. */
+async function indexPast(node: TestNode, db: string, height: number, batch: number) {
+  node.sim!.faults.slow(6)
+  const run = spawnBix(indexArgs(node, db, '--json', '--batch-blocks', String(batch), '--source', 'rpc', '--rpc-parallelism', '2'), {timeoutMs: 90_000})
+  await waitUntil(() => indexHeight(db) > height || run.child.exitCode !== null, 30_000, `index past ${height}`)
+  assert.equal(run.child.exitCode, null, `the run ended before height ${height}: ${run.stderr()}`)
+  return run
+}
+
+/** The run ended well, at the node's tip, identical to a clean index of the node's chain as it is now. */
+async function assertEndsClean(t: {after: (fn: () => void) => void}, node: TestNode, db: string, r: {code: number | null; stdout: string; stderr: string}, what: string): Promise<Summary> {
+  assert.equal(r.code, 0, `${what}: ${r.stderr}`)
+  const summary = JSON.parse(r.stdout) as Summary
+  node.sim!.faults.clear()
+  assert.equal(summary.hash, await node.tipHash(), `${what}: the index ends at the node's tip`)
+  assert.equal(indexDigest(db), await cleanDigest(t, node), `${what}: the index equals a clean run on the new chain`)
+  return summary
+}
+
+describe('reorgs while bix index runs', () => {
+  test('a reorg deeper than one batch, of blocks already written: undone, and the run ends identical to a clean one', async (t) => {
+    const {int} = seeded(t, 'deep reorg mid-run')
+    const node = await fixtureNode(t)
+    const db = path.join(tempDir(t), 'index.db')
+    const batch = int(2, 6)
+    const depth = int(3 * batch, 45)
+    const fork = fixture.height - depth
+    const run = await indexPast(node, db, fork + batch + 1, batch)
+    const written = indexHeight(db)
+    node.sim!.reorg({depth})
+    const summary = await assertEndsClean(t, node, db, await run.done, `depth ${depth}, batch ${batch}, ${written} written`)
+    assert.ok(summary.reorgs.length >= 1, 'the run saw the reorg')
+    assert.equal(summary.reorgs[0].forkHeight, fork, 'undone down to the fork')
+    assert.ok(summary.reorgs[0].undone > batch, `more than one batch undone (${summary.reorgs[0].undone})`)
+    assert.equal(summary.height, fixture.height + 1)
+  })
+
+  test('three reorgs of random depth at random moments of one run', async (t) => {
+    const {int} = seeded(t, 'reorg storm')
+    const node = await fixtureNode(t)
+    const sim = node.sim!
+    const db = path.join(tempDir(t), 'index.db')
+    const run = await indexPast(node, db, 20, int(1, 5))
+    const done: string[] = []
+    for (let i = 0; i < 3 && run.child.exitCode === null; i++) {
+      await waitUntil(() => indexHeight(db) >= sim.chain.height - int(5, 60) || run.child.exitCode !== null, 30_000)
+      const depth = int(1, 30)
+      const blocks = int(1, depth + 3)
+      sim.reorg({depth, blocks})
+      done.push(`depth ${depth} → ${blocks} blocks`)
+    }
+    await assertEndsClean(t, node, db, await run.done, done.join(', '))
+  })
+
+  test('onto a branch with fewer blocks but more work, while the index is past the new tip', async (t) => {
+    const {int} = seeded(t, 'shorter chain mid-run')
+    const node = await fixtureNode(t)
+    const sim = node.sim!
+    const db = path.join(tempDir(t), 'index.db')
+    const depth = int(15, 40)
+    const blocks = int(1, 5)
+    const newTip = fixture.height - depth + blocks
+    const run = await indexPast(node, db, newTip + 2, int(1, 4))
+    const oldWork = sim.chain.active.slice(-depth).reduce((sum, e) => sum + blockWork(e.bits), 0n)
+    const {connected} = sim.reorg({depth, blocks})
+    const newWork = connected.map((h) => sim.chain.get(h)!).reduce((sum, e) => sum + blockWork(e.bits), 0n)
+    assert.ok(newWork > oldWork && connected.length < depth, 'the simulator made a shorter branch with more work')
+    const summary = await assertEndsClean(t, node, db, await run.done, `${depth} blocks replaced by ${blocks}`)
+    assert.equal(summary.height, newTip)
+    assert.equal(summary.reorgs.at(-1)?.forkHeight, fixture.height - depth)
+  })
+
+  test('a shorter, heavier chain found between runs: the next run undoes down to the fork, and queries match an account of the new chain', async (t) => {
+    const {int} = seeded(t, 'shorter chain between runs')
+    const node = await fixtureNode(t)
+    const db = path.join(tempDir(t), 'index.db')
+    assert.equal((await runBix(indexArgs(node, db, '--quiet', '--batch-blocks', '5'))).code, 0)
+    const depth = int(5, 46)
+    const blocks = int(1, Math.max(1, depth - 2))
+    node.sim!.reorg({depth, blocks})
+    const r = await runBix(indexArgs(node, db, '--json', '--batch-blocks', '3'))
+    const summary = await assertEndsClean(t, node, db, r, `${depth} → ${blocks}`)
+    assert.deepEqual(summary.reorgs, [{forkHeight: fixture.height - depth, undone: depth}])
+
+    const oracle = await buildAddressOracle(node)
+    const addresses = fixture.addresses
+    const q = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, '--json', ...addresses])
+    assert.equal(q.code, 0, q.stderr)
+    const reports = JSON.parse(q.stdout) as Array<{address: string; chain_stats: {funded_txo_count: number; funded_txo_sum: number; spent_txo_count: number; spent_txo_sum: number; tx_count: number}}>
+    for (const report of reports) {
+      const expected = oracle.byScript(addressToScript(report.address, 'regtest').toString('hex'))
+      const spent = expected.outputs.filter((o) => o.spentBy !== null)
+      assert.deepEqual(
+        report.chain_stats,
+        {
+          funded_txo_count: expected.outputs.length,
+          funded_txo_sum: expected.outputs.reduce((s, o) => s + o.value, 0),
+          spent_txo_count: spent.length,
+          spent_txo_sum: spent.reduce((s, o) => s + o.value, 0),
+          tx_count: expected.txs.size,
+        },
+        `${report.address} after ${depth} blocks were replaced by ${blocks}`,
+      )
+    }
+  })
+})
