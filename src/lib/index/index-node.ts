@@ -92,6 +92,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
   const lock =
     o.heldLock ??
     (await acquireWriterLock(o.dbPath, {
+      command: 'index',
       wait: o.waitLock,
       signal,
       onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`),

@@ -114,7 +114,7 @@ export async function syncMempool(o: SyncMempoolOptions): Promise<MempoolSyncRes
   if (!o.index && !fs.existsSync(o.dbPath)) {
     throw new BixError('DatabaseError', `no index at ${o.dbPath}; run bix index first, or bix sync-mempool --index`)
   }
-  const lock = await acquireWriterLock(o.dbPath, {wait: o.waitLock, signal, onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`)})
+  const lock = await acquireWriterLock(o.dbPath, {command: 'sync-mempool', wait: o.waitLock, signal, onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`)})
   try {
     let indexedBlocks = 0
     for (let attempts = 1; ; attempts++) {

@@ -16,6 +16,8 @@ import {BixError} from '../errors.js'
 
 export interface LockHolder {
   pid: number
+  /** what the holder runs: "index" or "sync-mempool" */
+  command?: string
   host: string
   /** /proc/<pid>/stat start time in clock ticks; absent off Linux */
   startTicks?: number
@@ -28,6 +30,8 @@ export interface WriterLock {
 }
 
 export interface AcquireOptions {
+  /** what the caller runs, for the message another writer gets */
+  command: string
   /** wait for the holder to finish instead of failing with IndexBusy */
   wait: boolean
   signal?: AbortSignal
@@ -49,7 +53,7 @@ export async function acquireWriterLock(dbPath: string, options: AcquireOptions)
   let told = false
   for (;;) {
     if (options.signal?.aborted) throw options.signal.reason
-    const taken = tryCreate(file)
+    const taken = tryCreate(file, options.command)
     if (taken) return taken
     const holder = readLockHolder(dbPath)
     if (holder === undefined) {
@@ -60,7 +64,7 @@ export async function acquireWriterLock(dbPath: string, options: AcquireOptions)
     if (!options.wait) {
       throw new BixError(
         'IndexBusy',
-        `another bix index (pid ${holder.pid} on ${holder.host}, since ${holder.since}) is writing ${dbPath}; wait for it, or use --wait-lock`,
+        `another bix ${holder.command ?? 'writer'} (pid ${holder.pid} on ${holder.host}, since ${holder.since}) is writing ${dbPath}; wait for it, or use --wait-lock`,
       )
     }
     if (!told) {
@@ -95,7 +99,7 @@ export function readLockHolder(dbPath: string): LockHolder | undefined {
   return isAlive(holder) ? holder : undefined
 }
 
-function tryCreate(file: string): WriterLock | undefined {
+function tryCreate(file: string, command: string): WriterLock | undefined {
   let fd: number
   try {
     fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
@@ -109,7 +113,7 @@ function tryCreate(file: string): WriterLock | undefined {
     if (code === 'ENOSPC') throw new BixError('DatabaseError', `disk full while creating ${file}`, {cause: err})
     throw err
   }
-  const me: LockHolder = {pid: process.pid, host: os.hostname(), startTicks: startTicksOf(process.pid), since: new Date().toISOString()}
+  const me: LockHolder = {pid: process.pid, command, host: os.hostname(), startTicks: startTicksOf(process.pid), since: new Date().toISOString()}
   try {
     fs.writeSync(fd, JSON.stringify(me))
   } finally {
