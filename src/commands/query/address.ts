@@ -72,10 +72,13 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
         ...(flags.script ?? []).map((s) => scriptTarget(s, db.network)),
       ]
       const now = Math.floor(Date.now() / 1000)
-      reports = targets.map((target) =>
-        addressReport(db, target, {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now}),
-      )
-      indexTip = db.tip()
+      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
+      const snapshot = db.sqlite.transaction(() => ({
+        reports: targets.map((target) => addressReport(db, target, {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now})),
+        tip: db.tip(),
+      }))()
+      reports = snapshot.reports
+      indexTip = snapshot.tip
     } finally {
       db.close()
     }
