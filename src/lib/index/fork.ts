@@ -28,6 +28,12 @@ export async function findForkHeight(inputs: ForkInputs): Promise<number> {
   while (top >= 0) {
     const from = Math.max(0, top - window + 1)
     const stored = inputs.storedHashes(from, top)
+    if (stored.length !== top - from + 1) {
+      throw new BixError(
+        'DatabaseError',
+        `the index is damaged: it should hold blocks ${from} to ${top} below its tip ${inputs.storedHeight} but has ${stored.length} of them; delete it and run bix index to rebuild it`,
+      )
+    }
     const heights = Array.from({length: top - from + 1}, (_, i) => from + i)
     const node = await inputs.nodeHashes(heights)
     for (let height = top; height >= from; height--) {

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {NETWORKS, type NetworkName, isNetworkName} from '../chain/networks.js'
 import {BixError} from '../errors.js'
 import {MIGRATIONS, type Migration, SCHEMA_VERSION, migrate} from './schema.js'
-import {databaseError} from './sqlite-errors.js'
+import {databaseError, isSqliteError} from './sqlite-errors.js'
 
 /**
  * Opening the index: one SQLite file per network, created 0600 in a 0700
@@ -120,22 +120,44 @@ export function openIndex(file: string, options: OpenOptions): IndexDb {
     throw new BixError('DatabaseError', `no index at ${resolved}; run bix index first`)
   }
 
-  let sqlite: Database.Database
   try {
-    sqlite = new Database(resolved, {readonly: options.mode === 'read', fileMustExist: true})
+    return openAs(resolved, options)
   } catch (err) {
-    throw databaseError(err, resolved, 'opening')
-  }
-  try {
-    if (options.mode === 'write' && sqlite.readonly) {
-      throw new BixError('DatabaseError', `cannot write ${resolved}: the file is read-only`)
+    // A reader of a WAL database needs the -shm file beside it; in a read-only directory nobody can
+    // create it (SQLite could read the file as immutable, but better-sqlite3 is built without URI names)
+    if (options.mode === 'read' && isSqliteError(err) && /^SQLITE_(CANTOPEN|READONLY)/.test(err.code) && !fs.existsSync(`${resolved}-shm`) && !writable(path.dirname(resolved))) {
+      throw new BixError(
+        'DatabaseError',
+        `cannot read ${resolved}: SQLite must create ${path.basename(resolved)}-shm beside it and its directory is read-only; copy the index to a writable directory`,
+        {cause: err},
+      )
     }
-    return setUp(sqlite, resolved, options)
-  } catch (err) {
-    sqlite.close()
     throw databaseError(err, resolved, 'opening')
   }
 }
+
+function writable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function openAs(file: string, options: OpenOptions): IndexDb {
+  const sqlite = new Database(file, {readonly: options.mode === 'read', fileMustExist: true})
+  try {
+    if (options.mode === 'write' && sqlite.readonly) {
+      throw new BixError('DatabaseError', `cannot write ${file}: the file is read-only`)
+    }
+    return setUp(sqlite, file, options)
+  } catch (err) {
+    sqlite.close()
+    throw err
+  }
+}
+
 
 function prepareFile(file: string): void {
   const dir = path.dirname(file)
@@ -160,22 +182,25 @@ function setUp(sqlite: Database.Database, file: string, options: OpenOptions): I
   const tables = sqlite.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()
   const write = options.mode === 'write'
 
-  if (write) {
-    // must precede the first table; ignored afterwards
-    if (tables.length === 0) sqlite.pragma(`page_size = ${PAGE_SIZE}`)
+  sqlite.pragma(`cache_size = -${cacheKiB}`)
+  sqlite.pragma('temp_store = MEMORY')
+  // nothing that writes (WAL mode, a migration) happens before the file is known to be an index of ours
+  const setWriteMode = () => {
+    if (!write) return
     if (sqlite.pragma('journal_mode = WAL', {simple: true}) !== 'wal') {
       throw new BixError('DatabaseError', `cannot put ${file} in WAL mode`)
     }
     sqlite.pragma('synchronous = NORMAL')
     sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`)
   }
-  sqlite.pragma(`cache_size = -${cacheKiB}`)
-  sqlite.pragma('temp_store = MEMORY')
 
   let version: number
   let network: NetworkName
   if (tables.length === 0) {
     if (!write) throw new BixError('DatabaseError', `${file} is empty, not a bix index; run bix index first`)
+    // must precede the first table; ignored afterwards
+    sqlite.pragma(`page_size = ${PAGE_SIZE}`)
+    setWriteMode()
     network = options.network!
     version = create(sqlite, network, options.migrations ?? MIGRATIONS)
   } else {
@@ -196,6 +221,7 @@ function setUp(sqlite: Database.Database, file: string, options: OpenOptions): I
     if (genesis !== NETWORKS[stored].genesisHash) {
       throw new BixError('WrongNetwork', `index ${file} says it is for ${stored}, but its genesis block ${genesis ?? '(none)'} is not ${stored}'s`)
     }
+    setWriteMode()
     if (version < known) {
       if (!write) throw new BixError('DatabaseError', `${file} was made by an older bix (schema ${version}); run bix index to upgrade it`)
       version = migrate(sqlite, version, options.migrations ?? MIGRATIONS)

@@ -107,6 +107,7 @@ function tryCreate(file: string, command: string): WriterLock | undefined {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EEXIST') return undefined
     if (code === 'ENOENT') throw new BixError('DatabaseError', `cannot create ${file}: its directory does not exist`, {cause: err})
+    if (code === 'ENOTDIR') throw new BixError('DatabaseError', `cannot create ${file}: part of its path is a file, not a directory`, {cause: err})
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
       throw new BixError('DatabaseError', `cannot create the lock ${file}: the directory is read-only or not yours (${code})`, {cause: err})
     }
@@ -116,9 +117,13 @@ function tryCreate(file: string, command: string): WriterLock | undefined {
   const me: LockHolder = {pid: process.pid, command, host: os.hostname(), startTicks: startTicksOf(process.pid), since: new Date().toISOString()}
   try {
     fs.writeSync(fd, JSON.stringify(me))
-  } finally {
+  } catch (err) {
     fs.closeSync(fd)
+    fs.rmSync(file, {force: true})
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new BixError('DatabaseError', `disk full while creating ${file}`, {cause: err})
+    throw err
   }
+  fs.closeSync(fd)
   let released = false
   return {
     path: file,
