@@ -170,6 +170,8 @@ export function parseRpcUrl(text: string, defaultPort: number): NodeEndpoint {
     throw badInput('invalid --rpc-url: expected http://[user:password@]host[:port]')
   }
   // the scheme as given: "--rpc-url http://node: only http:// is supported" would say nothing
+  // "user:pw@host:port" without a scheme parses as the scheme "user:" and no host: say what is expected, echo nothing
+  if (url.host === '') throw badInput('invalid --rpc-url: expected http://[user:password@]host[:port]')
   const shown = `${url.protocol}//${url.host}`
   if (url.protocol !== 'http:') throw badInput(`--rpc-url ${shown}: only http:// is supported (bitcoind speaks plain HTTP)`)
   if (url.pathname !== '/' && url.pathname !== '') throw badInput(`--rpc-url ${shown}${url.pathname}: a path is not supported`)
