@@ -155,13 +155,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (this.jsonEnabled()) {
         this.logJson(this.toErrorJson(err))
       } else {
-        process.stderr.write(this.stderrColour.red(`error: ${err.message}`) + '\n')
+        // a BixError thrown by a flag's own parser comes back with oclif's "Parsing --flag" lines around it
+        process.stderr.write(this.stderrColour.red(`error: ${oneLine(err.message)}`) + '\n')
       }
       // returning (not throwing) lets oclif run finally() and exit with our code
       return undefined
     }
-    // oclif keeps its own exit code in err.oclif.exit, which it loses under --json
-    if (typeof err.oclif?.exit === 'number') process.exitCode = err.oclif.exit
+    // what oclif could not parse (unknown flag, bad value, missing argument): the same one line, exit 2;
+    // oclif's own report spans several lines (and the whole usage), and loses the exit code under --json
+    if (typeof err.oclif?.exit === 'number' && (err as {code?: string}).code !== 'EEXIT') {
+      process.exitCode = err.oclif.exit
+      const message = oneLine(err.message)
+      if (this.jsonEnabled()) this.logJson({error: {...this.toErrorJson(err).error, message}})
+      else process.stderr.write(this.stderrColour.red(`error: ${message}`) + '\n')
+      return undefined
+    }
     return super.catch(err)
   }
 
@@ -209,4 +217,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       )
     }
   }
+}
+
+/** oclif's parse messages, one line: "Parsing --rpcport\n\tExpected an integer…\nSee more help with --help" → "Parsing --rpcport: Expected an integer…" */
+function oneLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !/^See more help with/.test(line))
+  return lines.length > 1 && /^Parsing /.test(lines[0]) ? `${lines[0]}: ${lines.slice(1).join('; ')}` : lines.join('; ')
 }
