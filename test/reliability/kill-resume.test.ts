@@ -6,7 +6,7 @@ import {after, before, describe, test} from 'node:test'
 import {runBix, spawnBix} from '../support/cli.js'
 import {indexDigest} from '../support/index-digest.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
-import {assertConsistentPrefix, blocksServed, cleanDigest, fixture, indexArgs, seeded, tempDir, waitUntil} from './support.js'
+import {assertConsistentMempool, assertConsistentPrefix, blocksServed, cleanDigest, fixture, indexArgs, mempoolDigest, seeded, tempDir, waitUntil} from './support.js'
 
 /**
  * kill -9 at random points of `bix index`: while it creates the database,
@@ -77,3 +77,57 @@ describe('SIGKILL during bix index', () => {
     assert.ok(landed >= KILLS / 2, `only ${landed} of ${KILLS} kills landed before the run ended:\n${log.join('\n')}`)
   })
 })
+
+const MEMPOOL_KILLS = 8
+
+describe('SIGKILL during bix sync-mempool', () => {
+  test(`${MEMPOOL_KILLS} kills at random points, the node's mempool and chain changing between them; every resume ends identical to a clean sync`, async (t) => {
+    const {int, random} = seeded(t, 'sync-mempool kill points')
+    const wallet = await startTestNode({matureBlocks: 150})
+    t.after(() => wallet.stop())
+    const sim = wallet.sim!
+    const send = (n: number) => {
+      for (let i = 0; i < n; i++) sim.send({to: sim.newAddress(), value: 10_000 + int(0, 50_000)})
+    }
+    send(300)
+    const db = path.join(tempDir(t), 'index.db')
+    const sync = (...more: string[]) => ['sync-mempool', ...wallet.cliArgs(), '--db', db, '--index', ...more]
+    const log: string[] = []
+    let landed = 0
+    for (let kill = 1; kill <= MEMPOOL_KILLS; kill++) {
+      // the node moves on between runs: new transactions, sometimes a block that confirms them
+      const change = random()
+      if (change < 0.3) sim.mine(1)
+      if (change < 0.8) send(int(20, 120))
+      const byCalls = random() < 0.5
+      const batches = Math.ceil(sim.chain.mempool.entries.size / 250)
+      const point = byCalls ? int(0, batches - 1) : int(300, 2500)
+      sim.faults.slowAnswers('getmempoolentry', int(150, 500))
+      sim.faults.slow(int(0, 3))
+      const calls = sim.calls('getmempoolentry')
+      const run = spawnBix(sync('--rpc-parallelism', String(int(1, 3))))
+      if (byCalls) await waitUntil(() => sim.calls('getmempoolentry') - calls > point * 250 || run.child.exitCode !== null, 30_000)
+      else await new Promise((resolve) => setTimeout(resolve, point))
+      run.kill('SIGKILL')
+      const r = await run.done
+      sim.faults.clear()
+      const what = `kill ${kill}: after ${byCalls ? `${point * 250}+ mempool entries` : `${point} ms`}`
+      if (r.signal === 'SIGKILL') landed++
+      else assert.equal(r.code, 0, `${what}: the run ended before the kill and should have succeeded: ${r.stderr}`)
+      const height = assertConsistentPrefix(db, sim.chain.active.map((e) => e.hash), what)
+      const complete = height >= 0 && assertConsistentMempool(db, what)
+      log.push(`${what}: ${r.signal === 'SIGKILL' ? `killed, index at ${height}, snapshot ${complete ? 'complete' : 'incomplete'}` : 'finished first'}`)
+
+      const resumed = await runBix(sync('--json'))
+      assert.equal(resumed.code, 0, `${what}: the resume failed: ${resumed.stderr}`)
+      const reference = path.join(tempDir(t), 'index.db')
+      assert.equal((await runBix(['sync-mempool', ...wallet.cliArgs(), '--db', reference, '--index', '--quiet'])).code, 0)
+      assert.equal(indexDigest(db), indexDigest(reference), `${what}: the index differs from a clean one`)
+      assert.equal(mempoolDigest(db), mempoolDigest(reference), `${what}: the snapshot differs from a clean sync's`)
+      assert.equal((JSON.parse(resumed.stdout) as {total: number}).total, sim.chain.mempool.entries.size)
+    }
+    t.diagnostic(log.join('\n'))
+    assert.ok(landed >= MEMPOOL_KILLS / 2, `only ${landed} of ${MEMPOOL_KILLS} kills landed:\n${log.join('\n')}`)
+  })
+})
+
