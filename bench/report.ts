@@ -4,7 +4,7 @@
  * the short table printed at the end.
  */
 
-export const PART_IDS = ['a', 'e', 'b', 'c', 'd', 'q', 'm', 'n'] as const
+export const PART_IDS = ['a', 'e', 'b', 'c', 'd', 'q', 'h', 'm', 'n'] as const
 export type PartId = (typeof PART_IDS)[number]
 
 export const PART_LABELS: Record<PartId, string> = {
@@ -14,6 +14,7 @@ export const PART_LABELS: Record<PartId, string> = {
   d: '(d) bix index --source rpc',
   e: '(e) limit: getblock over RPC',
   q: 'cold bix query address',
+  h: 'cold bix query address, 100,000-entry address',
   m: '(m) bix sync-mempool, all new',
   n: '(n) bix sync-mempool, 1% changed',
 }
@@ -107,6 +108,8 @@ export function judge(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
   if (db !== undefined) targets.push({name: 'database ≤ 200 bytes per transaction', measured: `${db.toFixed(1)} B/tx`, pass: db <= 200})
   const q = parts.q?.median
   if (q) targets.push({name: 'cold query of the busiest address under 300 ms', measured: `${q.ms.toFixed(0)} ms`, pass: q.ms < 300})
+  const h = parts.h?.median
+  if (h) targets.push({name: 'balance of a 100,000-entry address well under a second (whole process)', measured: `${h.ms.toFixed(0)} ms`, pass: h.ms < 700})
   return targets
 }
 
@@ -115,7 +118,7 @@ export function table(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
   const rows: string[][] = [header]
   for (const id of PART_IDS) {
     const part = parts[id]
-    if (!part || id === 'q') continue
+    if (!part || id === 'q' || id === 'h') continue
     const m = part.median
     let vs = id === 'b' && ratios.blkVsParse ? `${ratios.blkVsParse.toFixed(2)}× (a)` : id === 'd' && ratios.rpcVsFetch ? `${ratios.rpcVsFetch.toFixed(2)}× (e)` : ''
     if (m.limitMs) vs = `${(m.ms / m.limitMs).toFixed(2)}× fetch`
@@ -134,6 +137,11 @@ export function table(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
   const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd())
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '))
   if (parts.q) lines.push('', `${PART_LABELS.q}: ${parts.q.median.ms.toFixed(0)} ms (median wall clock of ${parts.q.samples.flatMap((s) => s.queryMs ?? []).length} new processes)`)
+  if (parts.h) {
+    const pages = parts.h.samples.flatMap((s) => s.queryMs ?? [])
+    const page = pages.length > 0 ? median(pages) : undefined
+    lines.push(`${PART_LABELS.h}: balance ${parts.h.median.ms.toFixed(0)} ms${page === undefined ? '' : `, first page of history and UTXOs ${page.toFixed(0)} ms`} (median of new processes)`)
+  }
   return lines.join('\n')
 }
 

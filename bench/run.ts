@@ -17,6 +17,7 @@ import {CACHE_DIR, type ChainManifest, DEFAULT_TXS, REPO_ROOT, ensureChain} from
 import {measureMempoolFetchLimit, measureParseLimit, measureRpcLimit} from './limits.js'
 import {hotFunctions} from './profile-summary.js'
 import {PART_IDS, PART_LABELS, type PartId, type PartResult, type Sample, count, judge, mb, median, ratiosOf, summarize, table} from './report.js'
+import {heavyAddressBench} from './heavy-address.js'
 import type {ServerReady} from './serve-chain.js'
 import type {MempoolChange, MempoolServerReady} from './serve-mempool.js'
 
@@ -27,6 +28,10 @@ const READ_AHEAD_SHARE = 0.25
 const INDEX_SOURCES = {b: 'blk', c: 'rest', d: 'rpc'} as const
 /** the mempool parts run on a node of their own, not on the generated chain */
 const MEMPOOL_PARTS: readonly PartId[] = ['m', 'n']
+/** parts with their own data, no generated chain */
+const CHAINLESS_PARTS: readonly PartId[] = [...MEMPOOL_PARTS, 'h']
+/** history entries of the heavy address (part h) */
+const HEAVY_ENTRIES = 100_000
 const DEFAULT_MEMPOOL_TXS = 100_000
 const RUNS_DIR = path.join(CACHE_DIR, 'runs')
 const PROFILES_DIR = path.join(CACHE_DIR, 'profiles')
@@ -90,7 +95,7 @@ const say = (line: string) => process.stderr.write(`${line}\n`)
 async function main(): Promise<void> {
   const o = options()
   const startedAt = new Date()
-  const chainParts = [...o.only].filter((id) => !MEMPOOL_PARTS.includes(id))
+  const chainParts = [...o.only].filter((id) => !CHAINLESS_PARTS.includes(id))
   const chain = chainParts.length > 0 ? ensureChain({txs: o.txs, seed: o.seed, onProgress: say}) : undefined
   const needsNode = chainParts.some((id) => id !== 'a')
   const node = needsNode ? await startNode(chain!.datadir) : undefined
@@ -115,6 +120,10 @@ async function main(): Promise<void> {
       }
     }
     if (o.only.has('q')) record('q', await coldQuery(chain!, o))
+    if (o.only.has('h')) {
+      const heavy = heavyAddressBench(HEAVY_ENTRIES)
+      record('h', {txs: heavy.txCount, ms: heavy.balanceMs, txPerSec: (heavy.txCount * 1000) / heavy.balanceMs, queryMs: [heavy.pageMs]})
+    }
     if (o.only.has('m') || o.only.has('n')) await mempoolSyncs(o, record)
   } finally {
     await node?.stop()

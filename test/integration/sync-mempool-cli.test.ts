@@ -311,7 +311,7 @@ describe('bix sync-mempool', () => {
     assert.equal(fs.existsSync(db), false, 'no database is created by a refused sync')
 
     await index(node, db)
-    const lock = await acquireWriterLock(db, {wait: false})
+    const lock = await acquireWriterLock(db, {command: 'index', wait: false})
     try {
       const busy = await runBix(syncArgs(node, db))
       assert.equal(busy.code, 5, busy.stderr)
