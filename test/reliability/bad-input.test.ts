@@ -207,20 +207,16 @@ describe('heights, flags and settings', () => {
     const n = ['--network', 'regtest']
     return [
       {what: '--rpcport 0', args: ['status', ...n, '--rpcport', '0'], name: /rpcport/},
-      {what: '--rpcport 70000', args: ['index', ...n, '--rpcport', '70000'], name: /rpcport/},
       {what: '--rpcport abc', args: ['wait-sync', ...n, '--rpcport', 'abc'], name: /rpcport/},
       {what: 'BIX_RPCPORT=abc', args: ['status', ...n], name: /rpcport/},
       {what: '--rpc-parallelism 0', args: ['index', ...n, '--rpc-parallelism', '0'], name: /rpc-parallelism/},
-      {what: '--rpc-parallelism 1000', args: ['index', ...n, '--rpc-parallelism', '1000'], name: /rpc-parallelism/},
       {what: '--rpc-timeout 0', args: ['broadcast', ...n, '--rpc-timeout', '0', '00'], name: /rpc-timeout/},
       {what: '--connect-timeout -1', args: ['status', ...n, '--connect-timeout', '-1'], name: /connect-timeout/},
       {what: '--network foo', args: ['status', '--network', 'foo'], name: /network/},
       {what: 'an unknown flag', args: ['index', ...n, '--rpcpasswort', 'x'], name: /rpcpasswort/},
-      {what: '--max-memory 1', args: ['index', ...n, '--max-memory', '1'], name: /max-memory/},
       {what: '--batch-blocks 0', args: ['index', ...n, '--batch-blocks', '0'], name: /batch-blocks/},
       {what: '--source nope', args: ['index', ...n, '--source', 'nope'], name: /source/},
       {what: '--limit -1', args: ['query', 'address', ...n, '--limit', '-1', fixture.addresses[0]], name: /limit/},
-      {what: '--timeout 0', args: ['wait-sync', ...n, '--timeout', '0'], name: /timeout/},
       {what: '--interval 0', args: ['wait-sync', ...n, '--interval', '0'], name: /interval/},
     ]
   }
@@ -241,16 +237,13 @@ describe('heights, flags and settings', () => {
       {what: '--rpc-url garbage', args: ['status', ...n, '--rpc-url', 'http://exa mple:1'], code: 2, pattern: /invalid --rpc-url/},
       {what: '--rpc-url without a scheme', args: ['status', ...n, '--rpc-url', 'user:secretpw@127.0.0.1:1'], code: 2, pattern: /^error: invalid --rpc-url: expected http:\/\/\[user:password@\]host\[:port\]$/},
       {what: '--rpcconnect with a bad port', args: ['status', ...n, '--rpcconnect', '127.0.0.1:99999'], code: 2, pattern: /invalid port in rpcconnect "127\.0\.0\.1:99999"/},
-      {what: '--rpcconnect without a host', args: ['status', ...n, '--rpcconnect', ':8332'], code: 2, pattern: /no host in rpcconnect/},
       {what: '--scripthash not hex', args: ['query', 'address', ...n, '--db', db, '--offline', '--scripthash', 'zz'], code: 2, pattern: /--scripthash/},
-      {what: '--scripthash too short', args: ['query', 'address', ...n, '--db', db, '--offline', '--scripthash', 'ab'.repeat(31)], code: 2, pattern: /--scripthash/},
       {what: '--script not hex', args: ['query', 'address', ...n, '--db', db, '--offline', '--script', 'xyz'], code: 2, pattern: /--script "xyz": not an even number of hex digits/},
       {what: '--script too long', args: ['query', 'address', ...n, '--db', db, '--offline', '--script', '51'.repeat(10_001)], code: 2, pattern: /longer than any output script/},
       {what: '--after garbage', args: ['query', 'address', ...n, '--db', db, '--offline', '--history', '--after', 'garbage', fixture.addresses[0]], code: 2, pattern: /--after/},
       {what: '--after a txid not in the history', args: ['query', 'address', ...n, '--db', db, '--offline', '--history', '--after', 'ab'.repeat(32), fixture.addresses[0]], code: 2, pattern: /not a transaction of this address's history/},
       {what: 'query with nothing to look up', args: ['query', 'address', ...n, '--db', db], code: 2, pattern: /nothing to look up/},
       {what: '--max-fee-rate abc', args: ['broadcast', ...n, '--max-fee-rate', 'abc', '00'], code: 2, pattern: /--max-fee-rate/},
-      {what: '--max-fee-rate -1', args: ['broadcast', ...n, '--max-fee-rate', '-1', '00'], code: 2, pattern: /--max-fee-rate/},
       {what: '--max-burn 1.5', args: ['broadcast', ...n, '--max-burn', '1.5', '00'], code: 2, pattern: /--max-burn/},
     ])
     assert.equal(indexDigest(db), dbDigest)
