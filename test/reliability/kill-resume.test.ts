@@ -78,6 +78,23 @@ describe('SIGKILL during bix index', () => {
   })
 })
 
+describe('SIGKILL at the end of a first run', () => {
+  test('killed as it starts building the script index: the next run builds it, identical to a clean run', async (t) => {
+    const db = path.join(tempDir(t), 'index.db')
+    const run = spawnBix(indexArgs(node, db, '--batch-blocks', '10'))
+    await run.waitFor(/building the script index/)
+    run.kill('SIGKILL')
+    const r = await run.done
+    assert.ok(r.signal === 'SIGKILL' || r.code === 0, r.stderr)
+    assert.equal(assertConsistentPrefix(db, hashes, 'killed while building the script index'), fixture.height)
+    const resumed = await runBix(indexArgs(node, db, '--quiet'))
+    assert.equal(resumed.code, 0, resumed.stderr)
+    assert.equal(indexDigest(db), clean)
+    const q = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, '--offline', fixture.addresses[0]])
+    assert.equal(q.code, 0, q.stderr)
+  })
+})
+
 const MEMPOOL_KILLS = 8
 
 describe('SIGKILL during bix sync-mempool', () => {
