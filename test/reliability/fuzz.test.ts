@@ -42,7 +42,7 @@ interface Tally {
 /** Calls `one` on fresh inputs until the time is up; each must return or throw a BixError of `kinds`. */
 function fuzz(
   seedLabel: string,
-  t: {diagnostic: (m: string) => void},
+  t: {diagnostic: (m: string) => void; after: (fn: () => void) => void},
   kinds: ErrorKind[],
   one: (random: () => number, int: (lo: number, hi: number) => number) => {input: string; echoed?: string; run: () => void},
 ): Tally {
@@ -118,7 +118,7 @@ describe('fuzzing the parsers with damaged real data', () => {
         input: `${sample.height}: ${damaged.length} bytes`,
         run: () => {
           // as the indexer asks: this height and hash
-          const asked = {height: sample.height, hash: Buffer.from(sample.hash, 'hex').reverse(), from: 'fuzz'}
+          const asked = {height: sample.height, hash: Buffer.from(sample.hash, 'hex').reverse(), from: 'rpc' as const}
           const rows = decodeBlock({...asked, bytes: damaged})
           accepted++
           // what passes the checks may differ only where the index does not look (witness data, which
