@@ -116,8 +116,14 @@ export function openIndex(file: string, options: OpenOptions): IndexDb {
   if (options.mode === 'write') {
     if (!options.network) throw new Error('openIndex: write mode needs the network')
     prepareFile(resolved)
-  } else if (!fs.existsSync(resolved)) {
-    throw new BixError('DatabaseError', `no index at ${resolved}; run bix index first`)
+  } else {
+    try {
+      fs.statSync(resolved)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new BixError('DatabaseError', `no index at ${resolved}; run bix index first`)
+      throw new BixError('DatabaseError', `cannot read ${resolved}: ${code === 'EACCES' ? 'permission denied on its directory' : code}`, {cause: err})
+    }
   }
 
   try {

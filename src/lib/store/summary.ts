@@ -24,7 +24,17 @@ export interface IndexSummary {
 
 /** undefined when there is no database at `file`; BixError (DatabaseError, …) when there is one that cannot be read. */
 export function describeIndex(file: string): IndexSummary | undefined {
-  if (!fs.existsSync(file)) return undefined
+  // only a file that is really not there is "no index"; one bix may not read is openIndex's to explain
+  const missing = (() => {
+    try {
+      fs.statSync(file)
+      return false
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      return code === 'ENOENT' || code === 'ENOTDIR'
+    }
+  })()
+  if (missing) return undefined
   const db = openIndex(file, {mode: 'read'})
   try {
     const tip = db.tip()
