@@ -174,7 +174,8 @@ describe('bix index', () => {
     run.kill('SIGTERM')
     const r = await run.done
     assert.equal(r.code, 143, r.stderr)
-    assert.match(r.stderr, /interrupted by SIGTERM: the index is at height \d+/)
+    // blocks still being decoded when the signal came are not written: the index may still be empty
+    assert.match(r.stderr, /interrupted by SIGTERM: (the index is at height \d+ \([0-9a-f]{64}\)|the index is empty); run bix index again to continue/)
   })
 
   test('a node that sends another block than the one asked for: BadBlock naming height and hash, exit 1, and a later run is clean', async (t) => {
