@@ -11,37 +11,17 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Transaction} from 'bitcoinjs-lib'
 
+import {type FixtureBlock, type RegtestChain, regtestChain} from '../chain-fixtures.js'
 import type {Chain} from './chain.js'
 
 export const FIXTURE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'regtest-core')
 
-export interface FixtureBlock {
-  height: number
-  hash: string
-  hex: string
-}
-
-export interface FixtureChain {
-  network: 'regtest'
-  tip: string
-  height: number
-  genesis: string
-  blocks: FixtureBlock[]
-  stale: FixtureBlock[]
-  mempool: {txid: string; hex: string}[]
-  addresses: string[]
-  miner: string
-  bitcoind: string
-}
+// one loader and one shape for chain.json, shared with the unit tests
+export type {FixtureBlock} from '../chain-fixtures.js'
+export type FixtureChain = RegtestChain
+export const readFixtureChain: () => FixtureChain = regtestChain
 
 export type FixtureStage = 'before-reorg' | 'after-reorg'
-
-let cached: FixtureChain | undefined
-
-export function readFixtureChain(): FixtureChain {
-  cached ??= JSON.parse(readFileSync(join(FIXTURE_DIR, 'chain.json'), 'utf8')) as FixtureChain
-  return cached
-}
 
 /** The node's blocksdir obfuscation key (blocks/xor.dat). */
 export const fixtureXorKey = (): Buffer => readFileSync(join(FIXTURE_DIR, 'blocks', 'xor.dat'))
