@@ -61,7 +61,8 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
 
     const {config, configError} = this.nodeConfigIfAny()
     const network = (flags.network as NetworkName | undefined) ?? (flags.db ? undefined : (config?.network ?? 'main'))
-    const dbPath = flags.db ? this.databasePath(flags.db, network ?? 'main') : this.databasePath(undefined, network!)
+    // with --db the file says which network it holds
+    const dbPath = this.databasePath(flags.db, network ?? 'main')
     const db = openIndex(dbPath, {mode: 'read', network})
     let reports: AddressReport[]
     let indexTip
