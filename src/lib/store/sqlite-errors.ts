@@ -22,6 +22,9 @@ export function databaseError(err: unknown, path: string, doing: string): unknow
   switch (primary) {
     case 'SQLITE_NOTADB':
       return new BixError('DatabaseError', `${path} is not a bix index (not an SQLite database)`, {cause: err})
+    case 'SQLITE_CONSTRAINT':
+      // bix's own writes never break a constraint: rows it did not expect mean the file was damaged
+      return new BixError('DatabaseError', `${path} is damaged (${err.message}); delete it and run bix index to rebuild it`, {cause: err})
     case 'SQLITE_CORRUPT':
       return new BixError('DatabaseError', `${path} is corrupted (${err.message}); delete it and run bix index to rebuild it`, {cause: err})
     case 'SQLITE_READONLY':
