@@ -4,7 +4,7 @@ import {describe, test} from 'node:test'
 import {fromDisplayHex, toDisplayHex} from '../../src/lib/chain/hashes.js'
 import type {IndexedBlock} from '../../src/lib/chain/indexed-block.js'
 import {BixError, RpcCode, RpcError} from '../../src/lib/errors.js'
-import {InlineDecoder, WorkerDecoder} from '../../src/lib/index/decoder.js'
+import {type BlockDecoder, InlineDecoder, WorkerDecoder} from '../../src/lib/index/decoder.js'
 import {type IndexRunOptions, type IndexStore, runIndex} from '../../src/lib/index/indexer.js'
 import type {NodeChain} from '../../src/lib/index/node-chain.js'
 import type {BlockSource, RawBlock, WantedBlock} from '../../src/lib/sources/block-source.js'
@@ -58,8 +58,8 @@ class FixtureNode implements NodeChain, BlockSource {
 
   async *blocks(wanted: readonly WantedBlock[]): AsyncGenerator<RawBlock> {
     for (const w of wanted) {
-      // a copy, as a node's answer is: the decoder may take the bytes to its thread
-      const bytes = Buffer.from(bytesByHash.get(toDisplayHex(w.hash))!)
+      // a copy in memory of its own, as a node's answer of a real-sized block is: a worker decoder takes such bytes by transfer
+      const bytes = Buffer.from(new Uint8Array(bytesByHash.get(toDisplayHex(w.hash))!).buffer)
       const change = this.corrupt.get(w.height)
       yield {...w, bytes: change ? change(bytes) : bytes, from: 'rpc'}
     }
@@ -267,6 +267,28 @@ describe('decoding on a worker thread', () => {
     const result = await runIndex(options(node, store, {decoder, decodeAheadBytes: 64 * 1024}))
     assert.deepEqual(result.reorgs, [{forkHeight: 143, undone: 3}])
     assert.equal(store.digest(), (await cleanRun(AFTER_REORG)).digest())
+  })
+
+  test('keeps no more block bytes on the worker than the decode-ahead budget, though it takes them by transfer', async (t) => {
+    const worker = new WorkerDecoder()
+    t.after(() => worker.close())
+    const budget = 2000
+    let outstanding = 0
+    let most = 0
+    let largest = 0
+    const decoder: BlockDecoder = {
+      decode(raw) {
+        const bytes = raw.bytes.length
+        largest = Math.max(largest, bytes)
+        outstanding += bytes
+        most = Math.max(most, outstanding)
+        return worker.decode(raw).finally(() => (outstanding -= bytes))
+      },
+      close: async () => {},
+    }
+    const node = new FixtureNode(AFTER_REORG)
+    await runIndex(options(node, new MemoryStore(), {decoder, decodeAheadBytes: budget}))
+    assert.ok(most <= budget + largest, `${most} bytes were on the worker at once; the budget is ${budget} (+ one block of ${largest})`)
   })
 
   test('a bad block found on the worker stops the run with BadBlock naming its height', async (t) => {

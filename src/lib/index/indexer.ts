@@ -280,7 +280,9 @@ class IndexRun {
     }
 
     for await (const raw of source.blocks(wanted, signal)) {
-      const entry = {block: decoder.decode(raw), bytes: raw.bytes.length, done: false}
+      // measured before decode(): a worker decoder takes the bytes by transfer, which leaves raw.bytes empty
+      const bytes = raw.bytes.length
+      const entry = {block: decoder.decode(raw), bytes, done: false}
       // settled or not, a decode the run gives up on must not become an unhandled rejection
       entry.block.then(
         () => (entry.done = true),
