@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {describe, it} from 'node:test'
@@ -142,6 +143,18 @@ describe('scriptToAddress', () => {
     for (const address of [...chain.addresses, chain.miner]) {
       assert.equal(scriptToAddress(addressToScript(address, 'regtest'), 'regtest'), address)
       assert.ok(paid.has(address), `${address} was never paid`)
+    }
+  })
+
+  it('writes base58 addresses as bs58check does, leading zero bytes and all, and reads them back', () => {
+    for (let i = 0; i < 100; i++) {
+      const hash = crypto.randomBytes(20).fill(0, 0, i % 4)
+      const script = Buffer.concat([Buffer.from([0x76, 0xa9, 20]), hash, Buffer.from([0x88, 0xac])])
+      for (const network of ['main', 'regtest'] as const) {
+        const address = bs58check.encode(Buffer.concat([Buffer.from([NETWORKS[network].address.pubKeyHash]), hash]))
+        assert.equal(scriptToAddress(script, network), address)
+        assert.equal(addressToScript(address, network).toString('hex'), script.toString('hex'))
+      }
     }
   })
 

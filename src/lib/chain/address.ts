@@ -1,7 +1,7 @@
 import {bech32, bech32m} from 'bech32'
-import bs58check from 'bs58check'
 
 import {badInput} from '../errors.js'
+import {sha256d} from './hashes.js'
 import {NETWORK_NAMES, NETWORKS, type NetworkName} from './networks.js'
 import {classifyScript, witnessProgramOf} from './script.js'
 
@@ -101,7 +101,7 @@ function base58ToScript(address: string, network: NetworkName): Buffer {
     }
   }
   if (address.length < BASE58_MIN_LENGTH) throw badInput(`address ${address} is too short to be an address`)
-  const payload = bs58check.decodeUnsafe(address)
+  const payload = base58CheckDecode(address)
   if (!payload) throw badInput(`address ${address} has a bad checksum (mistyped?)`)
   if (payload.length !== 21) {
     throw badInput(`address ${address} is not an address: it decodes to ${payload.length} bytes, an address holds 21`)
@@ -144,8 +144,37 @@ export function scriptToAddress(script: Uint8Array, network: NetworkName): strin
 }
 
 function base58(version: number, hash: Uint8Array): string {
-  const payload = new Uint8Array(21)
+  const payload = Buffer.alloc(21)
   payload[0] = version
   payload.set(hash, 1)
-  return bs58check.encode(payload)
+  return base58CheckEncode(payload)
+}
+
+/*
+ * Base58check, written out: bs58check would load a hashing library of its own
+ * into every start-up, and 25 bytes are a small number for a BigInt. The bytes
+ * (the payload, then the first 4 bytes of its double SHA-256) are one
+ * big-endian number written in base 58, each leading zero byte as a '1'.
+ */
+
+function base58CheckEncode(payload: Buffer): string {
+  const bytes = Buffer.concat([payload, sha256d(payload).subarray(0, 4)])
+  let n = BigInt(`0x${bytes.toString('hex')}`)
+  let digits = ''
+  for (; n > 0n; n /= 58n) digits = BASE58_ALPHABET[Number(n % 58n)] + digits
+  let zeros = 0
+  while (bytes[zeros] === 0) zeros++
+  return '1'.repeat(zeros) + digits
+}
+
+/** The payload of a string of base-58 digits, or undefined when its checksum is wrong. */
+function base58CheckDecode(text: string): Buffer | undefined {
+  let n = 0n
+  for (const digit of text) n = n * 58n + BigInt(BASE58_ALPHABET.indexOf(digit))
+  const hex = n === 0n ? '' : n.toString(16)
+  const zeros = /^1*/.exec(text)![0].length
+  const bytes = Buffer.concat([Buffer.alloc(zeros), Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, 'hex')])
+  if (bytes.length < 4) return undefined
+  const payload = bytes.subarray(0, -4)
+  return sha256d(payload).subarray(0, 4).equals(bytes.subarray(-4)) ? payload : undefined
 }
