@@ -5,11 +5,18 @@ export function formatBtc(sats: number | bigint): string {
   const abs = negative ? -value : value
   const whole = abs / 100_000_000n
   const fraction = (abs % 100_000_000n).toString().padStart(8, '0')
-  return `${negative ? '-' : ''}${whole.toLocaleString('en-US')}.${fraction}`
+  return `${negative ? '-' : ''}${groupThousands(whole.toString())}.${fraction}`
 }
 
+/** 1234567 → "1,234,567", as en-US writes it. */
 export function formatCount(n: number): string {
-  return n.toLocaleString('en-US')
+  // Intl for what no count is: fractions, NaN, -0
+  return Number.isSafeInteger(n) && !Object.is(n, -0) ? groupThousands(String(n)) : n.toLocaleString('en-US')
+}
+
+/** By hand, not with Intl: its first use loads ICU's number data, ~15 ms of a command that prints one answer. */
+function groupThousands(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 }
 
 export function formatBytes(bytes: number): string {
