@@ -116,6 +116,7 @@ export function openIndex(file: string, options: OpenOptions): IndexDb {
   if (options.mode === 'write') {
     if (!options.network) throw new Error('openIndex: write mode needs the network')
     prepareFile(resolved)
+    placeTempFiles(path.dirname(resolved))
   } else {
     try {
       fs.statSync(resolved)
@@ -140,6 +141,17 @@ export function openIndex(file: string, options: OpenOptions): IndexDb {
     }
     throw databaseError(err, resolved, 'opening')
   }
+}
+
+/**
+ * The writer's sorts (the script index built at the end of a first run) go
+ * to temporary files: as big as that index, too big for memory on mainnet,
+ * so beside the database, where its own disk space is, unless the operator
+ * names a place in SQLITE_TMPDIR. SQLite reads the variable once, when the
+ * process first opens a database: for bix's commands, this one.
+ */
+function placeTempFiles(dir: string): void {
+  process.env.SQLITE_TMPDIR ??= dir
 }
 
 function writable(dir: string): boolean {
@@ -189,7 +201,8 @@ function setUp(sqlite: Database.Database, file: string, options: OpenOptions): I
   const write = options.mode === 'write'
 
   sqlite.pragma(`cache_size = -${cacheKiB}`)
-  sqlite.pragma('temp_store = MEMORY')
+  // a reader's sorts are small; the writer's are not (placeTempFiles)
+  sqlite.pragma(`temp_store = ${write ? 'FILE' : 'MEMORY'}`)
   // nothing that writes (WAL mode, a migration) happens before the file is known to be an index of ours
   const setWriteMode = () => {
     if (!write) return
