@@ -1,4 +1,5 @@
 import {sha256} from './hashes.js'
+import {sha256Batch} from './sha256-batch.js'
 import type {ParsedBlock} from './types.js'
 
 /**
@@ -45,10 +46,15 @@ export function toIndexedBlock(block: ParsedBlock, height: number): IndexedBlock
   const outputs: IndexedOutput[] = []
   const spends: IndexedSpend[] = []
   const txids: Buffer[] = new Array(block.txs.length)
+  const scripts: Buffer[] = []
+  for (const tx of block.txs) for (const out of tx.outputs) scripts.push(out.script)
+  // all of the block's script hashes in one call
+  const scriptHashes = sha256Batch().hashEach(scripts)
   block.txs.forEach((tx, txIndex) => {
     txids[txIndex] = tx.txid
     tx.outputs.forEach((out, vout) => {
-      outputs.push({txIndex, vout, scriptKey: scriptKeyOf(out.script), value: out.value})
+      const at = outputs.length * 32
+      outputs.push({txIndex, vout, scriptKey: scriptHashes.subarray(at, at + SCRIPT_KEY_BYTES), value: out.value})
     })
     if (!tx.isCoinbase) {
       tx.inputs.forEach((input, vin) => {
