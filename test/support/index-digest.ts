@@ -9,6 +9,7 @@ import Database from 'better-sqlite3'
 const TABLES: Record<string, string> = {
   blocks: 'height',
   txs: 'tx_num',
+  txid_keys: 'key, tx_num',
   outputs: 'id',
   mempool_txs: 'txid',
   mempool_outputs: 'txid, vout',

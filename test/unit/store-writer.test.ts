@@ -7,7 +7,7 @@ import {after, describe, test} from 'node:test'
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
 import {type IndexedBlock, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
 import {openIndex} from '../../src/lib/store/database.js'
-import {BULK_LOAD} from '../../src/lib/store/schema.js'
+import {BULK_LOAD, TX_NUM_OF_TXID, txidKey} from '../../src/lib/store/schema.js'
 import {IndexWriter, type StaleSpends} from '../../src/lib/store/writer.js'
 import {indexDigest} from '../support/index-digest.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
@@ -97,6 +97,27 @@ describe('the index writer', () => {
       assert.equal(db.meta(BULK_LOAD), undefined)
     } finally {
       db.close()
+    }
+    assert.equal(indexDigest(file), clean)
+  })
+
+  test('an index of schema 2 (txids by an expression index) upgrades to txid_keys and ends identical to a new one', () => {
+    const file = path.join(dir, 'schema-2.db')
+    const built = openIndex(file, {network: 'regtest', mode: 'write'})
+    new IndexWriter(built).applyBlocks([...shared, ...winningBranch])
+    // what bix of schema 2 left: the expression index, no txid_keys
+    built.sqlite.exec(`DROP TABLE txid_keys; CREATE INDEX txs_by_txid ON txs (substr(txid, 1, 8));
+                       UPDATE meta SET value = '2' WHERE key = 'schema_version'`)
+    built.close()
+
+    const upgraded = openIndex(file, {network: 'regtest', mode: 'write'})
+    try {
+      assert.equal(upgraded.sqlite.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'txs_by_txid'").pluck().get(), 0)
+      const find = upgraded.sqlite.prepare(TX_NUM_OF_TXID).pluck()
+      const txids = [...shared, ...winningBranch].flatMap((b) => b.txids)
+      txids.forEach((txid, txNum) => assert.equal(find.get(txidKey(txid), txid), txNum))
+    } finally {
+      upgraded.close()
     }
     assert.equal(indexDigest(file), clean)
   })

@@ -6,7 +6,7 @@ import {fromDisplayHex} from '../chain/hashes.js'
 import type {NetworkName} from '../chain/networks.js'
 import {isBixError} from '../errors.js'
 import {type IndexDb, openIndex} from '../store/database.js'
-import {TX_SHIFT} from '../store/schema.js'
+import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from '../store/schema.js'
 import {type IndexPrevoutReader, type Outpoint, outpointKey} from './prevouts.js'
 
 /**
@@ -56,16 +56,13 @@ export function openIndexPrevouts(dbPath: string, network: NetworkName): IndexPr
  */
 export function outputValues(sqlite: Database.Database): (outpoints: readonly Outpoint[]) => Map<string, {value: number}> {
   const stmt = sqlite
-    .prepare<[Buffer, Buffer, number], number>(
-      `SELECT value FROM outputs
-        WHERE id = (SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = ? AND txid = ?) * ${TX_SHIFT} + ?`,
-    )
+    .prepare<[number, Buffer, number], number>(`SELECT value FROM outputs WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + ?`)
     .pluck()
   return (outpoints) => {
     const found = new Map<string, {value: number}>()
     for (const o of outpoints) {
       const txid = fromDisplayHex(o.txid)
-      const value = stmt.get(txid.subarray(0, 8), txid, o.vout)
+      const value = stmt.get(txidKey(txid), txid, o.vout)
       if (value !== undefined) found.set(outpointKey(o), {value})
     }
     return found

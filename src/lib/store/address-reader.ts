@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3'
 
 import {BixError} from '../errors.js'
 import type {IndexDb} from './database.js'
-import {TX_SHIFT} from './schema.js'
+import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
 import {databaseError} from './sqlite-errors.js'
 
 /**
@@ -52,7 +52,7 @@ export class AddressReader {
   private readonly valueStmt: Database.Statement<[number], {value: number; spent_by: number | null; script_key: Buffer}>
   private readonly txidStmt: Database.Statement<[number], Buffer>
   private readonly blockStmt: Database.Statement<[number], {height: number; hash: Buffer; header: Buffer}>
-  private readonly txNumStmt: Database.Statement<[Buffer, Buffer], number>
+  private readonly txNumStmt: Database.Statement<[number, Buffer], number>
   private readonly blocks = new Map<number, BlockOfTx>()
 
   constructor(private readonly db: IndexDb) {
@@ -72,9 +72,7 @@ export class AddressReader {
     this.valueStmt = s.prepare('SELECT value, spent_by, script_key FROM outputs WHERE id = ?')
     this.txidStmt = s.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck()
     this.blockStmt = s.prepare('SELECT height, hash, header FROM blocks WHERE first_tx <= ? ORDER BY first_tx DESC LIMIT 1')
-    this.txNumStmt = s
-      .prepare<[Buffer, Buffer], number>('SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = substr(?, 1, 8) AND txid = ? ORDER BY tx_num DESC LIMIT 1')
-      .pluck()
+    this.txNumStmt = s.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
   }
 
   chainActivity(scriptKey: Buffer): ChainActivity {
@@ -120,7 +118,7 @@ export class AddressReader {
 
   /** The tx_num of a confirmed transaction, undefined if the index does not hold it. */
   txNumOf(txid: Buffer): number | undefined {
-    return this.reading(() => this.txNumStmt.get(txid, txid)) ?? undefined
+    return this.reading(() => this.txNumStmt.get(txidKey(txid), txid)) ?? undefined
   }
 
   blockOf(txNum: number): BlockOfTx {

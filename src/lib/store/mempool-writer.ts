@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3'
 import {BixError} from '../errors.js'
 import type {IndexDb} from './database.js'
 import {MEMPOOL_SYNCED_AT, MEMPOOL_TIP} from './mempool-reader.js'
-import {TX_SHIFT} from './schema.js'
+import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -62,7 +62,7 @@ export class MempoolWriter {
   private readonly sqlite: Database.Database
   private readonly allTxids: Database.Statement<[], Buffer>
   private readonly mempoolOutput: Database.Statement<[Buffer, number], {script_key: Buffer; value: number}>
-  private readonly confirmedOutput: Database.Statement<[Buffer, Buffer, number], {script_key: Buffer; value: number}>
+  private readonly confirmedOutput: Database.Statement<[number, Buffer, number], {script_key: Buffer; value: number}>
   private readonly insertTx: Database.Statement<[Buffer, number, number, number]>
   private readonly insertOutput: Database.Statement<[Buffer, number, Buffer, number]>
   private readonly insertSpend: Database.Statement<[Buffer, number, Buffer, number, Buffer, number]>
@@ -79,7 +79,7 @@ export class MempoolWriter {
     // the latest transaction with this txid (a BIP30 duplicate replaced the earlier one), then its output by id
     this.confirmedOutput = s.prepare(
       `SELECT script_key, value FROM outputs
-        WHERE id = (SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = substr(?, 1, 8) AND txid = ? ORDER BY tx_num DESC LIMIT 1) * ${TX_SHIFT} + ?`,
+        WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + ?`,
     )
     this.insertTx = s.prepare('INSERT INTO mempool_txs (txid, first_seen, vsize, fee) VALUES (?, ?, ?, ?)')
     this.insertOutput = s.prepare('INSERT INTO mempool_outputs (txid, vout, script_key, value) VALUES (?, ?, ?, ?)')
@@ -101,7 +101,7 @@ export class MempoolWriter {
   /** Script key and value of an output: confirmed in the index, or made by a transaction of the snapshot. */
   output(txid: Buffer, vout: number): OutputValue | undefined {
     try {
-      const row = this.confirmedOutput.get(txid, txid, vout) ?? this.mempoolOutput.get(txid, vout)
+      const row = this.confirmedOutput.get(txidKey(txid), txid, vout) ?? this.mempoolOutput.get(txid, vout)
       return row && {scriptKey: row.script_key, value: row.value}
     } catch (err) {
       throw databaseError(err, this.db.path, 'reading')

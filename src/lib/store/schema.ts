@@ -97,7 +97,39 @@ export const MIGRATIONS: readonly Migration[] = [
       `)
     },
   },
+  {
+    version: 3,
+    describe: 'txids found through txid_keys (a 6-byte integer key, written in key order) instead of an expression index',
+    up(db) {
+      db.exec(`
+        -- key = the txid's first 6 bytes as an integer (txidKey): with the full txid in txs it settles a lookup
+        CREATE TABLE txid_keys (
+          key INTEGER NOT NULL,
+          tx_num INTEGER NOT NULL,
+          PRIMARY KEY (key, tx_num)
+        ) WITHOUT ROWID;
+      `)
+      db.function('bix_txid_key', {deterministic: true}, (txid) => txidKey(txid as Buffer))
+      db.exec('INSERT INTO txid_keys (key, tx_num) SELECT bix_txid_key(txid), tx_num FROM txs ORDER BY 1, 2')
+      db.exec('DROP INDEX txs_by_txid')
+    },
+  },
 ]
+
+/**
+ * The key txid_keys finds a transaction by: the txid's first 6 bytes
+ * (internal order) as an integer. A 6-byte integer is smaller than an
+ * 8-byte blob in every entry, and a batch's keys, sorted, are inserted in
+ * one ordered pass instead of at random places of an index. Keys shared by
+ * two transactions only cost a look at the second's txid.
+ */
+export function txidKey(txid: Uint8Array): number {
+  return txid[0] + txid[1] * 2 ** 8 + txid[2] * 2 ** 16 + txid[3] * 2 ** 24 + txid[4] * 2 ** 32 + txid[5] * 2 ** 40
+}
+
+/** tx_num of the latest transaction with a txid (a BIP30 duplicate replaced the earlier one); parameters: txidKey(txid), txid. */
+export const TX_NUM_OF_TXID =
+  'SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? AND t.txid = ? ORDER BY k.tx_num DESC LIMIT 1'
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
 

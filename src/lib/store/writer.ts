@@ -7,7 +7,7 @@ import {BixError} from '../errors.js'
 import type {IndexDb} from './database.js'
 import {RecentTxids} from './recent-txids.js'
 import {RowInserter} from './row-inserter.js'
-import {BULK_LOAD, SCRIPT_INDEX, TX_SHIFT} from './schema.js'
+import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -112,7 +112,11 @@ export class IndexWriter {
   private readonly insertBlock: Database.Statement
   private readonly txs: RowInserter
   private readonly outputs: RowInserter
-  private readonly findTx: Database.Statement<[Buffer, Buffer], number>
+  private readonly txidKeys: RowInserter
+  /** txid_keys rows of the batch, written sorted at its end (or once the batch outgrows `recent`) */
+  private pendingKeys: number[] = []
+  private pendingKeyTxNums: number[] = []
+  private readonly findTx: Database.Statement<[number, Buffer], number>
   private readonly spend: Database.Statement<[number, number]>
   private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
   private readonly firstTxAt: Database.Statement<[number], number>
@@ -132,10 +136,8 @@ export class IndexWriter {
     this.insertBlock = sqlite.prepare('INSERT INTO blocks (height, hash, header, first_tx, tx_count) VALUES (?, ?, ?, ?, ?)')
     this.txs = new RowInserter(sqlite, 'txs', ['tx_num', 'txid'])
     this.outputs = new RowInserter(sqlite, 'outputs', ['id', 'script_key', 'value', 'spent_by'])
-    // the latest transaction with this txid: a BIP30 duplicate replaced the earlier one
-    this.findTx = sqlite
-      .prepare<[Buffer, Buffer], number>('SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = substr(?, 1, 8) AND txid = ? ORDER BY tx_num DESC LIMIT 1')
-      .pluck()
+    this.txidKeys = new RowInserter(sqlite, 'txid_keys', ['key', 'tx_num'])
+    this.findTx = sqlite.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
     this.spend = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
     this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
@@ -236,7 +238,11 @@ export class IndexWriter {
         for (let i = 0; i < block.txids.length; i++) {
           this.txs.add2(firstTx + i, block.txids[i])
           this.recent.add(firstTx + i, block.txids[i])
+          this.pendingKeys.push(txidKey(block.txids[i]))
+          this.pendingKeyTxNums.push(firstTx + i)
         }
+        // lookUp finds the batch's transactions in `recent`, as long as it holds them all
+        if (this.pendingKeys.length >= this.recent.capacity) this.writeKeys()
         this.nextTxNum = firstTx + block.txids.length
 
         // Core never puts the genesis coinbase's output in the UTXO set: it is unspendable
@@ -267,13 +273,30 @@ export class IndexWriter {
       this.outputs.flush()
 
       this.txs.flush()
+      this.writeKeys()
 
       if (duplicates > 0) this.db.setMeta(DUPLICATE_TXIDS, String(Number(this.db.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
     } finally {
       pending.clear()
       this.txs.clear()
       this.outputs.clear()
+      this.txidKeys.clear()
+      this.pendingKeys = []
+      this.pendingKeyTxNums = []
     }
+  }
+
+  /** The pending txid_keys rows, in key order: one ordered pass through the B-tree rather than a random insert each. */
+  private writeKeys(): void {
+    const keys = this.pendingKeys
+    const txNums = this.pendingKeyTxNums
+    const order = new Uint32Array(keys.length)
+    for (let i = 0; i < order.length; i++) order[i] = i
+    order.sort((a, b) => keys[a] - keys[b] || txNums[a] - txNums[b])
+    for (const i of order) this.txidKeys.add2(keys[i], txNums[i])
+    this.txidKeys.flush()
+    this.pendingKeys = []
+    this.pendingKeyTxNums = []
   }
 
   private checkContinues(block: IndexedBlock, prevHeight: number, prevHash: Buffer | undefined): void {
@@ -296,9 +319,8 @@ export class IndexWriter {
   private lookUp(txid: Buffer): number {
     const recent = this.recent.get(txid)
     if (recent >= 0) return recent
-    // rows still waiting in the inserter must be visible to the query
-    this.txs.flush()
-    return this.findTx.get(txid, txid) ?? -1
+    // not among the recent transactions, so not among the batch's: written already, if at all
+    return this.findTx.get(txidKey(txid), txid) ?? -1
   }
 
   private unknownOutput(height: number, prevTxid: Buffer, prevVout: number): never {
@@ -342,22 +364,26 @@ export class IndexWriter {
       const unspend = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id = ? AND spent_by >= ?')
       const unreplace = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id >= ? AND id < ? AND spent_by >= ?')
       for (const spend of stale.spends) {
-        const txNum = this.findTx.get(spend.prevTxid, spend.prevTxid)
+        const txNum = this.findTx.get(txidKey(spend.prevTxid), spend.prevTxid)
         if (txNum !== undefined && txNum < firstUndone) unspend.run(txNum * TX_SHIFT + spend.prevVout, boundary)
       }
       for (const txid of stale.coinbaseTxids) {
         const earlier = s
-          .prepare<[Buffer, Buffer, number], number>(
-            'SELECT tx_num FROM txs WHERE substr(txid, 1, 8) = substr(?, 1, 8) AND txid = ? AND tx_num < ? ORDER BY tx_num DESC LIMIT 1',
+          .prepare<[number, Buffer, number], number>(
+            'SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? AND t.txid = ? AND k.tx_num < ? ORDER BY k.tx_num DESC LIMIT 1',
           )
           .pluck()
-          .get(txid, txid, firstUndone)
+          .get(txidKey(txid), txid, firstUndone)
         if (earlier !== undefined) unreplace.run(earlier * TX_SHIFT, (earlier + 1) * TX_SHIFT, boundary)
       }
     } else {
       s.prepare('UPDATE outputs SET spent_by = NULL WHERE spent_by >= ?').run(boundary)
     }
     s.prepare('DELETE FROM outputs WHERE id >= ?').run(boundary)
+    const deleteKey = s.prepare<[number, number]>('DELETE FROM txid_keys WHERE key = ? AND tx_num = ?')
+    for (const tx of s.prepare<[number], {tx_num: number; txid: Buffer}>('SELECT tx_num, txid FROM txs WHERE tx_num >= ?').all(firstUndone)) {
+      deleteKey.run(txidKey(tx.txid), tx.tx_num)
+    }
     s.prepare('DELETE FROM txs WHERE tx_num >= ?').run(firstUndone)
     s.prepare('DELETE FROM blocks WHERE height > ?').run(height)
   }
