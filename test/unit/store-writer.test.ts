@@ -121,4 +121,26 @@ describe('the index writer', () => {
     }
     assert.equal(indexDigest(file), clean)
   })
+
+  test('two spends of one older output in one batch: the later block is named, and nothing of the batch is written', () => {
+    const sharedTxids = new Set(shared.flatMap((b) => b.txids.map((t) => t.toString('hex'))))
+    const i = winningBranch.findIndex((b) => b.spends.some((s) => sharedTxids.has(s.prevTxid.toString('hex'))))
+    assert.ok(i >= 0 && i + 1 < winningBranch.length, 'the fixture has a block spending an older output, and one after it')
+    const taken = winningBranch[i].spends.find((s) => sharedTxids.has(s.prevTxid.toString('hex')))!
+    const next = winningBranch[i + 1]
+    const again = {...next, spends: [...next.spends, {txIndex: next.txids.length - 1, vin: 1000, prevTxid: taken.prevTxid, prevVout: taken.prevVout}]}
+    const file = path.join(dir, 'double-spend.db')
+    const db = openIndex(file, {network: 'regtest', mode: 'write'})
+    try {
+      const w = new IndexWriter(db)
+      w.applyBlocks(shared)
+      assert.throws(() => w.applyBlocks([...winningBranch.slice(0, i + 1), again]), {
+        name: 'DatabaseError',
+        message: new RegExp(`^block ${next.height} spends output .* spent already`),
+      })
+      assert.equal(db.tip()?.height, forkHeight)
+    } finally {
+      db.close()
+    }
+  })
 })

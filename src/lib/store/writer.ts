@@ -17,7 +17,7 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  *
  * Spends mark the output they take (outputs.spent_by). An output made and
  * spent within the same batch is written once, already spent; older ones are
- * updated in place. Nothing is kept to undo spends: a reorg un-spends the
+ * updated in place, in id order at the end of the batch. Nothing is kept to undo spends: a reorg un-spends the
  * outputs that the abandoned blocks' own inputs name (the node keeps stale
  * blocks), or, when those blocks cannot be had, finds them by their spender.
  */
@@ -105,10 +105,34 @@ class PendingOutputs {
   }
 }
 
+/** Spends of outputs written by earlier batches, applied together in id order (spendOlder). */
+class OlderSpends {
+  ids: number[] = []
+  spenders: number[] = []
+  /** where the spend is, for the error that names it: the block's position in the batch, the spend's in the block */
+  blocks: number[] = []
+  spendIndexes: number[] = []
+
+  add(outputId: number, spender: number, block: number, spendIndex: number): void {
+    this.ids.push(outputId)
+    this.spenders.push(spender)
+    this.blocks.push(block)
+    this.spendIndexes.push(spendIndex)
+  }
+
+  clear(): void {
+    this.ids = []
+    this.spenders = []
+    this.blocks = []
+    this.spendIndexes = []
+  }
+}
+
 export class IndexWriter {
   private readonly sqlite: Database.Database
   private readonly recent: RecentTxids
   private readonly pending = new PendingOutputs()
+  private readonly olderSpends = new OlderSpends()
   private readonly insertBlock: Database.Statement
   private readonly txs: RowInserter
   private readonly outputs: RowInserter
@@ -222,8 +246,10 @@ export class IndexWriter {
     let prevHeight = tipHeight
     let prevHash = tipHash
     let duplicates = 0
+    const older = this.olderSpends
     try {
-      for (const block of blocks) {
+      for (let b = 0; b < blocks.length; b++) {
+        const block = blocks[b]
         this.checkContinues(block, prevHeight, prevHash)
         const firstTx = this.nextTxNum
         this.insertBlock.run(block.height, block.hash, block.header, firstTx, block.txids.length)
@@ -231,6 +257,8 @@ export class IndexWriter {
         // BIP30: only a coinbase can repeat an earlier txid (mainnet blocks 91842 and 91880)
         const earlier = block.txids.length > 0 ? this.lookUp(block.txids[0]) : -1
         if (earlier >= 0) {
+          // the spends so far come first: an output they took is not the duplicate's to replace
+          this.spendOlder(blocks)
           this.replaceOutputs(earlier, firstTx)
           duplicates++
         }
@@ -250,7 +278,8 @@ export class IndexWriter {
           for (const out of block.outputs) pending.add(firstTx + out.txIndex, out.vout, out.scriptKey, out.value)
         }
 
-        for (const spend of block.spends) {
+        for (let s = 0; s < block.spends.length; s++) {
+          const spend = block.spends[s]
           const spender = (firstTx + spend.txIndex) * TX_SHIFT + spend.vin
           const prevTxNum = this.lookUp(spend.prevTxid)
           if (prevTxNum < 0) this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
@@ -260,15 +289,15 @@ export class IndexWriter {
             if (at < 0) this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
             if (pending.spentBy[at] !== null) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
             pending.spentBy[at] = spender
-          } else if (this.spend.run(spender, outputId).changes !== 1) {
-            if (this.outputSpentBy.get(outputId)) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
-            this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
+          } else {
+            older.add(outputId, spender, b, s)
           }
         }
         prevHeight = block.height
         prevHash = block.hash
       }
 
+      this.spendOlder(blocks)
       for (let i = 0; i < pending.ids.length; i++) this.outputs.add4(pending.ids[i], pending.keys[i], pending.values[i], pending.spentBy[i])
       this.outputs.flush()
 
@@ -278,12 +307,35 @@ export class IndexWriter {
       if (duplicates > 0) this.db.setMeta(DUPLICATE_TXIDS, String(Number(this.db.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
     } finally {
       pending.clear()
+      older.clear()
       this.txs.clear()
       this.outputs.clear()
       this.txidKeys.clear()
       this.pendingKeys = []
       this.pendingKeyTxNums = []
     }
+  }
+
+  /**
+   * Marks the outputs of earlier batches that this batch's spends take, in
+   * id order: neighbouring outputs share pages, so one ordered pass touches
+   * each page once where block order would jump around the table.
+   */
+  private spendOlder(blocks: readonly IndexedBlock[]): void {
+    const older = this.olderSpends
+    const order = new Uint32Array(older.ids.length)
+    for (let i = 0; i < order.length; i++) order[i] = i
+    // by output, then spender: of two spends of one output, the later one is the double spend
+    order.sort((a, b) => older.ids[a] - older.ids[b] || older.spenders[a] - older.spenders[b])
+    for (const i of order) {
+      const outputId = older.ids[i]
+      if (this.spend.run(older.spenders[i], outputId).changes === 1) continue
+      const block = blocks[older.blocks[i]]
+      const spend = block.spends[older.spendIndexes[i]]
+      if (this.outputSpentBy.get(outputId)) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
+      this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
+    }
+    older.clear()
   }
 
   /** The pending txid_keys rows, in key order: one ordered pass through the B-tree rather than a random insert each. */
