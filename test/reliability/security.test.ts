@@ -260,6 +260,13 @@ describe('SQL and shell', () => {
     'src/lib/store/row-inserter.ts: table': 'a table name, a string literal at every `new RowInserter` (checked below)',
     "src/lib/store/row-inserter.ts: columns.join(', ')": 'column names, string literals at every `new RowInserter` (checked below)',
     'src/lib/store/writer.ts: SCRIPT_INDEX.name': 'a constant from schema.ts',
+    'src/lib/store/writer.ts: SORT_RUN_KIB': 'a numeric constant',
+    'src/lib/store/writer.ts: cache': "the connection's own cache_size, read back from SQLite just before",
+    'src/lib/store/schema.ts: SCRIPT_INDEX.name': 'a constant defined in the same file',
+    'src/lib/store/schema.ts: SCRIPT_INDEX.create': 'a constant defined in the same file',
+    "src/lib/store/address-reader.ts: scriptKeyIs('@key')": 'the constant condition of schema.ts, for the parameter @key',
+    'src/lib/broadcast/index-prevouts.ts: TX_NUM_OF_TXID': 'a constant SQL text from schema.ts',
+    'src/lib/store/mempool-writer.ts: TX_NUM_OF_TXID': 'a constant SQL text from schema.ts',
   }
   const SQL = /\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|VALUES|WHERE|FROM|INTO)\b|\b(cache_size|journal_size_limit|page_size|journal_mode|synchronous)\b/
 
@@ -286,6 +293,18 @@ describe('SQL and shell', () => {
         assert.match(m[1], /^\s*\w+,\s*'[a-z_]+',\s*\[('[a-z_]+',?\s*)+\]\s*(,\s*\d+\s*)?$/, `${path.relative(REPO_ROOT, file)}: ${m[0]}`)
       }
     }
+  })
+
+  test('scriptKeyIs, which builds a condition, gets literal parameter names only', () => {
+    let calls = 0
+    for (const file of sources(path.join(REPO_ROOT, 'src'))) {
+      for (const m of fs.readFileSync(file, 'utf8').matchAll(/scriptKeyIs\(([^)]*)\)/g)) {
+        if (m[1] === 'param: string') continue // the definition
+        calls++
+        assert.match(m[1], /^'@[a-z]+'$/, `${path.relative(REPO_ROOT, file)}: ${m[0]}`)
+      }
+    }
+    assert.ok(calls > 0)
   })
 
   test('no shell commands: nothing in src runs a child process', () => {

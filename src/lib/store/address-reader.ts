@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3'
 
 import {BixError} from '../errors.js'
 import type {IndexDb} from './database.js'
-import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
+import {TX_NUM_OF_TXID, TX_SHIFT, scriptKeyIs, txidKey} from './schema.js'
 import {databaseError} from './sqlite-errors.js'
 
 /**
@@ -45,7 +45,7 @@ export interface TxChange {
 const NO_LIMIT = -1
 
 export class AddressReader {
-  private readonly statsStmt: Database.Statement<[Buffer], {funded: number; fundedSum: number | null; spent: number; spentSum: number | null}>
+  private readonly statsStmt: Database.Statement<[{key: Buffer}], {funded: number; fundedSum: number | null; spent: number; spentSum: number | null}>
   private readonly txSpanStmt: Database.Statement<[{key: Buffer}], {txs: number; first: number | null; last: number | null}>
   private readonly historyStmt: Database.Statement<[{key: Buffer; before: number; limit: number}], {t: number; delta: number}>
   private readonly unspentStmt: Database.Statement<[{key: Buffer; before: number; limit: number}], {id: number; value: number}>
@@ -61,14 +61,16 @@ export class AddressReader {
     this.statsStmt = s.prepare(
       `SELECT COUNT(*) AS funded, SUM(value) AS fundedSum, COUNT(spent_by) AS spent,
               SUM(CASE WHEN spent_by IS NOT NULL THEN value END) AS spentSum
-       FROM outputs WHERE script_key = ?`,
+       FROM outputs WHERE ${scriptKeyIs('@key')}`,
     )
-    const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM outputs WHERE script_key = @key
+    const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM outputs WHERE ${scriptKeyIs('@key')}
                      UNION ALL
-                     SELECT spent_by / ${TX_SHIFT} AS t, -value AS delta FROM outputs WHERE script_key = @key AND spent_by IS NOT NULL`
+                     SELECT spent_by / ${TX_SHIFT} AS t, -value AS delta FROM outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL`
     this.txSpanStmt = s.prepare(`SELECT COUNT(DISTINCT t) AS txs, MIN(t) AS first, MAX(t) AS last FROM (${changes})`)
     this.historyStmt = s.prepare(`SELECT t, SUM(delta) AS delta FROM (${changes}) WHERE t < @before GROUP BY t ORDER BY t DESC LIMIT @limit`)
-    this.unspentStmt = s.prepare('SELECT id, value FROM outputs WHERE script_key = @key AND spent_by IS NULL AND id < @before ORDER BY id DESC LIMIT @limit')
+    this.unspentStmt = s.prepare(
+      `SELECT id, value FROM outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NULL AND id < @before ORDER BY id DESC LIMIT @limit`,
+    )
     this.valueStmt = s.prepare('SELECT value, spent_by, script_key FROM outputs WHERE id = ?')
     this.txidStmt = s.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck()
     this.blockStmt = s.prepare('SELECT height, hash, header FROM blocks WHERE first_tx <= ? ORDER BY first_tx DESC LIMIT 1')
@@ -77,7 +79,7 @@ export class AddressReader {
 
   chainActivity(scriptKey: Buffer): ChainActivity {
     return this.reading(() => {
-      const stats = this.statsStmt.get(scriptKey)!
+      const stats = this.statsStmt.get({key: scriptKey})!
       const span = this.txSpanStmt.get({key: scriptKey})!
       return {
         funded_txo_count: stats.funded,

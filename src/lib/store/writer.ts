@@ -43,6 +43,8 @@ export class TipMismatch extends BixError {
 }
 
 const DEFAULT_RECENT_TXIDS = 2 ** 19
+/** the page cache while the script index is built, which is also the size of the sorter's runs */
+const SORT_RUN_KIB = 4096
 /** meta key: how many transactions repeated the txid of an earlier one (BIP30) */
 const DUPLICATE_TXIDS = 'duplicate_txids'
 
@@ -207,12 +209,19 @@ export class IndexWriter {
   }
 
   finishBulkLoad(): void {
-    // SQLite's sorter may use a second thread: the block decoder's core is idle by now
-    this.sqlite.pragma('threads = 2')
-    this.inTransaction(() => {
-      this.sqlite.exec(SCRIPT_INDEX.create)
-      this.db.setMeta(BULK_LOAD, undefined)
-    })
+    // Small sorted runs, sorted and merged by helper threads (the decoder's core is idle by now):
+    // 3.4 s instead of 9 s for 3M outputs, where one big in-memory run sorts on one thread
+    const cache = this.sqlite.pragma('cache_size', {simple: true}) as number
+    this.sqlite.pragma('threads = 4')
+    this.sqlite.pragma(`cache_size = -${SORT_RUN_KIB}`)
+    try {
+      this.inTransaction(() => {
+        this.sqlite.exec(SCRIPT_INDEX.create)
+        this.db.setMeta(BULK_LOAD, undefined)
+      })
+    } finally {
+      this.sqlite.pragma(`cache_size = ${cache}`)
+    }
   }
 
   private inTransaction(work: () => void): void {
