@@ -18,7 +18,7 @@ import {parseArgs} from 'node:util'
 
 import {parseBlock} from '../src/lib/chain/block-parser.js'
 import {sha256d} from '../src/lib/chain/hashes.js'
-import {type IndexedBlock, scriptKeyOf, toIndexedBlock} from '../src/lib/chain/indexed-block.js'
+import {type IndexedBlock, type IndexedOutput, type IndexedSpend, buildIndexedBlock, scriptKeyOf, toIndexedBlock} from '../src/lib/chain/indexed-block.js'
 import {openIndex} from '../src/lib/store/database.js'
 import {IndexWriter} from '../src/lib/store/writer.js'
 import {readFixtureChain} from '../test/support/simnode/fixture-chain.js'
@@ -78,16 +78,16 @@ export function buildIndex(file: string, entries: number): void {
       randomBytes(32).copy(header, 36)
       header.writeUInt32LE(1_700_000_000 + height * 600, 68)
       const hash = sha256d(header)
-      const block: IndexedBlock = {height, hash, header, txids: [], outputs: [], spends: []}
+      const rows = {height, hash, header, txids: [] as Buffer[], outputs: [] as IndexedOutput[], spends: [] as IndexedSpend[]}
       for (let i = 0; i < n; i++) {
         const txid = randomBytes(32)
-        block.txids.push(txid)
-        block.outputs.push({txIndex: i, vout: 0, scriptKey: key, value: 10_000 + i})
+        rows.txids.push(txid)
+        rows.outputs.push({txIndex: i, vout: 0, scriptKey: key, value: 10_000 + i})
         // every other payment spends one made in an earlier block (not a coinbase: index 0 spends nothing)
-        if (i > 0 && i % 2 === 0 && unspent.length > 0) block.spends.push({txIndex: i, vin: 0, prevTxid: unspent.shift()!, prevVout: 0})
+        if (i > 0 && i % 2 === 0 && unspent.length > 0) rows.spends.push({txIndex: i, vin: 0, prevTxid: unspent.shift()!, prevVout: 0})
       }
-      unspent.push(...block.txids.slice(1))
-      batch.push(block)
+      unspent.push(...rows.txids.slice(1))
+      batch.push(buildIndexedBlock(rows))
       if (batch.length === 20) {
         writer.applyBlocks(batch)
         batch = []

@@ -95,7 +95,7 @@ class MemoryStore implements IndexStore {
 
   /** what the index says, in a comparable form */
   digest(): string {
-    return this.blocks.map((b) => `${b.height}:${toDisplayHex(b.hash)}:${b.txids.length}:${b.outputs.length}:${b.spends.length}`).join('\n')
+    return this.blocks.map((b) => `${b.height}:${toDisplayHex(b.hash)}:${b.txCount}:${b.outputs.count}:${b.spends.count}`).join('\n')
   }
 }
 

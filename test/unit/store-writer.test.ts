@@ -5,7 +5,7 @@ import path from 'node:path'
 import {after, describe, test} from 'node:test'
 
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
-import {type IndexedBlock, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
+import {type IndexedBlock, buildIndexedBlock, rowsOf, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
 import {openIndex} from '../../src/lib/store/database.js'
 import {BULK_LOAD, TX_NUM_OF_TXID, txidKey} from '../../src/lib/store/schema.js'
 import {IndexWriter, type StaleSpends} from '../../src/lib/store/writer.js'
@@ -41,8 +41,8 @@ function indexWith(steps: (writer: IndexWriter) => void): string {
 }
 
 const spendsOf = (blocks: IndexedBlock[]): StaleSpends => ({
-  spends: blocks.flatMap((b) => b.spends),
-  coinbaseTxids: blocks.map((b) => b.txids[0]),
+  spends: blocks.flatMap((b) => rowsOf(b).spends),
+  coinbaseTxids: blocks.map((b) => rowsOf(b).txids[0]),
 })
 
 describe('the index writer', () => {
@@ -117,7 +117,7 @@ describe('the index writer', () => {
       const scriptIndex = upgraded.sqlite.prepare("SELECT sql FROM sqlite_master WHERE name = 'outputs_by_script'").pluck().get()
       assert.match(String(scriptIndex), /substr\(script_key, 1, 6\)/)
       const find = upgraded.sqlite.prepare(TX_NUM_OF_TXID).pluck()
-      const txids = [...shared, ...winningBranch].flatMap((b) => b.txids)
+      const txids = [...shared, ...winningBranch].flatMap((b) => rowsOf(b).txids)
       txids.forEach((txid, txNum) => assert.equal(find.get(txidKey(txid), txid), txNum))
     } finally {
       upgraded.close()
@@ -126,12 +126,18 @@ describe('the index writer', () => {
   })
 
   test('two spends of one older output in one batch: the later block is named, and nothing of the batch is written', () => {
-    const sharedTxids = new Set(shared.flatMap((b) => b.txids.map((t) => t.toString('hex'))))
-    const i = winningBranch.findIndex((b) => b.spends.some((s) => sharedTxids.has(s.prevTxid.toString('hex'))))
+    const sharedTxids = new Set(shared.flatMap((b) => rowsOf(b).txids.map((t) => t.toString('hex'))))
+    const takesShared = (b: IndexedBlock) => rowsOf(b).spends.find((s) => sharedTxids.has(s.prevTxid.toString('hex')))
+    const i = winningBranch.findIndex((b) => takesShared(b) !== undefined)
     assert.ok(i >= 0 && i + 1 < winningBranch.length, 'the fixture has a block spending an older output, and one after it')
-    const taken = winningBranch[i].spends.find((s) => sharedTxids.has(s.prevTxid.toString('hex')))!
+    const taken = takesShared(winningBranch[i])!
     const next = winningBranch[i + 1]
-    const again = {...next, spends: [...next.spends, {txIndex: next.txids.length - 1, vin: 1000, prevTxid: taken.prevTxid, prevVout: taken.prevVout}]}
+    const rows = rowsOf(next)
+    const again = buildIndexedBlock({
+      ...next,
+      ...rows,
+      spends: [...rows.spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid: taken.prevTxid, prevVout: taken.prevVout}],
+    })
     const file = path.join(dir, 'double-spend.db')
     const db = openIndex(file, {network: 'regtest', mode: 'write'})
     try {

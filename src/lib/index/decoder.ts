@@ -1,10 +1,9 @@
 import {Worker} from 'node:worker_threads'
 
-import type {IndexedBlock} from '../chain/indexed-block.js'
+import {type IndexedBlock, indexedBlockFromBuffer} from '../chain/indexed-block.js'
 import {BixError, type ErrorKind} from '../errors.js'
 import type {RawBlock, SourceKind} from '../sources/block-source.js'
 import {decodeBlock, decodeOrRefetch} from './decode.js'
-import {unpackBlock} from './packed-block.js'
 
 /**
  * Turns fetched blocks into checked rows. Decoding (parsing, hashing every
@@ -35,7 +34,8 @@ export interface DecodeRequest {
   from: SourceKind
 }
 
-export type DecodeReply = {id: number; packed: ArrayBuffer; error?: undefined} | {id: number; packed?: undefined; error: {kind: ErrorKind; message: string}}
+/** indexed: the IndexedBlock's buffer, transferred */
+export type DecodeReply = {id: number; indexed: ArrayBuffer; error?: undefined} | {id: number; indexed?: undefined; error: {kind: ErrorKind; message: string}}
 
 interface Waiting {
   raw: RawBlock
@@ -79,7 +79,7 @@ export class WorkerDecoder implements BlockDecoder {
     const waiting = this.waiting.get(reply.id)
     if (!waiting) return
     this.waiting.delete(reply.id)
-    if (reply.packed) return waiting.resolve(unpackBlock(Buffer.from(reply.packed)))
+    if (reply.indexed) return waiting.resolve(indexedBlockFromBuffer(reply.indexed))
     const err = new BixError(reply.error.kind, reply.error.message)
     const {refetch} = waiting.raw
     if (err.kind !== 'BadBlock' || !refetch) return waiting.reject(err)

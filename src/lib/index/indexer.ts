@@ -1,6 +1,6 @@
 import {NETWORKS, type NetworkName} from '../chain/networks.js'
 import {toDisplayHex} from '../chain/hashes.js'
-import type {IndexedBlock} from '../chain/indexed-block.js'
+import {type IndexedBlock, rowsOf, txidAt} from '../chain/indexed-block.js'
 import {BixError, RpcCode, RpcError} from '../errors.js'
 import type {BlockSource, WantedBlock} from '../sources/block-source.js'
 import {prevHashOf} from './decode.js'
@@ -205,12 +205,12 @@ class IndexRun {
     if (to - from + 1 > MAX_STALE_BLOCKS_FETCHED) return undefined
     const {store, source, decoder, signal} = this.o
     const wanted = store.blockHashes(from, to).map((hash, i) => ({height: from + i, hash}))
-    const stale: {spends: IndexedBlock['spends']; coinbaseTxids: Buffer[]} = {spends: [], coinbaseTxids: []}
+    const stale: {spends: StaleSpends['spends'][number][]; coinbaseTxids: Buffer[]} = {spends: [], coinbaseTxids: []}
     try {
       for await (const raw of source.blocks(wanted, signal)) {
         const block = await decoder.decode(raw)
-        for (const spend of block.spends) stale.spends.push(spend)
-        if (block.txids.length > 0) stale.coinbaseTxids.push(block.txids[0])
+        for (const {prevTxid, prevVout} of rowsOf(block).spends) stale.spends.push({prevTxid, prevVout})
+        if (block.txCount > 0) stale.coinbaseTxids.push(Buffer.from(txidAt(block, 0)))
       }
     } catch (err) {
       if (signal.aborted) throw err
@@ -300,8 +300,8 @@ class IndexRun {
 
   private async add(block: IndexedBlock): Promise<void> {
     this.batch.push(block)
-    this.batchRows += block.txids.length + block.outputs.length + block.spends.length
-    this.batchTransactions += block.txids.length
+    this.batchRows += block.txCount + block.outputs.count + block.spends.count
+    this.batchTransactions += block.txCount
     if (this.batch.length >= this.o.batch.blocks || this.batchRows >= this.o.batch.rows) await this.flush()
   }
 

@@ -37,14 +37,14 @@ export class RecentTxids {
     this.end = txNum + 1
   }
 
-  /** The tx_num of the latest transaction with this txid, if it is among the last `capacity` added; else -1. */
-  get(txid: Buffer): number {
+  /** The tx_num of the latest transaction with the txid at bytes[at..at+32], if among the last `capacity` added; else -1. */
+  get(bytes: Buffer, at = 0): number {
     const oldest = this.end - this.capacity
-    let txNum = this.latest.get(txid.readInt32LE(0)) ?? -1
+    let txNum = this.latest.get(bytes.readInt32LE(at)) ?? -1
     // newest first; links below the ring's oldest point at slots reused since
     while (txNum >= 0 && txNum >= oldest) {
       const slot = txNum % this.capacity
-      if (this.slab.compare(txid, 0, 32, slot * 32, slot * 32 + 32) === 0) return txNum
+      if (this.slab.compare(bytes, at, at + 32, slot * 32, slot * 32 + 32) === 0) return txNum
       txNum = this.older[slot]
     }
     return -1

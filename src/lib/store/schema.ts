@@ -120,14 +120,14 @@ export const MIGRATIONS: readonly Migration[] = [
 ]
 
 /**
- * The key txid_keys finds a transaction by: the txid's first 6 bytes
+ * The key txid_keys finds a transaction by: the txid's (at `at`) first 6 bytes
  * (internal order) as an integer. A 6-byte integer is smaller than an
  * 8-byte blob in every entry, and a batch's keys, sorted, are inserted in
  * one ordered pass instead of at random places of an index. Keys shared by
  * two transactions only cost a look at the second's txid.
  */
-export function txidKey(txid: Uint8Array): number {
-  return txid[0] + txid[1] * 2 ** 8 + txid[2] * 2 ** 16 + txid[3] * 2 ** 24 + txid[4] * 2 ** 32 + txid[5] * 2 ** 40
+export function txidKey(txid: Uint8Array, at = 0): number {
+  return txid[at] + txid[at + 1] * 2 ** 8 + txid[at + 2] * 2 ** 16 + txid[at + 3] * 2 ** 24 + txid[at + 4] * 2 ** 32 + txid[at + 5] * 2 ** 40
 }
 
 /** tx_num of the latest transaction with a txid (a BIP30 duplicate replaced the earlier one); parameters: txidKey(txid), txid. */

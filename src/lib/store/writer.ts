@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3'
 
 import {toDisplayHex} from '../chain/hashes.js'
-import type {IndexedBlock} from '../chain/indexed-block.js'
+import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../chain/indexed-block.js'
 import {NETWORKS} from '../chain/networks.js'
 import {BixError} from '../errors.js'
 import type {IndexDb} from './database.js'
@@ -261,10 +261,11 @@ export class IndexWriter {
         const block = blocks[b]
         this.checkContinues(block, prevHeight, prevHash)
         const firstTx = this.nextTxNum
-        this.insertBlock.run(block.height, block.hash, block.header, firstTx, block.txids.length)
+        const {txids, outputs, spends} = block
+        this.insertBlock.run(block.height, block.hash, block.header, firstTx, block.txCount)
 
         // BIP30: only a coinbase can repeat an earlier txid (mainnet blocks 91842 and 91880)
-        const earlier = block.txids.length > 0 ? this.lookUp(block.txids[0]) : -1
+        const earlier = block.txCount > 0 ? this.lookUp(txids, 0) : -1
         if (earlier >= 0) {
           // the spends so far come first: an output they took is not the duplicate's to replace
           this.spendOlder(blocks)
@@ -272,34 +273,37 @@ export class IndexWriter {
           duplicates++
         }
 
-        for (let i = 0; i < block.txids.length; i++) {
-          this.txs.add2(firstTx + i, block.txids[i])
-          this.recent.add(firstTx + i, block.txids[i])
-          this.pendingKeys.push(txidKey(block.txids[i]))
+        for (let i = 0; i < block.txCount; i++) {
+          const txid = txids.subarray(i * 32, i * 32 + 32)
+          this.txs.add2(firstTx + i, txid)
+          this.recent.add(firstTx + i, txid)
+          this.pendingKeys.push(txidKey(txids, i * 32))
           this.pendingKeyTxNums.push(firstTx + i)
         }
         // lookUp finds the batch's transactions in `recent`, as long as it holds them all
         if (this.pendingKeys.length >= this.recent.capacity) this.writeKeys()
-        this.nextTxNum = firstTx + block.txids.length
+        this.nextTxNum = firstTx + block.txCount
 
         // Core never puts the genesis coinbase's output in the UTXO set: it is unspendable
         if (block.height > 0) {
-          for (const out of block.outputs) pending.add(firstTx + out.txIndex, out.vout, out.scriptKey, out.value)
+          const keys = outputs.scriptKeys
+          for (let o = 0; o < outputs.count; o++) {
+            pending.add(firstTx + outputs.txIndex[o], outputs.vout[o], keys.subarray(o * SCRIPT_KEY_BYTES, (o + 1) * SCRIPT_KEY_BYTES), outputs.value[o])
+          }
         }
 
-        for (let s = 0; s < block.spends.length; s++) {
-          const spend = block.spends[s]
-          const spender = (firstTx + spend.txIndex) * TX_SHIFT + spend.vin
-          const prevTxNum = this.lookUp(spend.prevTxid)
-          if (prevTxNum < 0) this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
-          const outputId = prevTxNum * TX_SHIFT + spend.prevVout
+        for (let s = 0; s < spends.count; s++) {
+          const spender = (firstTx + spends.txIndex[s]) * TX_SHIFT + spends.vin[s]
+          const prevVout = spends.prevVout[s]
+          const prevTxNum = this.lookUp(spends.prevTxids, s * 32)
+          if (prevTxNum < 0) this.unknownOutput(block, s)
           if (pending.holds(prevTxNum)) {
-            const at = pending.find(prevTxNum, spend.prevVout)
-            if (at < 0) this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
-            if (pending.spentBy[at] !== null) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
+            const at = pending.find(prevTxNum, prevVout)
+            if (at < 0) this.unknownOutput(block, s)
+            if (pending.spentBy[at] !== null) this.doubleSpend(block, s)
             pending.spentBy[at] = spender
           } else {
-            older.add(outputId, spender, b, s)
+            older.add(prevTxNum * TX_SHIFT + prevVout, spender, b, s)
           }
         }
         prevHeight = block.height
@@ -340,9 +344,8 @@ export class IndexWriter {
       const outputId = older.ids[i]
       if (this.spend.run(older.spenders[i], outputId).changes === 1) continue
       const block = blocks[older.blocks[i]]
-      const spend = block.spends[older.spendIndexes[i]]
-      if (this.outputSpentBy.get(outputId)) this.doubleSpend(block.height, spend.prevTxid, spend.prevVout)
-      this.unknownOutput(block.height, spend.prevTxid, spend.prevVout)
+      if (this.outputSpentBy.get(outputId)) this.doubleSpend(block, older.spendIndexes[i])
+      this.unknownOutput(block, older.spendIndexes[i])
     }
     older.clear()
   }
@@ -376,22 +379,27 @@ export class IndexWriter {
     }
   }
 
-  /** tx_num of the latest transaction with this txid, -1 if the index has none. */
-  private lookUp(txid: Buffer): number {
-    const recent = this.recent.get(txid)
+  /** tx_num of the latest transaction with the txid at bytes[at..at+32], -1 if the index has none. */
+  private lookUp(bytes: Buffer, at: number): number {
+    const recent = this.recent.get(bytes, at)
     if (recent >= 0) return recent
     // not among the recent transactions, so not among the batch's: written already, if at all
-    return this.findTx.get(txidKey(txid), txid) ?? -1
+    return this.findTx.get(txidKey(bytes, at), bytes.subarray(at, at + 32)) ?? -1
   }
 
-  private unknownOutput(height: number, prevTxid: Buffer, prevVout: number): never {
-    throw new BixError('DatabaseError', `block ${height} spends unknown output ${toDisplayHex(prevTxid)}:${prevVout}; the index is incomplete or damaged`)
+  /** spend s of the block, as errors name it */
+  private outpoint(block: IndexedBlock, s: number): string {
+    return `${toDisplayHex(block.spends.prevTxids.subarray(s * 32, s * 32 + 32))}:${block.spends.prevVout[s]}`
   }
 
-  private doubleSpend(height: number, prevTxid: Buffer, prevVout: number): never {
+  private unknownOutput(block: IndexedBlock, s: number): never {
+    throw new BixError('DatabaseError', `block ${block.height} spends unknown output ${this.outpoint(block, s)}; the index is incomplete or damaged`)
+  }
+
+  private doubleSpend(block: IndexedBlock, s: number): never {
     throw new BixError(
       'DatabaseError',
-      `block ${height} spends output ${toDisplayHex(prevTxid)}:${prevVout}, which the index holds as spent already; the index is damaged`,
+      `block ${block.height} spends output ${this.outpoint(block, s)}, which the index holds as spent already; the index is damaged`,
     )
   }
 
