@@ -33,6 +33,10 @@ export interface Sample {
   bytesPerTx?: number
   /** the query: wall clock of each of the cold runs */
   queryMs?: number[]
+  /** the query: wall clock of `node -e 0` alone in the same environment (median) */
+  nodeMs?: number
+  /** the query with NODE_EXTRA_CA_CERTS unset, when the environment sets it (median) */
+  withoutExtraCertsMs?: number
   /** mempool syncs: the sync's own elapsed time (summary.elapsedMs) */
   syncMs?: number
   /** mempool syncs: what listing the mempool and fetching the new transactions alone take (the node's share) */
@@ -57,7 +61,7 @@ export function summarize(samples: Sample[]): PartResult {
     return values.length > 0 ? median(values) : undefined
   }
   const m: Sample = {txs: pick('txs')!, ms: pick('ms')!, txPerSec: pick('txPerSec')!}
-  for (const key of ['indexMs', 'peakRss', 'cpuSeconds', 'dbBytes', 'bytesPerTx', 'syncMs', 'limitMs'] as const) {
+  for (const key of ['indexMs', 'peakRss', 'cpuSeconds', 'dbBytes', 'bytesPerTx', 'syncMs', 'limitMs', 'nodeMs', 'withoutExtraCertsMs'] as const) {
     const v = pick(key)
     if (v !== undefined) m[key] = v
   }
@@ -136,7 +140,12 @@ export function table(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)))
   const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd())
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '))
-  if (parts.q) lines.push('', `${PART_LABELS.q}: ${parts.q.median.ms.toFixed(0)} ms (median wall clock of ${parts.q.samples.flatMap((s) => s.queryMs ?? []).length} new processes)`)
+  if (parts.q) {
+    const q = parts.q.median
+    const startup = q.nodeMs === undefined ? '' : `; \`node -e 0\` alone: ${q.nodeMs.toFixed(0)} ms`
+    const certs = q.withoutExtraCertsMs === undefined ? '' : `; with NODE_EXTRA_CA_CERTS unset: ${q.withoutExtraCertsMs.toFixed(0)} ms`
+    lines.push('', `${PART_LABELS.q}: ${q.ms.toFixed(0)} ms (median wall clock of ${parts.q.samples.flatMap((s) => s.queryMs ?? []).length} new processes${startup}${certs})`)
+  }
   if (parts.h) {
     const pages = parts.h.samples.flatMap((s) => s.queryMs ?? [])
     const page = pages.length > 0 ? median(pages) : undefined
