@@ -106,7 +106,8 @@ describe('concurrent bix processes on one database', () => {
     const start = int(40, 100)
     assert.equal((await runBix(indexArgs(node, db, '--quiet', '--to-height', String(start)))).code, 0)
     const addresses = fixture.addresses
-    node.sim!.faults.slow(30)
+    // slow enough that several queries (each a new process) fit in the run, even on a loaded machine
+    node.sim!.faults.slow(60)
     const run = spawnBix(indexArgs(node, db, '--batch-blocks', '1', '--source', 'rpc', '--rpc-parallelism', '1'), {timeoutMs: 120_000})
     const seen = new Set<number>()
     const accounts = new Map<number, ReturnType<typeof accountAt>>()

@@ -1,7 +1,8 @@
-import {Worker} from 'node:worker_threads'
+import type {Worker} from 'node:worker_threads'
 
 import {type IndexedBlock, indexedBlockFromBuffer} from '../chain/indexed-block.js'
 import {BixError, type ErrorKind} from '../errors.js'
+import {startWorker} from '../worker-thread.js'
 import type {RawBlock, SourceKind} from '../sources/block-source.js'
 import {decodeBlock, decodeOrRefetch} from './decode.js'
 
@@ -51,7 +52,7 @@ export class WorkerDecoder implements BlockDecoder {
   private failure: unknown
 
   constructor() {
-    this.worker = startWorker()
+    this.worker = startWorker(import.meta.url, 'decode-worker')
     this.worker.on('message', (reply: DecodeReply) => this.settle(reply))
     this.worker.on('error', (err) => this.fail(err))
     this.worker.on('exit', (code) => this.fail(new BixError('NodeError', `the block decoding thread stopped (exit code ${code})`)))
@@ -94,16 +95,4 @@ export class WorkerDecoder implements BlockDecoder {
     for (const waiting of this.waiting.values()) waiting.reject(err)
     this.waiting.clear()
   }
-}
-
-/**
- * The worker runs decode-worker.js next to this file. Run from the
- * TypeScript sources (tests, bin/dev.js) it is a .ts file, and Node 20 does
- * not carry `--import tsx` into workers, so the worker registers tsx itself.
- */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./decode-worker.js', import.meta.url))
-  const entry = new URL('./decode-worker.ts', import.meta.url).href
-  const tsx = import.meta.resolve('tsx/esm/api')
-  return new Worker(`import(${JSON.stringify(tsx)}).then(({register}) => { register(); return import(${JSON.stringify(entry)}) })`, {eval: true})
 }

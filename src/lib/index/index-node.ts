@@ -10,6 +10,7 @@ import {type SourceChoice, chooseSource} from '../sources/choose-source.js'
 import {type WriterLock, acquireWriterLock} from '../store/lock.js'
 import {openIndex} from '../store/database.js'
 import {BULK_LOAD} from '../store/schema.js'
+import {WalCheckpointer} from '../store/checkpointer.js'
 import {IndexWriter} from '../store/writer.js'
 import {type NodeChain, RestNodeChain, RpcNodeChain} from './node-chain.js'
 import {type IndexProgress, type IndexRunResult, type Reorg, runIndex} from './indexer.js'
@@ -81,6 +82,8 @@ const DECODE_AHEAD_SHARE = 0.1
 const BATCH_SHARE = 0.2
 /** what one decoded row (txid, output or spend) costs in JS objects, measured roughly */
 const BYTES_PER_ROW = 300
+/** a run at least this far behind checkpoints the write-ahead log on a thread of its own (WalCheckpointer) */
+const CHECKPOINT_THREAD_BLOCKS = 100
 /** blocks per write transaction when blocks are small (regtest, early mainnet) */
 const DEFAULT_BATCH_BLOCKS = 1000
 /** heights listed at a time: bounds a reorg's detection delay over HTTP; files are scanned a long window at a time */
@@ -107,12 +110,13 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
       if (bulkLoad && db.meta(BULK_LOAD) !== '1') writer.startBulkLoad()
       const readAhead = {concurrency: o.parallelism, maxBytes: Math.floor(o.maxMemoryBytes * READ_AHEAD_SHARE)}
       const tipHeight = db.tip()?.height ?? -1
+      const blocksBehind = Math.max(0, (o.toHeight ?? node.blocks) - tipHeight)
       const chosen = await chooseSource({
         choice: o.source,
         client,
         network,
         blocksDir: o.blocksDir,
-        blocksBehind: Math.max(0, (o.toHeight ?? node.blocks) - tipHeight),
+        blocksBehind,
         readAhead,
         signal,
       })
@@ -122,6 +126,8 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
         chosen.source.kind === 'rest' ? new RestNodeChain(client, fromDisplayHex(NETWORKS[network].genesisHash)) : new RpcNodeChain(client)
       const speed = new Speed()
       const decoder = o.decodeOnWorker === false ? new InlineDecoder() : new WorkerDecoder()
+      // a thread costs more than it saves on a run of a few blocks
+      const checkpointer = bulkLoad || blocksBehind >= CHECKPOINT_THREAD_BLOCKS ? new WalCheckpointer(db) : undefined
       let result: IndexRunResult
       try {
         result = await runIndex({
@@ -130,8 +136,14 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
           store: {
             tip: () => db.tip(),
             blockHashes: (from, to) => db.blockHashes(from, to),
-            applyBlocks: (blocks) => writer.applyBlocks(blocks),
-            undoAbove: (height, stale) => writer.undoAbove(height, stale),
+            applyBlocks: (blocks) => {
+              writer.applyBlocks(blocks)
+              checkpointer?.request()
+            },
+            undoAbove: (height, stale) => {
+              writer.undoAbove(height, stale)
+              checkpointer?.request()
+            },
           },
           source: chosen.source,
           decoder,
@@ -158,6 +170,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
         })
       } finally {
         await decoder.close()
+        await checkpointer?.close()
       }
       if (bulkLoad) {
         o.events?.onBuildingScriptIndex?.()

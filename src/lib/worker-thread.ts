@@ -1,0 +1,14 @@
+import {Worker} from 'node:worker_threads'
+
+/**
+ * A worker thread running the module `name` (without extension) beside the
+ * caller's module. Run from the TypeScript sources (tests, bin/dev.js) that
+ * is a .ts file, and Node 20 does not carry `--import tsx` into workers, so
+ * the worker registers tsx itself.
+ */
+export function startWorker(callerUrl: string, name: string): Worker {
+  if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, callerUrl))
+  const entry = new URL(`./${name}.ts`, callerUrl).href
+  const tsx = import.meta.resolve('tsx/esm/api')
+  return new Worker(`import(${JSON.stringify(tsx)}).then(({register}) => { register(); return import(${JSON.stringify(entry)}) })`, {eval: true})
+}
