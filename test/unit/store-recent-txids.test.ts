@@ -43,3 +43,38 @@ test('reset forgets everything: tx_nums after an undo belong to other transactio
   assert.equal(recent.get(colliding(99)), 5)
   assert.equal(recent.get(colliding(4)), -1)
 })
+
+test('matches a brute-force model through evictions, duplicates, shared keys and resets (seeded)', () => {
+  let x = 12345
+  const rand = (n: number) => {
+    x = (x * 1103515245 + 12345) >>> 0
+    return x % n
+  }
+  /** few distinct first words and few distinct txids: runs, duplicates and evictions all the time */
+  const txidOf = (n: number) => {
+    const txid = Buffer.alloc(32)
+    txid.writeUInt32LE(n % 13, 0)
+    txid.writeUInt32LE(n, 28)
+    return txid
+  }
+  const capacity = 48
+  const recent = new RecentTxids(capacity)
+  let added: Array<{txNum: number; id: number}> = []
+  let next = 0
+  for (let step = 0; step < 20_000; step++) {
+    if (rand(500) === 0) {
+      next = Math.max(0, next - rand(30))
+      recent.reset(next)
+      added = []
+      continue
+    }
+    const id = rand(200)
+    recent.add(next, txidOf(id))
+    added.push({txNum: next, id})
+    next++
+    const probe = rand(200)
+    const inRing = added.filter((e) => e.txNum >= next - capacity && e.id === probe)
+    const expected = inRing.length > 0 ? inRing[inRing.length - 1].txNum : -1
+    assert.equal(recent.get(txidOf(probe)), expected, `step ${step}: txid ${probe}`)
+  }
+})
