@@ -17,9 +17,10 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  *
  * Spends mark the output they take (outputs.spent_by). An output made and
  * spent within the same batch is written once, already spent; older ones are
- * updated in place, in id order at the end of the batch. Nothing is kept to undo spends: a reorg un-spends the
- * outputs that the abandoned blocks' own inputs name (the node keeps stale
- * blocks), or, when those blocks cannot be had, finds them by their spender.
+ * updated in place, in id order at the end of the batch. Nothing is kept to
+ * undo spends: a reorg un-spends the outputs that the abandoned blocks' own
+ * inputs name (the node keeps stale blocks), or, when those blocks cannot be
+ * had, finds them by their spender.
  */
 
 export interface WriterOptions {
