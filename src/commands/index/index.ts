@@ -17,7 +17,9 @@ Safe to stop at any moment: Ctrl-C (or SIGTERM) writes the batch in hand and exi
 
 Blocks come from the node's blk*.dat files when bix can read them and has many blocks to index (fastest), else from REST (bitcoind -rest=1), else over RPC; --source picks one. Each block is checked (its hash is the one asked for, its merkle root matches its transactions) before anything is written.
 
-One index run at a time per database (a second one exits 5 naming the first one's PID, or waits with --wait-lock); queries and status keep working meanwhile.`
+One index run at a time per database (a second one exits 5 naming the first one's PID, or waits with --wait-lock); queries and status keep working meanwhile.
+
+The first run on an empty index sorts its script index once at the end, in temporary files about a quarter of the index's size: beside the database, or in $SQLITE_TMPDIR if set.`
 
   static override examples = [
     {description: 'Index the node from bitcoin.conf up to its tip.', command: '<%= config.bin %> <%= command.id %>'},
