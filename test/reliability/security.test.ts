@@ -263,6 +263,7 @@ describe('SQL and shell', () => {
     'src/lib/store/writer.ts: SORT_RUN_KIB': 'a numeric constant',
     'src/lib/store/writer.ts: cache': "the connection's own cache_size, read back from SQLite just before",
     'src/lib/store/schema.ts: SCRIPT_INDEX.name': 'a constant defined in the same file',
+    'src/lib/store/schema.ts: TX_SHIFT': 'a numeric constant defined in the same file',
     'src/lib/store/schema.ts: SCRIPT_INDEX.create': 'a constant defined in the same file',
     "src/lib/store/address-reader.ts: scriptKeyIs('@key')": 'the constant condition of schema.ts, for the parameter @key',
     'src/lib/broadcast/index-prevouts.ts: TX_NUM_OF_TXID': 'a constant SQL text from schema.ts',

@@ -65,7 +65,7 @@ export class AddressReader {
     )
     const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM outputs WHERE ${scriptKeyIs('@key')}
                      UNION ALL
-                     SELECT spent_by / ${TX_SHIFT} AS t, -value AS delta FROM outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL`
+                     SELECT spent_by AS t, -value AS delta FROM outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL`
     this.txSpanStmt = s.prepare(`SELECT COUNT(DISTINCT t) AS txs, MIN(t) AS first, MAX(t) AS last FROM (${changes})`)
     this.historyStmt = s.prepare(`SELECT t, SUM(delta) AS delta FROM (${changes}) WHERE t < @before GROUP BY t ORDER BY t DESC LIMIT @limit`)
     this.unspentStmt = s.prepare(

@@ -148,7 +148,7 @@ export class IndexWriter {
   private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
   private readonly firstTxAt: Database.Statement<[number], number>
   private readonly lastTxNum: Database.Statement<[], number | null>
-  private readonly replace: Database.Statement<[number, number, number, number]>
+  private readonly replace: Database.Statement<[number, number, number]>
   /** the next transaction's tx_num */
   private nextTxNum = 0
 
@@ -169,7 +169,7 @@ export class IndexWriter {
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
     this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
     this.lastTxNum = sqlite.prepare<[], number | null>('SELECT MAX(tx_num) FROM txs').pluck()
-    this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? + (id - ?) WHERE id >= ? AND id < ? AND spent_by IS NULL')
+    this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.reload()
   }
 
@@ -294,7 +294,7 @@ export class IndexWriter {
         }
 
         for (let s = 0; s < spends.count; s++) {
-          const spender = (firstTx + spends.txIndex[s]) * TX_SHIFT + spends.vin[s]
+          const spender = firstTx + spends.txIndex[s]
           const prevVout = spends.prevVout[s]
           const prevTxNum = this.lookUp(spends.prevTxids, s * 32)
           if (prevTxNum < 0) this.unknownOutput(block, s)
@@ -339,8 +339,8 @@ export class IndexWriter {
     const older = this.olderSpends
     const order = new Uint32Array(older.ids.length)
     for (let i = 0; i < order.length; i++) order[i] = i
-    // by output, then spender: of two spends of one output, the later one is the double spend
-    order.sort((a, b) => older.ids[a] - older.ids[b] || older.spenders[a] - older.spenders[b])
+    // by output, then in block order: of two spends of one output, the later one is the double spend
+    order.sort((a, b) => older.ids[a] - older.ids[b] || a - b)
     for (const i of order) {
       const outputId = older.ids[i]
       if (this.spend.run(older.spenders[i], outputId).changes === 1) continue
@@ -407,8 +407,7 @@ export class IndexWriter {
   /**
    * A coinbase repeating the txid of transaction `earlier` overwrites its
    * unspent outputs, as in Core (BIP30): they are marked spent by the new
-   * coinbase, spent_by = new tx_num · 2^20 + vout (a coinbase spends nothing
-   * else, so these ids are free). Those coins are gone from the UTXO set.
+   * coinbase (spent_by = its tx_num). Those coins are gone from the UTXO set.
    */
   private replaceOutputs(earlier: number, newTxNum: number): void {
     const from = earlier * TX_SHIFT
@@ -416,11 +415,9 @@ export class IndexWriter {
     const pending = this.pending
     for (let i = 0; i < pending.ids.length; i++) {
       const id = pending.ids[i]
-      if (id >= from && id < to && pending.spentBy[i] === null) {
-        pending.spentBy[i] = newTxNum * TX_SHIFT + (id - from)
-      }
+      if (id >= from && id < to && pending.spentBy[i] === null) pending.spentBy[i] = newTxNum
     }
-    this.replace.run(newTxNum * TX_SHIFT, from, from, to)
+    this.replace.run(newTxNum, from, to)
   }
 
   private undo(height: number, stale: StaleSpends | undefined): void {
@@ -435,7 +432,7 @@ export class IndexWriter {
       const unreplace = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id >= ? AND id < ? AND spent_by >= ?')
       for (const spend of stale.spends) {
         const txNum = this.findTx.get(txidKey(spend.prevTxid), spend.prevTxid)
-        if (txNum !== undefined && txNum < firstUndone) unspend.run(txNum * TX_SHIFT + spend.prevVout, boundary)
+        if (txNum !== undefined && txNum < firstUndone) unspend.run(txNum * TX_SHIFT + spend.prevVout, firstUndone)
       }
       for (const txid of stale.coinbaseTxids) {
         const earlier = s
@@ -444,10 +441,10 @@ export class IndexWriter {
           )
           .pluck()
           .get(txidKey(txid), txid, firstUndone)
-        if (earlier !== undefined) unreplace.run(earlier * TX_SHIFT, (earlier + 1) * TX_SHIFT, boundary)
+        if (earlier !== undefined) unreplace.run(earlier * TX_SHIFT, (earlier + 1) * TX_SHIFT, firstUndone)
       }
     } else {
-      s.prepare('UPDATE outputs SET spent_by = NULL WHERE spent_by >= ?').run(boundary)
+      s.prepare('UPDATE outputs SET spent_by = NULL WHERE spent_by >= ?').run(firstUndone)
     }
     s.prepare('DELETE FROM outputs WHERE id >= ?').run(boundary)
     const deleteKey = s.prepare<[number, number]>('DELETE FROM txid_keys WHERE key = ? AND tx_num = ?')
