@@ -46,12 +46,13 @@ export class WalCheckpointer {
   /** After a commit: copy it into the database file soon. */
   request(): void {
     if (this.failed) return
-    if (walBytes(this.db.path) > MAX_WAL_BYTES) {
+    if (!this.running && walBytes(this.db.path) > MAX_WAL_BYTES) {
       // The thread copies what was committed, but only a transaction that begins with all of the log
       // copied lets SQLite start the log over, and the writer begins the next batch at once: so the
-      // log grows until the writer empties it itself (what is left to copy is normally one batch)
-      this.db.sqlite.pragma('wal_checkpoint(TRUNCATE)')
-      return
+      // log grows until the writer empties it itself (what is left to copy is normally one batch).
+      // A reader in the middle of a query can make that wait for it, or fail: then the thread goes on.
+      const [result] = this.db.sqlite.pragma('wal_checkpoint(TRUNCATE)') as Array<{busy: number}>
+      if (result?.busy === 0) return
     }
     if (this.running) {
       this.again = true
