@@ -1,5 +1,3 @@
-import {hash as oneShotHash} from 'node:crypto'
-
 import {BixError} from '../errors.js'
 import {sha256d, toDisplayHex} from './hashes.js'
 import {merkleRoot} from './merkle.js'
@@ -135,7 +133,9 @@ export function parseTransaction(
   options: TxParseOptions = {},
 ): {tx: ParsedTx; end: number} {
   const c = new Cursor(buf, offset, buf.length, options.label ?? 'transaction')
-  const tx = readTx(c, undefined, options.allowWitness ?? true)
+  const txidRanges = new Uint32Array(6)
+  const tx = readTx(c, undefined, options.allowWitness ?? true, txidRanges)
+  tx.txid = sha256Batch().hashRanges(buf, txidRanges, 3, 1, true)
   return {tx, end: c.pos}
 }
 
@@ -172,11 +172,11 @@ export function parseBlock(buf: Buffer): ParsedBlock {
 }
 
 /**
- * One transaction at the cursor. With `txidRanges` (6 slots) its txid is not
- * computed: the ranges of bytes it hashes are written there instead, and
- * txid is left empty for the caller to fill.
+ * One transaction at the cursor. Its txid is left empty for the caller to
+ * hash: the three (offset, length) ranges of bytes it covers are written to
+ * `txidRanges` (6 slots), so a block's txids are hashed in one call.
  */
-function readTx(c: Cursor, isCoinbase: boolean | undefined, allowWitness: boolean, txidRanges?: Uint32Array): ParsedTx {
+function readTx(c: Cursor, isCoinbase: boolean | undefined, allowWitness: boolean, txidRanges: Uint32Array): ParsedTx {
   const start = c.pos
   c.need(10, 'transaction')
   c.pos += 4 // version
@@ -228,36 +228,14 @@ function readTx(c: Cursor, isCoinbase: boolean | undefined, allowWitness: boolea
   c.need(4, 'locktime')
   c.pos += 4
 
-  let txid: Buffer = NO_TXID
-  if (txidRanges) {
-    // a segwit txid hashes the transaction without marker, flag and witnesses
-    if (segwit) txidRanges.set([start, 4, inputsStart, outputsEnd - inputsStart, c.pos - 4, 4])
-    else txidRanges.set([start, c.pos - start, 0, 0, 0, 0])
-  } else {
-    txid = segwit ? strippedTxid(c.buf, start, inputsStart, outputsEnd, c.pos) : sha256d(c.buf.subarray(start, c.pos))
-  }
-  return {txid, isCoinbase: isCoinbase ?? looksLikeCoinbase(inputs), inputs, outputs}
+  // a segwit txid hashes the transaction without marker, flag and witnesses
+  if (segwit) txidRanges.set([start, 4, inputsStart, outputsEnd - inputsStart, c.pos - 4, 4])
+  else txidRanges.set([start, c.pos - start, 0, 0, 0, 0])
+  return {txid: NO_TXID, isCoinbase: isCoinbase ?? looksLikeCoinbase(inputs), inputs, outputs}
 }
 
-/**
- * The txid of a segwit transaction hashes it without marker, flag and
- * witnesses. Copying the three parts into one reused scratch buffer and
- * hashing it in one shot is as fast as Buffer.concat without the garbage, and
- * ~20 % faster than feeding the parts to a streaming hash (measured, ~200-byte
- * txs: 2.4-2.7 µs vs 3.2 µs).
- */
-let scratch = Buffer.allocUnsafeSlow(64 * 1024)
+/** readTx's txid until the caller has hashed it */
 const NO_TXID = Buffer.alloc(0)
-
-function strippedTxid(buf: Buffer, start: number, inputsStart: number, outputsEnd: number, end: number): Buffer {
-  const middle = outputsEnd - inputsStart
-  const size = 8 + middle
-  if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, scratch.length * 2))
-  buf.copy(scratch, 0, start, start + 4)
-  buf.copy(scratch, 4, inputsStart, outputsEnd)
-  buf.copy(scratch, 4 + middle, end - 4, end)
-  return oneShotHash('sha256', oneShotHash('sha256', scratch.subarray(0, size), 'buffer'), 'buffer')
-}
 
 function looksLikeCoinbase(inputs: ParsedInput[]): boolean {
   if (inputs.length !== 1 || inputs[0].prevVout !== 0xffff_ffff) return false
