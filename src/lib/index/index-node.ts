@@ -80,7 +80,7 @@ const CACHE_SHARE = 0.25
 const READ_AHEAD_SHARE = 0.15
 const DECODE_AHEAD_SHARE = 0.1
 const BATCH_SHARE = 0.2
-/** what one decoded row (txid, output or spend) costs in JS objects, measured roughly */
+/** what one row (txid, output or spend) of a batch costs: its columns in the decoded block, and the writer's pending arrays and Buffer views; a rough, generous figure */
 const BYTES_PER_ROW = 300
 /** a run at least this far behind checkpoints the write-ahead log on a thread of its own (WalCheckpointer) */
 const CHECKPOINT_THREAD_BLOCKS = 100

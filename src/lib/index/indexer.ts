@@ -1,6 +1,6 @@
 import {NETWORKS, type NetworkName} from '../chain/networks.js'
 import {toDisplayHex} from '../chain/hashes.js'
-import {type IndexedBlock, rowsOf, txidAt} from '../chain/indexed-block.js'
+import {type IndexedBlock, txidAt} from '../chain/indexed-block.js'
 import {BixError, RpcCode, RpcError} from '../errors.js'
 import type {BlockSource, WantedBlock} from '../sources/block-source.js'
 import {prevHashOf} from './decode.js'
@@ -209,7 +209,10 @@ class IndexRun {
     try {
       for await (const raw of source.blocks(wanted, signal)) {
         const block = await decoder.decode(raw)
-        for (const {prevTxid, prevVout} of rowsOf(block).spends) stale.spends.push({prevTxid, prevVout})
+        const {spends} = block
+        for (let i = 0; i < spends.count; i++) {
+          stale.spends.push({prevTxid: Buffer.from(spends.prevTxids.subarray(i * 32, i * 32 + 32)), prevVout: spends.prevVout[i]})
+        }
         if (block.txCount > 0) stale.coinbaseTxids.push(Buffer.from(txidAt(block, 0)))
       }
     } catch (err) {
