@@ -123,6 +123,7 @@ Fails fast when the node is down: it says which endpoints and which credential s
       row('index', `${index.path} (${index.network}, schema ${index.schemaVersion})`)
       const tip = index.tipHeight === null ? 'empty' : `${formatCount(index.tipHeight)} ${index.tipHash ?? ''}`.trim()
       row('tip', tip)
+      if (index.building) row('building', c.yellow('the first bix index run has not finished; queries answer once it has'))
       if (result.lag !== null) row('lag', describeLag(result.lag, c))
       row('size', formatBytes(index.sizeBytes))
       row('writer', index.writerPid === null ? 'none' : `bix index running (pid ${index.writerPid})`)

@@ -32,6 +32,8 @@ export interface TestNodeOptions {
   sim?: Omit<SimulatorOptions, 'rest' | 'fixture' | 'auth'>
   /** a bitcoind binary to run instead of the simulator; default $BITCOIND */
   bitcoind?: string
+  /** the simulator even when BITCOIND is set, for what Core cannot do on demand (the test says which) */
+  simulator?: boolean
 }
 
 export interface TestNode {
@@ -80,7 +82,7 @@ export const satsToBtcString = (sats: bigint | number): string => {
 
 export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNode> {
   const stage: FixtureStage | undefined = opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined
-  const binary = opts.bitcoind ?? process.env.BITCOIND
+  const binary = opts.simulator ? undefined : (opts.bitcoind ?? process.env.BITCOIND)
   const node = binary ? await startBitcoindNode(binary, opts, stage) : await startSimNode(opts, stage)
   if (opts.matureBlocks) await node.mine(opts.matureBlocks)
   return node

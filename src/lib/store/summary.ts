@@ -5,6 +5,7 @@ import type {NetworkName} from '../chain/networks.js'
 import {openIndex} from './database.js'
 import {readLockHolder} from './lock.js'
 import {mempoolSnapshotInfo} from './mempool-reader.js'
+import {BULK_LOAD} from './schema.js'
 
 /** What `bix status` shows about the index: read-only, cheap, and safe while `bix index` writes. */
 export interface IndexSummary {
@@ -14,6 +15,8 @@ export interface IndexSummary {
   /** null while the index holds no block */
   tipHeight: number | null
   tipHash: string | null
+  /** true until the first `bix index` run has finished: its script index is built at the end, and queries wait for it */
+  building: boolean
   /** the database file with its write-ahead log */
   sizeBytes: number
   /** the PID of the `bix index` or `bix sync-mempool` writing to it now */
@@ -45,6 +48,7 @@ export function describeIndex(file: string): IndexSummary | undefined {
       schemaVersion: db.schemaVersion,
       tipHeight: tip?.height ?? null,
       tipHash: tip ? toDisplayHex(tip.hash) : null,
+      building: db.meta(BULK_LOAD) === '1',
       sizeBytes: fileBytes(file) + fileBytes(`${file}-wal`),
       writerPid: readLockHolder(file)?.pid ?? null,
       mempool: mempool.syncedAt === null ? null : {txCount: mempool.txCount, syncedAt: mempool.syncedAt},
