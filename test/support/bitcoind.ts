@@ -19,6 +19,10 @@ export interface BitcoindOptions {
   rest: boolean
   /** fixed -rpcuser/-rpcpassword instead of the cookie */
   auth?: {user: string; password: string}
+  /** -txindex (default on); a pruned node cannot have it */
+  txindex?: boolean
+  /** accept peers on 127.0.0.1:p2pPort (default off: -listen=0) */
+  listen?: boolean
   extraArgs?: string[]
   startTimeoutMs?: number
 }
@@ -75,9 +79,9 @@ export class Bitcoind {
       '-regtest',
       '-server',
       `-rest=${this.opts.rest ? 1 : 0}`,
-      '-txindex',
+      ...(this.opts.txindex === false ? [] : ['-txindex']),
       '-fallbackfee=0.0002',
-      '-listen=0',
+      ...(this.opts.listen ? ['-listen=1', '-bind=127.0.0.1'] : ['-listen=0']),
       `-rpcport=${this.rpcPort}`,
       `-port=${this.p2pPort}`,
       `-datadir=${this.datadir}`,

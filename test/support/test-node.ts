@@ -32,6 +32,8 @@ export interface TestNodeOptions {
   sim?: Omit<SimulatorOptions, 'rest' | 'fixture' | 'auth'>
   /** a bitcoind binary to run instead of the simulator; default $BITCOIND */
   bitcoind?: string
+  /** bitcoind only: -txindex (default on; a pruned node cannot have it), listening for peers, more arguments (e.g. -prune=1) */
+  bitcoindOptions?: {txindex?: boolean; listen?: boolean; args?: string[]}
   /** the simulator even when BITCOIND is set, for what Core cannot do on demand (the test says which) */
   simulator?: boolean
 }
@@ -44,6 +46,8 @@ export interface TestNode {
   readonly netDatadir: string
   readonly network: 'regtest'
   readonly rpcPort: number
+  /** bitcoind's P2P port (127.0.0.1); the simulator has none */
+  readonly p2pPort?: number
   /** http://127.0.0.1:<port> */
   readonly rpcUrl: string
   readonly cookiePath: string
@@ -211,6 +215,9 @@ class BitcoindTestNode extends RpcTestNode implements TestNode {
   get rpcPort(): number {
     return this.bitcoind.rpcPort
   }
+  get p2pPort(): number {
+    return this.bitcoind.p2pPort
+  }
   get cookiePath(): string {
     return this.bitcoind.cookiePath
   }
@@ -254,7 +261,8 @@ class BitcoindTestNode extends RpcTestNode implements TestNode {
 
 async function startBitcoindNode(binary: string, opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
   const rest = opts.rest ?? true
-  const bitcoind = await Bitcoind.start({binary, rest, auth: opts.auth})
+  const {txindex, listen, args: extraArgs} = opts.bitcoindOptions ?? {}
+  const bitcoind = await Bitcoind.start({binary, rest, auth: opts.auth, txindex, listen, extraArgs})
   const node = new BitcoindTestNode(bitcoind, rest)
   if (stage) {
     try {

@@ -6,7 +6,7 @@
 import type {BlockEntry} from './chain.js'
 import {bitsToTarget, difficulty, hex256} from './block-codec.js'
 import {Amount, HexString} from './core-json.js'
-import type {NodeState, RpcMethod} from './rpc-methods.js'
+import type {NodeState, RpcMethod, SimPeer} from './rpc-methods.js'
 import {RPC, RpcFailure, getInt, getBool, parseHash, parseVerbosity} from './rpc-params.js'
 import {blockJson, headerJson} from './render.js'
 import {addressToScript, descriptorChecksum, inferDescriptor} from './scripts.js'
@@ -35,7 +35,9 @@ export function blockchainInfo(node: NodeState): Record<string, unknown> {
     initialblockdownload: headers !== undefined,
     chainwork: hex256(tip.chainWork),
     size_on_disk: node.sizeOnDisk(),
-    pruned: false,
+    pruned: node.info.pruneHeight !== undefined,
+    // -prune=1 is manual pruning: no automatic target
+    ...(node.info.pruneHeight === undefined ? {} : {pruneheight: node.info.pruneHeight, automatic_pruning: false}),
     warnings: node.info.warnings,
   }
 }
@@ -53,9 +55,9 @@ export function networkInfo(node: NodeState): Record<string, unknown> {
     localrelay: true,
     timeoffset: 0,
     networkactive: true,
-    connections: 0,
-    connections_in: 0,
-    connections_out: 0,
+    connections: node.info.peers.length,
+    connections_in: node.info.peers.filter((p) => p.inbound).length,
+    connections_out: node.info.peers.filter((p) => !p.inbound).length,
     networks: [network('ipv4', false), network('ipv6', false), network('onion', true), network('i2p', true), network('cjdns', true)],
     relayfee: new Amount(node.chain.policy.minRelayFeeRate),
     incrementalfee: new Amount(node.chain.policy.incrementalRelayFeeRate),
@@ -66,6 +68,47 @@ export function networkInfo(node: NodeState): Record<string, unknown> {
       outbound: {backlog: 0, count_tok: 0, size_tok: 0},
     },
     warnings: node.info.warnings,
+  }
+}
+
+/** Core's MIN_BLOCKS_TO_KEEP: manual pruning never reaches into the last 288 blocks */
+const MIN_BLOCKS_TO_KEEP = 288
+
+/**
+ * pruneblockchain as Core answers it: refused unless -prune, never the last
+ * 288 blocks; returns the height of the last block pruned. Core deletes whole
+ * blk files, so it may keep more than asked; the simulator prunes to the
+ * height exactly (it keeps serving the blocks: no test reads pruned data).
+ */
+function pruneBlockchain(node: NodeState, height: number): number {
+  const kept = node.info.pruneHeight
+  if (kept === undefined) throw new RpcFailure(RPC.miscError, 'Cannot prune blocks because node is not in prune mode.')
+  if (height < 0) throw new RpcFailure(RPC.invalidParameter, 'Negative block height.')
+  const tip = node.chain.height
+  if (height > tip) throw new RpcFailure(RPC.invalidParameter, 'Blockchain is shorter than the attempted prune height.')
+  const last = Math.min(height, tip - MIN_BLOCKS_TO_KEEP)
+  node.info.pruneHeight = Math.max(kept, last + 1)
+  return node.info.pruneHeight - 1
+}
+
+function peerJson(node: NodeState, peer: SimPeer): Record<string, unknown> {
+  return {
+    id: peer.id,
+    addr: peer.addr,
+    network: 'not_publicly_routable',
+    services: '0000000000000c09',
+    servicesnames: ['NETWORK', 'WITNESS', 'NETWORK_LIMITED', 'P2P_V2'],
+    relaytxes: true,
+    conntime: Math.floor(node.info.startedAt / 1000),
+    timeoffset: 0,
+    version: 70017,
+    subver: peer.subver,
+    inbound: peer.inbound,
+    startingheight: peer.startingHeight,
+    synced_headers: node.chain.height,
+    synced_blocks: node.chain.height,
+    connection_type: peer.connectionType,
+    transport_protocol_type: 'v2',
   }
 }
 
@@ -250,8 +293,12 @@ export const BLOCKCHAIN_METHODS: Record<string, RpcMethod> = {
     },
   },
   getnetworkinfo: {args: [], run: (node) => networkInfo(node)},
-  getpeerinfo: {args: [], run: () => []},
-  getconnectioncount: {args: [], run: () => 0},
+  getpeerinfo: {args: [], run: (node) => node.info.peers.map((peer) => peerJson(node, peer))},
+  getconnectioncount: {args: [], run: (node) => node.info.peers.length},
+  pruneblockchain: {
+    args: [{name: 'height', type: 'num', required: true}],
+    run: (node, [heightArg]) => pruneBlockchain(node, getInt(heightArg)),
+  },
   uptime: {args: [], run: (node) => Math.floor((Date.now() - node.info.startedAt) / 1000)},
   getnettotals: {
     args: [],

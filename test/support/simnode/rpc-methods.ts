@@ -21,6 +21,21 @@ export interface NodeInfo {
   warnings: string[]
   /** ms since epoch */
   startedAt: number
+  /** open P2P connections (getpeerinfo, getnetworkinfo's counts); the simulator has no P2P: tests add them */
+  peers: SimPeer[]
+  /** -prune=1 (manual pruning): the lowest height whose block data is still kept; undefined for an unpruned node */
+  pruneHeight?: number
+}
+
+/** One connection as getpeerinfo lists it (the fields a status reader needs). */
+export interface SimPeer {
+  id: number
+  addr: string
+  inbound: boolean
+  /** Core's connection_type: "inbound", "manual" (addnode), "outbound-full-relay", … */
+  connectionType: string
+  subver: string
+  startingHeight: number
 }
 
 /** What RPC and REST handlers need from the simulated node. */

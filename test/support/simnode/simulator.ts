@@ -53,6 +53,8 @@ export interface SimulatorOptions {
   fixture?: FixtureStage
   /** start from the blk files already in the datadir, as a restarted node does (mempool and wallet start empty) */
   resume?: boolean
+  /** -prune=1: a pruned node (manual pruning with pruneblockchain), nothing pruned yet */
+  prune?: boolean
 }
 
 export interface MineOptions {
@@ -148,6 +150,8 @@ export class Simulator implements NodeState {
       subversion: '/Satoshi:31.99.0/',
       warnings: ['This is a pre-release test build - use at your own risk - do not use for mining or merchant applications'],
       startedAt: Date.now(),
+      peers: [],
+      pruneHeight: opts.prune ? 0 : undefined,
     }
     const xorKey = opts.fixture ? fixtureXorKey() : DEFAULT_XOR_KEY
     const stored = opts.resume && existsSync(join(this.blocksDir, 'blk00000.dat')) ? scanBlkFiles(this.blocksDir) : undefined
@@ -478,6 +482,18 @@ export class Simulator implements NodeState {
   /** Removes a transaction and its descendants from the mempool (expiry, eviction). */
   dropFromMempool(txid: string): string[] {
     return this.chain.mempool.removeWithDescendants(txid, 'evicted').map((e) => e.txid)
+  }
+
+  // --- peers ---
+
+  /**
+   * What `addnode <other> onetry` does between two real nodes, without P2P:
+   * a manual outbound connection here and an inbound one at `other`.
+   */
+  connectPeer(other: Simulator): void {
+    const id = (node: Simulator) => node.info.peers.reduce((max, p) => Math.max(max, p.id + 1), 0)
+    this.info.peers.push({id: id(this), addr: `127.0.0.1:${other.port}`, inbound: false, connectionType: 'manual', subver: other.info.subversion, startingHeight: other.chain.height})
+    other.info.peers.push({id: id(other), addr: `127.0.0.1:${this.port}`, inbound: true, connectionType: 'inbound', subver: this.info.subversion, startingHeight: this.chain.height})
   }
 
   // --- auth, restart, stop ---
