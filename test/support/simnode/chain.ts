@@ -7,7 +7,9 @@
 import {EventEmitter} from 'node:events'
 import type {Transaction} from 'bitcoinjs-lib'
 
-import {REGTEST_GENESIS_HEX, merkleRoot, witnessCommitmentScript} from './block-builder.js'
+import {merkleRoot, witnessCommitmentScript} from './block-builder.js'
+import {genesisBlock} from './genesis.js'
+import {type AddressPrefixes, type NetworkName, NETWORKS} from '../../../src/lib/chain/networks.js'
 import {type HeaderFields, type ParsedBlock, POW_LIMIT, bitsToTarget, blockWork, meetsTarget, parseBlock, readHeader, txCount, txHashes, txHashesAt} from './block-codec.js'
 import {toDisplayHex} from '../../../src/lib/chain/hashes.js'
 import {type Coin, Ledger, MissingInputsError, inputTxid, outpointKey} from './ledger.js'
@@ -45,6 +47,8 @@ export interface ChainOptions {
   now?: () => number
   /** called once for every block stored, in arrival order (the blk file writer) */
   onBlockStored?: (entry: BlockEntry) => void
+  /** whose genesis block it starts from and whose address forms it writes (default regtest) */
+  network?: NetworkName
 }
 
 export interface FoundTx {
@@ -62,6 +66,7 @@ export class Chain extends EventEmitter {
   readonly active: BlockEntry[] = []
   readonly mempool = new Mempool()
   readonly policy: PolicySettings
+  readonly network: NetworkName
   /** false: transactions of disconnected blocks vanish instead of returning to the mempool */
   resurrectOnReorg = true
   private ledgerState: Ledger | undefined
@@ -79,8 +84,13 @@ export class Chain extends EventEmitter {
     this.now = opts.now ?? Date.now
     this.onBlockStored = opts.onBlockStored
     if (opts.ledger !== 'lazy') this.ledgerState = new Ledger()
-    const result = this.submitBlock(Buffer.from(REGTEST_GENESIS_HEX, 'hex'), {trusted: true})
+    this.network = opts.network ?? 'regtest'
+    const result = this.submitBlock(genesisBlock(this.network), {trusted: true})
     if (result !== null) throw new Error(`genesis rejected: ${result}`)
+  }
+
+  get addressPrefixes(): AddressPrefixes {
+    return NETWORKS[this.network].address
   }
 
   get tip(): BlockEntry {

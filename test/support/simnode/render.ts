@@ -10,6 +10,7 @@ import {bitsToTarget, difficulty, hex256, wtxidOf} from './block-codec.js'
 import {Amount} from './core-json.js'
 import {type Coin, inputTxid} from './ledger.js'
 import type {MempoolEntry} from './mempool.js'
+import type {AddressPrefixes} from '../../../src/lib/chain/networks.js'
 import {scriptPubKeyJson, scriptToAsm} from './scripts.js'
 
 export type TxVerbosity = 'txid' | 'details' | 'prevout'
@@ -46,7 +47,7 @@ export function blockJson(chain: Chain, entry: BlockEntry, verbosity: TxVerbosit
   const txs =
     verbosity === 'txid'
       ? parsed.txids
-      : parsed.txs.map((tx, i) => txJson(tx, {verbosity, spent: i > 0 ? undo?.[i - 1] : undefined, includeHex: true}))
+      : parsed.txs.map((tx, i) => txJson(tx, {verbosity, spent: i > 0 ? undo?.[i - 1] : undefined, includeHex: true, prefixes: chain.addressPrefixes}))
   return {
     ...headerJson(chain, entry),
     strippedsize: stripped,
@@ -70,6 +71,8 @@ export interface TxJsonOptions {
   /** heights of the blocks those coins came from are in the coins themselves */
   blockHash?: string
   includeHex?: boolean
+  /** the node's network's address forms (default regtest's) */
+  prefixes?: AddressPrefixes
 }
 
 /** Core's TxToUniv. */
@@ -87,12 +90,12 @@ export function txJson(tx: Transaction, opts: TxJsonOptions = {}): Record<string
       txinwitness: witness,
       prevout:
         coin && opts.verbosity === 'prevout'
-          ? {generated: coin.coinbase, height: coin.height, value: new Amount(coin.value), scriptPubKey: scriptPubKeyJson(coin.script)}
+          ? {generated: coin.coinbase, height: coin.height, value: new Amount(coin.value), scriptPubKey: scriptPubKeyJson(coin.script, opts.prefixes)}
           : undefined,
       sequence: input.sequence,
     }
   })
-  const vout = tx.outs.map((out, n) => ({value: new Amount(out.value), n, scriptPubKey: scriptPubKeyJson(out.script)}))
+  const vout = tx.outs.map((out, n) => ({value: new Amount(out.value), n, scriptPubKey: scriptPubKeyJson(out.script, opts.prefixes)}))
   const fee = spent ? spent.reduce((sum, c) => sum + c.value, 0n) - tx.outs.reduce((sum, o) => sum + o.value, 0n) : undefined
   return {
     txid: tx.getId(),

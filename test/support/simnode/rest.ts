@@ -122,7 +122,7 @@ const tx: Handler = (node, part) => {
     case 'hex':
       return hexText(found.raw)
     case 'json':
-      return json(txJson(found.tx, {includeHex: true, blockHash: found.block?.hash}))
+      return json(txJson(found.tx, {includeHex: true, blockHash: found.block?.hash, prefixes: node.chain.addressPrefixes}))
     default:
       return error(404, ALL_FORMATS)
   }
@@ -170,7 +170,7 @@ const spentTxOuts: Handler = (node, part) => {
     case 'hex':
       return hexText(serialize())
     case 'json':
-      return json([[], ...undo.map((coins) => coins.map((c) => ({value: new Amount(c.value), scriptPubKey: scriptPubKeyJson(c.script)})))])
+      return json([[], ...undo.map((coins) => coins.map((c) => ({value: new Amount(c.value), scriptPubKey: scriptPubKeyJson(c.script, node.chain.addressPrefixes)})))])
     default:
       return error(404, ALL_FORMATS)
   }

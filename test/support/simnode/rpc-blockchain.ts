@@ -3,6 +3,7 @@
  * getblockheader, getchaintips, the waitfor* long polls, invalidate/reconsider,
  * scantxoutset, getnetworkinfo and friends — answers shaped like Core 31's.
  */
+import type {AddressPrefixes} from '../../../src/lib/chain/networks.js'
 import type {BlockEntry} from './chain.js'
 import {bitsToTarget, difficulty, hex256} from './block-codec.js'
 import {Amount, HexString} from './core-json.js'
@@ -22,7 +23,7 @@ export function blockchainInfo(node: NodeState): Record<string, unknown> {
   // in initial block download the node knows headers it has no blocks for yet
   const headers = node.syncHeaders()
   return {
-    chain: 'regtest',
+    chain: node.chain.network,
     blocks: tip.height,
     headers: headers ?? tip.height,
     bestblockhash: tip.hash,
@@ -139,7 +140,7 @@ function timeoutArg(value: unknown): number {
 }
 
 /** addr(...) and raw(...) descriptors, with or without checksum (what scantxoutset supports here). */
-function descriptorScript(desc: string): Buffer {
+function descriptorScript(desc: string, prefixes: AddressPrefixes): Buffer {
   const [body, checksum] = desc.split('#')
   if (checksum !== undefined && checksum !== descriptorChecksum(body)) {
     throw new RpcFailure(RPC.invalidAddressOrKey, `Provided checksum '${checksum}' does not match computed checksum '${descriptorChecksum(body)}'`)
@@ -151,7 +152,7 @@ function descriptorScript(desc: string): Buffer {
     return Buffer.from(match[2], 'hex')
   }
   try {
-    return addressToScript(match[2])
+    return addressToScript(match[2], prefixes)
   } catch {
     throw new RpcFailure(RPC.invalidAddressOrKey, 'Address is not valid')
   }
@@ -166,7 +167,7 @@ function scanTxOutSet(node: NodeState, action: string, objects: unknown): unknow
   for (const obj of objects) {
     const desc = typeof obj === 'string' ? obj : (obj as {desc?: unknown})?.desc
     if (typeof desc !== 'string') throw new RpcFailure(RPC.invalidParameter, 'Scan object needs to be either a string or an object')
-    scripts.add(descriptorScript(desc).toString('hex'))
+    scripts.add(descriptorScript(desc, node.chain.addressPrefixes).toString('hex'))
   }
   const chain = node.chain
   const unspents: Record<string, unknown>[] = []

@@ -165,7 +165,7 @@ function getRawTransaction(node: NodeState, [txidArg, verbosityArg, blockHashArg
   }
   const result: Record<string, unknown> = {
     in_active_chain: inActiveChain,
-    ...txJson(found.tx, {verbosity: verbosity >= 2 ? 'prevout' : 'details', spent, includeHex: true}),
+    ...txJson(found.tx, {verbosity: verbosity >= 2 ? 'prevout' : 'details', spent, includeHex: true, prefixes: chain.addressPrefixes}),
   }
   if (found.block) {
     result.blockhash = found.block.hash
@@ -224,7 +224,7 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
         bestblock: chain.tip.hash,
         confirmations: confirmed ? chain.height - coin.height + 1 : 0,
         value: new Amount(coin.value),
-        scriptPubKey: scriptPubKeyJson(coin.script),
+        scriptPubKey: scriptPubKeyJson(coin.script, chain.addressPrefixes),
         coinbase: coin.coinbase,
       }
     },
@@ -234,7 +234,7 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
       {name: 'hexstring', type: 'str_hex', required: true},
       {name: 'iswitness', type: 'bool'},
     ],
-    run: (_node, [hex]) => txJson(decodeTx(hex, 'TX decode failed'), {verbosity: 'details'}),
+    run: (node, [hex]) => txJson(decodeTx(hex, 'TX decode failed'), {verbosity: 'details', prefixes: node.chain.addressPrefixes}),
   },
   sendrawtransaction: {
     args: [

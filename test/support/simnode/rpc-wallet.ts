@@ -12,9 +12,9 @@ import {broadcast} from './rpc-transactions.js'
 
 const CORE_ADDRESS_TYPES: Record<string, AddressType> = {legacy: 'legacy', 'p2sh-segwit': 'p2sh-segwit', bech32: 'bech32', bech32m: 'bech32m'}
 
-function scriptFor(address: unknown, message: string): Buffer {
+function scriptFor(node: NodeState, address: unknown, message: string): Buffer {
   try {
-    return addressToScript(String(address))
+    return addressToScript(String(address), node.chain.addressPrefixes)
   } catch {
     throw new RpcFailure(RPC.invalidAddressOrKey, message)
   }
@@ -34,7 +34,7 @@ export const WALLET_METHODS: Record<string, RpcMethod> = {
       {name: 'address', type: 'str', required: true},
       {name: 'maxtries', type: 'num'},
     ],
-    run: (node, [n, address]) => node.mine(getInt(n), {to: scriptFor(address, 'Error: Invalid address')}),
+    run: (node, [n, address]) => node.mine(getInt(n), {to: scriptFor(node, address, 'Error: Invalid address')}),
   },
   createwallet: {
     args: [
@@ -94,7 +94,7 @@ export const WALLET_METHODS: Record<string, RpcMethod> = {
       {name: 'verbose', type: 'bool'},
     ],
     run: (node, args) => {
-      const script = scriptFor(args[0], 'Invalid address')
+      const script = scriptFor(node, args[0], 'Invalid address')
       const value = amountFromValue(args[1])
       if (value <= 0n) throw new RpcFailure(RPC.typeError, 'Invalid amount for send')
       const feeRate = args[9] === null || args[9] === undefined ? undefined : Number(args[9])

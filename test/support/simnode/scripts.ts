@@ -6,7 +6,7 @@
  */
 import {address as bjsAddress} from 'bitcoinjs-lib'
 
-import {NETWORKS} from '../../../src/lib/chain/networks.js'
+import {type AddressPrefixes, NETWORKS} from '../../../src/lib/chain/networks.js'
 
 const REGTEST = NETWORKS.regtest.address
 
@@ -208,27 +208,27 @@ function solveMultisig(ops: ScriptOp[]): Solved | undefined {
   return {type: 'multisig', keys, required}
 }
 
-/** The regtest address for a script, if Core's ExtractDestination gives one. */
-export function scriptToAddress(script: Uint8Array): string | undefined {
+/** The address for a script (regtest's unless told), if Core's ExtractDestination gives one. */
+export function scriptToAddress(script: Uint8Array, prefixes: AddressPrefixes = REGTEST): string | undefined {
   const solved = solve(script)
   switch (solved.type) {
     case 'pubkeyhash':
-      return bjsAddress.toBase58Check(solved.data!, REGTEST.pubKeyHash)
+      return bjsAddress.toBase58Check(solved.data!, prefixes.pubKeyHash)
     case 'scripthash':
-      return bjsAddress.toBase58Check(solved.data!, REGTEST.scriptHash)
+      return bjsAddress.toBase58Check(solved.data!, prefixes.scriptHash)
     case 'witness_v0_keyhash':
     case 'witness_v0_scripthash':
     case 'witness_v1_taproot':
     case 'witness_unknown':
     case 'anchor':
-      return bjsAddress.toBech32(solved.data!, solved.version!, REGTEST.bech32)
+      return bjsAddress.toBech32(solved.data!, solved.version!, prefixes.bech32)
     default:
       return undefined
   }
 }
 
-/** A regtest address → its output script; throws on anything a regtest node would reject. */
-export function addressToScript(addr: string): Buffer {
+/** An address (regtest's unless told) → its output script; throws on anything such a node would reject. */
+export function addressToScript(addr: string, prefixes: AddressPrefixes = REGTEST): Buffer {
   let base58: {hash: Uint8Array; version: number} | undefined
   try {
     base58 = bjsAddress.fromBase58Check(addr)
@@ -236,12 +236,12 @@ export function addressToScript(addr: string): Buffer {
     base58 = undefined
   }
   if (base58) {
-    if (base58.hash.length === 20 && base58.version === REGTEST.pubKeyHash) return Buffer.concat([Buffer.from([0x76, 0xa9, 0x14]), base58.hash, Buffer.from([0x88, 0xac])])
-    if (base58.hash.length === 20 && base58.version === REGTEST.scriptHash) return Buffer.concat([Buffer.from([0xa9, 0x14]), base58.hash, Buffer.from([0x87])])
+    if (base58.hash.length === 20 && base58.version === prefixes.pubKeyHash) return Buffer.concat([Buffer.from([0x76, 0xa9, 0x14]), base58.hash, Buffer.from([0x88, 0xac])])
+    if (base58.hash.length === 20 && base58.version === prefixes.scriptHash) return Buffer.concat([Buffer.from([0xa9, 0x14]), base58.hash, Buffer.from([0x87])])
     throw new Error(`Invalid address: ${addr}`)
   }
   const decoded = bjsAddress.fromBech32(addr)
-  if (decoded.prefix !== REGTEST.bech32) throw new Error(`Invalid address: ${addr}`)
+  if (decoded.prefix !== prefixes.bech32) throw new Error(`Invalid address: ${addr}`)
   const {version, data} = decoded
   if (data.length < 2 || data.length > 40 || version > 16 || (version === 0 && data.length !== 20 && data.length !== 32)) {
     throw new Error(`Invalid address: ${addr}`)
@@ -327,7 +327,7 @@ export function descriptorChecksum(desc: string): string {
 export const withChecksum = (desc: string): string => `${desc}#${descriptorChecksum(desc)}`
 
 /** Core's InferDescriptor for an output script seen without wallet knowledge. */
-export function inferDescriptor(script: Uint8Array): string {
+export function inferDescriptor(script: Uint8Array, prefixes: AddressPrefixes = REGTEST): string {
   const s = Buffer.from(script.buffer, script.byteOffset, script.byteLength)
   const solved = solve(s)
   if (solved.type === 'pubkey' && isFullyValidPubkey(solved.data!)) return withChecksum(`pk(${solved.data!.toString('hex')})`)
@@ -335,17 +335,17 @@ export function inferDescriptor(script: Uint8Array): string {
     return withChecksum(`multi(${solved.required},${solved.keys!.map((k) => k.toString('hex')).join(',')})`)
   }
   if (solved.type === 'witness_v1_taproot' && isValidXOnly(solved.data!)) return withChecksum(`rawtr(${solved.data!.toString('hex')})`)
-  const addr = scriptToAddress(s)
+  const addr = scriptToAddress(s, prefixes)
   if (addr !== undefined) return withChecksum(`addr(${addr})`)
   return withChecksum(`raw(${s.toString('hex')})`)
 }
 
 /** scriptPubKey as in getblock/getrawtransaction/gettxout (ScriptToUniv with hex and address). */
-export function scriptPubKeyJson(script: Uint8Array): {asm: string; desc: string; hex: string; address?: string; type: ScriptType} {
+export function scriptPubKeyJson(script: Uint8Array, prefixes: AddressPrefixes = REGTEST): {asm: string; desc: string; hex: string; address?: string; type: ScriptType} {
   const s = Buffer.from(script.buffer, script.byteOffset, script.byteLength)
   const type = solve(s).type
-  const address = type === 'pubkey' ? undefined : scriptToAddress(s)
-  return {asm: scriptToAsm(s), desc: inferDescriptor(s), hex: s.toString('hex'), ...(address ? {address} : {}), type}
+  const address = type === 'pubkey' ? undefined : scriptToAddress(s, prefixes)
+  return {asm: scriptToAsm(s), desc: inferDescriptor(s, prefixes), hex: s.toString('hex'), ...(address ? {address} : {}), type}
 }
 
 /** Outputs that never enter the UTXO set (Core's CScript::IsUnspendable). */

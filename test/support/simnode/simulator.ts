@@ -4,6 +4,11 @@
  * files, a chain built from real blocks, a wallet, and the test controls —
  * mine, send, reorg, invalidate, replace or drop mempool transactions,
  * rotate the cookie, restart, and the fault switches in `faults`.
+ *
+ * `network` makes it another chain's node as far as a client can see: that
+ * chain's genesis block, getblockchaininfo's name, datadir sub-directory,
+ * blk file magic and address forms. Blocks on top are still mined at
+ * regtest's difficulty and subsidy schedule, which no client here checks.
  */
 import {randomBytes, timingSafeEqual} from 'node:crypto'
 import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
@@ -13,6 +18,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {Transaction} from 'bitcoinjs-lib'
 
 import {sha256} from '../../../src/lib/chain/hashes.js'
+import {type NetworkName, NETWORKS} from '../../../src/lib/chain/networks.js'
 import {buildBlock} from './block-builder.js'
 import {REGTEST_BITS, bitsForWorkAbove, blockWork, readHeader} from './block-codec.js'
 import {BlkWriter, type BlkWriterOptions} from './blk-writer.js'
@@ -27,6 +33,8 @@ import {RpcHttpServer} from './server.js'
 import {type AddressType, type Payment, type SpendableCoin, Wallet, toScript} from './wallet.js'
 
 export interface SimulatorOptions {
+  /** the chain it serves (default regtest; the recorded fixture is regtest's) */
+  network?: NetworkName
   /** base datadir (cookie and blocks go under <datadir>/regtest); default: a new temp dir, removed by stop() */
   datadir?: string
   /** serve /rest/ (bitcoind -rest); default true */
@@ -118,7 +126,7 @@ export class Simulator implements NodeState {
   readonly faults = new Faults()
   readonly info: NodeInfo
   readonly datadir: string
-  /** <datadir>/regtest */
+  /** <datadir>/<the network's sub-directory> (<datadir> itself for main) */
   readonly netDatadir: string
   readonly cookiePath: string
   readonly blocksDir: string
@@ -138,7 +146,9 @@ export class Simulator implements NodeState {
   private constructor(opts: SimulatorOptions) {
     this.ownsDatadir = opts.datadir === undefined
     this.datadir = opts.datadir ?? mkdtempSync(join(tmpdir(), 'simnode-'))
-    this.netDatadir = join(this.datadir, 'regtest')
+    const network = opts.network ?? 'regtest'
+    if (opts.fixture && network !== 'regtest') throw new Error('the recorded fixture chain is regtest\'s')
+    this.netDatadir = join(this.datadir, NETWORKS[network].dataSubdir)
     this.cookiePath = join(this.netDatadir, '.cookie')
     this.blocksDir = join(this.netDatadir, 'blocks')
     mkdirSync(this.netDatadir, {recursive: true})
@@ -154,10 +164,11 @@ export class Simulator implements NodeState {
       pruneHeight: opts.prune ? 0 : undefined,
     }
     const xorKey = opts.fixture ? fixtureXorKey() : DEFAULT_XOR_KEY
-    const stored = opts.resume && existsSync(join(this.blocksDir, 'blk00000.dat')) ? scanBlkFiles(this.blocksDir) : undefined
+    const stored = opts.resume && existsSync(join(this.blocksDir, 'blk00000.dat')) ? scanBlkFiles(this.blocksDir, NETWORKS[network].magic) : undefined
     const resume = stored && {key: readXorKey(this.blocksDir), records: stored.records.map((r) => ({...r, hash: readHeader(r.raw).hash}))}
-    this.blk = opts.blockFiles === false ? undefined : new BlkWriter({xorKey, ...opts.blockFiles, dir: this.blocksDir, resume})
+    this.blk = opts.blockFiles === false ? undefined : new BlkWriter({xorKey, magic: NETWORKS[network].magic, ...opts.blockFiles, dir: this.blocksDir, resume})
     this.chain = new Chain({
+      network,
       ledger: opts.ledger,
       policy: opts.policy,
       now: this.clock,
@@ -166,7 +177,7 @@ export class Simulator implements NodeState {
         this.lastBlockTime = Math.max(this.lastBlockTime, entry.time)
       },
     })
-    this.wallet = new Wallet(opts.walletSeed)
+    this.wallet = new Wallet(opts.walletSeed, this.chain.addressPrefixes)
     this.minerScript = this.wallet.newKey('bech32').script
     this.server = new RpcHttpServer({
       node: this,
@@ -272,7 +283,7 @@ export class Simulator implements NodeState {
       height: prev.height + 1,
       time: this.nextBlockTime(prev),
       bits: opts.bits,
-      payoutScript: opts.to === undefined ? this.minerScript : toScript(opts.to),
+      payoutScript: opts.to === undefined ? this.minerScript : toScript(opts.to, this.chain.addressPrefixes),
       txs,
       fees: this.blockFees(txs, opts.extraCoins),
     })
@@ -409,8 +420,8 @@ export class Simulator implements NodeState {
   /** A wallet transaction, not broadcast (for sendrawtransaction/testmempoolaccept tests). */
   createTransaction(opts: SendOptions): Transaction {
     const payments: Payment[] = []
-    if (opts.to !== undefined) payments.push({script: toScript(opts.to), value: BigInt(opts.value ?? 0)})
-    for (const out of opts.outputs ?? []) payments.push({script: toScript(out.to), value: BigInt(out.value)})
+    if (opts.to !== undefined) payments.push({script: toScript(opts.to, this.chain.addressPrefixes), value: BigInt(opts.value ?? 0)})
+    for (const out of opts.outputs ?? []) payments.push({script: toScript(out.to, this.chain.addressPrefixes), value: BigInt(out.value)})
     if (opts.opReturn !== undefined) {
       const data = typeof opts.opReturn === 'string' ? Buffer.from(opts.opReturn, 'utf8') : Buffer.from(opts.opReturn)
       if (data.length > 75) throw new Error('OP_RETURN data over 75 bytes: build the script yourself and pass it in outputs')
@@ -419,7 +430,7 @@ export class Simulator implements NodeState {
     if (payments.length === 0) throw new Error('nothing to pay: give to/value, outputs or opReturn')
     let coins = this.walletCoins()
     if (typeof opts.from === 'string') {
-      const script = toScript(opts.from).toString('hex')
+      const script = toScript(opts.from, this.chain.addressPrefixes).toString('hex')
       coins = coins.filter((c) => c.script.toString('hex') === script)
     } else if (opts.from) {
       coins = opts.from.map(({txid, vout}) => {

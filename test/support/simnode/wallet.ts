@@ -10,6 +10,7 @@ import {Transaction, crypto as bjsCrypto} from 'bitcoinjs-lib'
 import {fromDisplayHex, sha256} from '../../../src/lib/chain/hashes.js'
 import {addressToScript, isValidXOnly, scriptToAddress} from './scripts.js'
 import {dustThreshold} from './policy.js'
+import type {AddressPrefixes} from '../../../src/lib/chain/networks.js'
 
 export const ADDRESS_TYPES = ['legacy', 'p2sh-segwit', 'bech32', 'bech32m', 'p2wsh'] as const
 export type AddressType = (typeof ADDRESS_TYPES)[number]
@@ -52,12 +53,16 @@ export class Wallet {
   private readonly keys = new Map<string, WalletKey>()
   private next = 0
 
-  constructor(private readonly seed = 'simnode') {}
+  constructor(
+    private readonly seed = 'simnode',
+    /** the address forms it hands out (default regtest's) */
+    private readonly prefixes?: AddressPrefixes,
+  ) {}
 
   newKey(type: AddressType = 'bech32', change = false): WalletKey {
     const index = this.next++
     const pubkey = derivePubkey(this.seed, index)
-    const key = {...keyFor(type, index, pubkey), change}
+    const key = {...keyFor(type, index, pubkey, this.prefixes), change}
     this.keys.set(key.script.toString('hex'), key)
     return key
   }
@@ -162,7 +167,7 @@ function derivePubkey(seed: string, index: number): Buffer {
   }
 }
 
-function keyFor(type: AddressType, index: number, pubkey: Buffer): Omit<WalletKey, 'change'> {
+function keyFor(type: AddressType, index: number, pubkey: Buffer, prefixes?: AddressPrefixes): Omit<WalletKey, 'change'> {
   const pkh = Buffer.from(bjsCrypto.hash160(pubkey))
   let script: Buffer
   let innerScript: Buffer | undefined
@@ -185,7 +190,7 @@ function keyFor(type: AddressType, index: number, pubkey: Buffer): Omit<WalletKe
       script = Buffer.concat([Buffer.from([0x00, 0x20]), sha256(innerScript)])
       break
   }
-  const address = scriptToAddress(script)
+  const address = scriptToAddress(script, prefixes)
   if (!address) throw new Error(`no address for ${type}`)
   return {type, index, pubkey, script, address, innerScript}
 }
@@ -204,4 +209,4 @@ function schnorrDummy(label: string): Buffer {
 }
 
 /** An address or a raw script, as tests like to pass them. */
-export const toScript = (to: string | Uint8Array): Buffer => (typeof to === 'string' ? addressToScript(to) : Buffer.from(to))
+export const toScript = (to: string | Uint8Array, prefixes?: AddressPrefixes): Buffer => (typeof to === 'string' ? addressToScript(to, prefixes) : Buffer.from(to))
