@@ -25,7 +25,7 @@ const STATUS_CONNECT_TIMEOUT_S = 2
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show the node and the index on one screen.'
-  static override description = `The node: network, version, blocks and headers, verification progress, initial block download, pruning, mempool, peers, warnings and the RPC round trip. The index: its file, tip, how far it lags behind the node, size on disk, and whether a \`bix index\` run is writing to it.
+  static override description = `The node: network, version, blocks and headers, verification progress, initial block download, pruning, mempool, peers, warnings and the RPC round trip. The index: its file, tip, how far it lags behind the node, size on disk, whether a \`bix index\` run is writing to it, and whether its first run has finished (queries wait for that).
 
 Fails fast when the node is down: it says which endpoints and which credential source it tried (never a password or cookie), still shows the index, and exits 3. Exits 2 when the node runs another network than the one configured.`
 
