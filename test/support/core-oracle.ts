@@ -11,17 +11,21 @@
  *   (the confirmed coin a mempool input spends) and `gettxspendingprevout`.
  *
  * API:
- *   coreTruth(node)                     → CoreTruth: per script chain_stats, history (bix's order:
- *                                          newest first, by height then place in the block), UTXOs,
- *                                          first/last activity; plain JSON, so a recording can hold it
- *   coreMempoolTruth(node, truth)       → MempoolTruth: per script touched by the mempool its
- *                                          mempool_stats, unconfirmed history, UTXOs and pending spends
- *   assertIndexAgrees(db, truth, pool?) → asks bix (offline, many --script per process) about every
- *                                          script of `truth` and asserts chain_stats, balance, every
- *                                          history entry (txid, height, value_change, in order), the
- *                                          UTXOs and first/last activity equal Core's; with `pool`,
- *                                          the mempool side too. Returns the number of scripts checked.
- *   assertIndexAgreesWithCore(db, node) → coreTruth(node), then assertIndexAgrees.
+ *   coreTruth(node)                      → CoreTruth: per script chain_stats, history (bix's order:
+ *                                           newest first, by height then place in the block), UTXOs,
+ *                                           first/last activity; plain JSON, so a recording can hold it
+ *   coreMempoolTruth(node, truth)        → MempoolTruth: per script the mempool touches, its
+ *                                           mempool_stats, unconfirmed history, UTXOs, pending spends
+ *   coreChainStatsByHeight(node, s, h)   → one script's chain_stats after each block 0…h
+ *   assertIndexAgrees(db, truth, {mempool?, absent?})
+ *                                         → asks bix (offline, many --script per process) about every
+ *                                           script of `truth` (and `absent` ones, which must show
+ *                                           nothing) and asserts chain_stats, balance, every history
+ *                                           entry (txid, height, value_change, in order), the UTXOs and
+ *                                           first/last activity equal Core's; with `mempool`, the
+ *                                           unconfirmed side too. Returns the number of scripts checked.
+ *   assertIndexAgreesWithCore(db, node)  → coreTruth(node), then assertIndexAgrees.
+ *   assertSameTruth(live, recorded, …)   → a node's answers equal a recording of Core's.
  *
  * The genesis block's coinbase output is not in Core's UTXO set (scantxoutset
  * never returns it; Core never adds it to the coins database), and bix does
@@ -130,19 +134,76 @@ const QUERY_BATCH = 200
 export async function coreTruth(node: RpcNode): Promise<CoreTruth> {
   const tipHash = await node.rpc<string>('getbestblockhash')
   const tipHeight = (await node.rpc<{height: number}>('getblockheader', [tipHash])).height
+  const {acc, txids, genesis} = await readChain(node, tipHeight)
+  assert.equal(await node.rpc<string>('getbestblockhash'), tipHash, 'the node\'s tip moved while the oracle read the chain')
 
-  interface Acc {
-    stats: TxoStats
-    /** txid → entry, in chain order (insertion order) */
-    txs: Map<string, TruthHistoryEntry>
+  const scriptList = [...acc.keys()].sort()
+  const utxos = await scanUtxos(node, scriptList)
+  const scripts = scriptList.map((script): ScriptTruth => {
+    const {stats, txs} = acc.get(script)!
+    const oldestFirst = [...txs.values()]
+    const first = oldestFirst[0]
+    const last = oldestFirst.at(-1)!
+    return {
+      script,
+      chain_stats: stats,
+      history: [...oldestFirst].reverse(),
+      utxos: utxos.get(script) ?? [],
+      first_activity: {txid: first.txid, height: first.height!},
+      last_activity: {txid: last.txid, height: last.height!},
+    }
+  })
+  return {tip: {height: tipHeight, hash: tipHash}, txids, genesis, scripts}
+}
+
+/**
+ * One script's chain_stats as they stood after each block 0…toHeight of the active chain
+ * (index = height), from getblock 3: what an index that stopped at that height must answer.
+ */
+export async function coreChainStatsByHeight(node: RpcNode, script: string, toHeight: number): Promise<TxoStats[]> {
+  const stats: TxoStats = {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0}
+  const byHeight: TxoStats[] = []
+  for (let height = 0; height <= toHeight; height++) {
+    const block = await node.rpc<CoreBlock>('getblock', [await node.rpc<string>('getblockhash', [height]), 3])
+    for (const tx of height === 0 ? [] : block.tx) {
+      let touched = false
+      for (const input of tx.vin) {
+        if (input.coinbase !== undefined || input.prevout!.scriptPubKey.hex !== script) continue
+        stats.spent_txo_count++
+        stats.spent_txo_sum += satsOf(input.prevout!.value)
+        touched = true
+      }
+      for (const out of tx.vout) {
+        if (out.scriptPubKey.hex !== script) continue
+        stats.funded_txo_count++
+        stats.funded_txo_sum += satsOf(out.value)
+        touched = true
+      }
+      if (touched) stats.tx_count++
+    }
+    byHeight.push({...stats})
   }
-  const acc = new Map<string, Acc>()
+  return byHeight
+}
+
+interface ScriptAcc {
+  stats: TxoStats
+  /** txid → entry, in chain order (insertion order) */
+  txs: Map<string, TruthHistoryEntry>
+}
+
+/** Every output and spend of blocks 0…tipHeight of the active chain, by script (getblock 3). */
+async function readChain(node: RpcNode, tipHeight: number): Promise<{acc: Map<string, ScriptAcc>; txids: string[]; genesis: CoreTruth['genesis']}> {
+  const acc = new Map<string, ScriptAcc>()
   const touch = (script: string, txid: string, height: number, delta: number) => {
     let a = acc.get(script)
     if (!a) acc.set(script, (a = {stats: {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0}, txs: new Map()}))
     const entry = a.txs.get(txid)
     if (entry) entry.value_change += delta
-    else a.txs.set(txid, {txid, height, value_change: delta})
+    else {
+      a.txs.set(txid, {txid, height, value_change: delta})
+      a.stats.tx_count++
+    }
     return a.stats
   }
 
@@ -154,6 +215,7 @@ export async function coreTruth(node: RpcNode): Promise<CoreTruth> {
     for (const tx of block.tx) {
       txids.push(tx.txid)
       if (height === 0) {
+        // Core never adds the genesis coinbase's output to its coins: it is no UTXO, and bix does not index it
         const out = tx.vout[0]
         genesis = {txid: tx.txid, vout: out.n, script: out.scriptPubKey.hex, value: satsOf(out.value)}
         continue
@@ -174,25 +236,8 @@ export async function coreTruth(node: RpcNode): Promise<CoreTruth> {
       }
     }
   }
-  assert.equal(await node.rpc<string>('getbestblockhash'), tipHash, 'the node\'s tip moved while the oracle read the chain')
   assert.ok(genesis, 'no genesis block')
-
-  const scriptList = [...acc.keys()].sort()
-  const utxos = await scanUtxos(node, scriptList)
-  const scripts = scriptList.map((script): ScriptTruth => {
-    const {stats, txs} = acc.get(script)!
-    stats.tx_count = txs.size
-    const chainOrder = [...txs.values()]
-    return {
-      script,
-      chain_stats: stats,
-      history: chainOrder.reverse(),
-      utxos: utxos.get(script) ?? [],
-      first_activity: {txid: chainOrder.at(-1)!.txid, height: chainOrder.at(-1)!.height!},
-      last_activity: {txid: chainOrder[0].txid, height: chainOrder[0].height!},
-    }
-  })
-  return {tip: {height: tipHeight, hash: tipHash}, txids, genesis, scripts}
+  return {acc, txids, genesis}
 }
 
 /** scantxoutset over raw() descriptors, many per call, grouped by the scriptPubKey of each unspent. */
@@ -346,10 +391,11 @@ const key = (u: TruthUtxo) => `${u.txid}:${u.vout}`
  * unconfirmed side too (the index's mempool snapshot must be of the same tip). Returns the number
  * of scripts checked.
  */
-export async function assertIndexAgrees(db: string, truth: CoreTruth, pool?: MempoolTruth): Promise<number> {
+export async function assertIndexAgrees(db: string, truth: CoreTruth, opts: {mempool?: MempoolTruth; absent?: string[]} = {}): Promise<number> {
+  const pool = opts.mempool
   const poolOf = new Map((pool?.scripts ?? []).map((s) => [s.script, s]))
-  // scripts only the mempool pays are asked about too
-  const scripts = [...new Set([...truth.scripts.map((s) => s.script), ...poolOf.keys()])].sort()
+  // scripts only the mempool pays are asked about too, and scripts the caller knows Core's chain lacks
+  const scripts = [...new Set([...truth.scripts.map((s) => s.script), ...poolOf.keys(), ...(opts.absent ?? [])])].sort()
   const chainOf = new Map(truth.scripts.map((s) => [s.script, s]))
   const reports = await bixReports(db, scripts)
   const none: TxoStats = {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0}
@@ -388,6 +434,18 @@ export async function assertIndexAgrees(db: string, truth: CoreTruth, pool?: Mem
     assert.deepEqual(report.last_activity && {txid: report.last_activity.txid, height: report.last_activity.height}, last, `last activity of ${what}`)
   })
   return scripts.length
+}
+
+/**
+ * Asserts a node's answers (the simulator's, or a later Core's) equal a recording of Core's. The
+ * mempool's unconfirmed history is compared as a set: its order follows when each node first saw
+ * each transaction.
+ */
+export function assertSameTruth(live: CoreTruth, recorded: CoreTruth, mempool?: {live: MempoolTruth; recorded: MempoolTruth}): void {
+  assert.deepEqual(live, recorded, 'the node\'s account of the chain is not the recorded Core\'s')
+  if (!mempool) return
+  const unordered = (m: MempoolTruth) => ({...m, scripts: m.scripts.map((s) => ({...s, history: [...s.history].sort((a, b) => (a.txid < b.txid ? -1 : 1))}))})
+  assert.deepEqual(unordered(mempool.live), unordered(mempool.recorded), 'the node\'s account of its mempool is not the recorded Core\'s')
 }
 
 /** Reads Core's truth from the node and asserts the index agrees with it on every output script; returns how many. */

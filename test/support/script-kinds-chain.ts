@@ -19,13 +19,17 @@
  *   confirmed again at the same height and another at a new height.
  *
  * Only the recorder (test/fixtures/regtest-core/record-script-kinds.ts) runs
- * it; tests replay the recorded blocks (submitblock) on Core or the simulator.
+ * it; tests replay the recorded blocks (submitblock) on Core or the simulator
+ * (readScriptKindsFixture) and hold bix to Core's recorded answers.
  */
 import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import bs58check from 'bs58check'
 import {Transaction, payments} from 'bitcoinjs-lib'
 
-import type {RpcNode} from './core-oracle.js'
+import type {CoreTruth, RpcNode} from './core-oracle.js'
 
 export interface BuiltBlock {
   height: number
@@ -248,4 +252,25 @@ export async function buildScriptKindsChain(node: RpcNode): Promise<ScriptKindsC
     }
   }
   return {blocks, scripts, txids, refusedByPolicy, reorg}
+}
+
+/** test/fixtures/regtest-core/script-kinds.json, as record-script-kinds.ts writes it. */
+export interface ScriptKindsFixture {
+  bitcoind: string
+  scripts: Record<string, string>
+  txids: Record<string, string>
+  refusedByPolicy: Record<string, string>
+  /** heights 1… of the branch that stays, up to the fork */
+  blocks: BuiltBlock[]
+  stale: BuiltBlock[]
+  replacement: BuiltBlock[]
+  staleOnly: string[]
+  reconfirmed: Array<{txid: string; before: number; after: number}>
+  truthBeforeReorg: CoreTruth
+  truth: CoreTruth
+}
+
+export function readScriptKindsFixture(): ScriptKindsFixture {
+  const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'regtest-core', 'script-kinds.json')
+  return JSON.parse(readFileSync(file, 'utf8')) as ScriptKindsFixture
 }
