@@ -30,7 +30,7 @@ export interface TestNodeOptions {
   auth?: {user: string; password: string}
   /** extra simulator settings (ignored for bitcoind) */
   sim?: Omit<SimulatorOptions, 'rest' | 'fixture' | 'auth'>
-  /** a bitcoind binary to run instead of the simulator; default $BITCOIND */
+  /** a bitcoind binary to run instead of the simulator; default $BITCOIND ('': the simulator even when BITCOIND is set) */
   bitcoind?: string
   /** bitcoind only: -txindex (default on; a pruned node cannot have it), listening for peers, more arguments (e.g. -prune=1) */
   bitcoindOptions?: {txindex?: boolean; listen?: boolean; args?: string[]}

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
-import {classifyScript, witnessProgramOf, type ScriptType} from '../../src/lib/chain/script.js'
+import {classifyScript, isProvablyUnspendable, witnessProgramOf, type ScriptType} from '../../src/lib/chain/script.js'
 import {FIXTURES, MAINNET_413567, regtestChain} from '../support/chain-fixtures.js'
 
 const hex = (s: string) => Buffer.from(s, 'hex')
@@ -91,5 +91,14 @@ describe('script classification', () => {
     assert.equal(witnessProgramOf(hex('6014' + '00'.repeat(20)))!.version, 16)
     assert.equal(witnessProgramOf(hex('0015' + '00'.repeat(20))), undefined, 'push length must match the rest')
     assert.equal(witnessProgramOf(hex('6114' + '00'.repeat(20))), undefined, 'OP_NOP is no version')
+  })
+
+  it('calls unspendable what Core never puts in its UTXO set: OP_RETURN first, or over 10,000 bytes', () => {
+    assert.equal(isProvablyUnspendable(hex('6a')), true)
+    assert.equal(isProvablyUnspendable(hex('6a04deadbeef')), true)
+    assert.equal(isProvablyUnspendable(Buffer.alloc(10_001, 0x51)), true)
+    assert.equal(isProvablyUnspendable(Buffer.alloc(10_000, 0x51)), false)
+    assert.equal(isProvablyUnspendable(hex('')), false, 'an empty script can be spent')
+    assert.equal(isProvablyUnspendable(hex('516a')), false, 'OP_RETURN after the first opcode is only reached when run')
   })
 })
