@@ -124,6 +124,9 @@ try {
   const cheaper = payOpen(a, 2_000n)
   await rec('err-sendrawtransaction-replacement-pays-less', 'sendrawtransaction', [cheaper.toHex()])
   await rec('testmempoolaccept-replacement-pays-less', 'testmempoolaccept', [[cheaper.toHex()]])
+  // more fee in all, but spread over many outputs: a lower fee rate than the transaction it would replace
+  const diluted = payOpen(a, 4_000n, Array.from({length: 12}, () => toOpen(1_000n)))
+  await rec('err-sendrawtransaction-replacement-lower-feerate', 'sendrawtransaction', [diluted.toHex()])
 
   // rejections, each before the transaction could enter
   const free = payOpen(b, 0n)
