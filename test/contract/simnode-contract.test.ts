@@ -35,7 +35,7 @@ const VOLATILE: Record<string, RegExp[]> = {
   'chaininfo.json': [/^size_on_disk$/],
   'mempool-info.json': [/^usage$/],
   'broadcast/03-getmempoolentry-sent.json': [/^result\.time$/],
-  'broadcast/29-getmempoolentry-child.json': [/^result\.time$/],
+  'broadcast/30-getmempoolentry-child.json': [/^result\.time$/],
 }
 
 /** Exchanges recorded without their request: how to provoke each one. */
