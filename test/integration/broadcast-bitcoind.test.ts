@@ -241,7 +241,8 @@ describe("bix broadcast against the node's own verdicts (Core with BITCOIND, els
   })
 })
 
-describe('bix broadcast with a real bitcoind', {skip: BITCOIND ? false : 'set BITCOIND=/path/to/bitcoind to run'}, () => {
+// Core's wallet signs for real; the simulator's signatures are dummies it never checks
+describe("bix broadcast with a real bitcoind: its wallet's signed transactions", {skip: BITCOIND ? false : 'set BITCOIND=/path/to/bitcoind to run'}, () => {
   let node: TestNode
   let dir: string
 
@@ -336,6 +337,25 @@ describe('bix broadcast with a real bitcoind', {skip: BITCOIND ? false : 'set BI
     assert.equal(spent.code, 8)
     assert.equal(json(spent.stdout)[0].node_code, -25)
     assert.match(json(spent.stdout)[0].reason!, /^missing or spent inputs/)
+  })
+
+  test('a bad signature: the node\'s script error, -26, exit 8, and the coin stays unspent', async () => {
+    const coin = await takeCoin()
+    const signed = Transaction.fromHex(await spend(coin, 2_000n))
+    // flip one bit of r in the DER signature (witness item 0 of a P2WPKH spend): still well-formed, no longer valid
+    const sig = Buffer.from(signed.ins[0].witness[0])
+    sig[10] ^= 0x01
+    signed.ins[0].witness[0] = sig
+    const forged = signed.toHex()
+    const verdict = (await node.rpc<Array<{allowed: boolean; 'reject-reason': string; 'reject-details': string}>>('testmempoolaccept', [[forged]]))[0]
+    assert.equal(verdict.allowed, false)
+    assert.match(verdict['reject-reason'], /script-verify-flag-failed/)
+    const r = await bix([forged, '--json'])
+    assert.equal(r.code, 8, r.stderr)
+    const [result] = json(r.stdout)
+    assert.equal(result.node_code, -26)
+    for (const part of verdict['reject-details'].split(', ')) assert.ok(result.reason!.includes(part), `bix's reason lacks ${part}`)
+    assert.notEqual(await node.rpc('gettxout', [coin.txid, coin.vout, true]), null)
   })
 
   test('a fee above the limit is refused: the node\'s default, and --max-fee-rate', async () => {
