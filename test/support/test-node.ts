@@ -3,12 +3,12 @@
  * Bitcoin Core regtest node when BITCOIND=/path/to/bitcoind is set. Both are
  * driven through the same RPCs (generatetoaddress, getnewaddress,
  * sendtoaddress, bumpfee, invalidateblock...), so one test body runs against
- * either. Tests that need faults check `supportsFaults` and skip otherwise:
+ * either. Tests that need faults ask for the simulator even under BITCOIND,
+ * and say so in their name:
  *
- *   const node = await startTestNode()
+ *   const node = await startTestNode({simulator: true})  // simulator: fault injection
  *   t.after(() => node.stop())
- *   if (!node.sim) return t.skip('needs the simulator: fault injection')
- *   node.sim.faults.workQueueFull(3)
+ *   node.sim!.faults.workQueueFull(3)
  */
 import {Transaction} from 'bitcoinjs-lib'
 
@@ -32,6 +32,8 @@ export interface TestNodeOptions {
   sim?: Omit<SimulatorOptions, 'rest' | 'fixture' | 'auth'>
   /** a bitcoind binary to run instead of the simulator; default $BITCOIND */
   bitcoind?: string
+  /** the simulator even when BITCOIND is set: for what Core cannot do on demand (faults, an old version) */
+  simulator?: boolean
 }
 
 export interface TestNode {
@@ -80,7 +82,7 @@ export const satsToBtcString = (sats: bigint | number): string => {
 
 export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNode> {
   const stage: FixtureStage | undefined = opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined
-  const binary = opts.bitcoind ?? process.env.BITCOIND
+  const binary = opts.simulator ? undefined : (opts.bitcoind ?? process.env.BITCOIND)
   const node = binary ? await startBitcoindNode(binary, opts, stage) : await startSimNode(opts, stage)
   if (opts.matureBlocks) await node.mine(opts.matureBlocks)
   return node
