@@ -143,6 +143,9 @@ try {
   const wrongScript = spendOpen([b], [toOpen(b.value - 1_000n)], {witnessScript: Buffer.from([0x52])})
   await rec('err-sendrawtransaction-script-fails', 'sendrawtransaction', [wrongScript.toHex()])
   await rec('testmempoolaccept-script-fails', 'testmempoolaccept', [[wrongScript.toHex()]])
+  const unwitnessed = spendOpen([b], [toOpen(b.value - 1_000n)])
+  unwitnessed.setWitness(0, [])
+  await rec('err-sendrawtransaction-empty-witness', 'sendrawtransaction', [unwitnessed.toHex()])
 
   // fee and burn limits: 100,000 sats over ~110 vB is ~900 sat/vB, above a 0.001 BTC/kvB (1 sat/vB) cap
   const generous = payOpen(b, 100_000n)
