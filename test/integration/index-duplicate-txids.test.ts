@@ -33,6 +33,7 @@ const PAID = Buffer.from('51', 'hex')
 const SPEND_TO = Buffer.from('52', 'hex')
 const SUBSIDY = 50n * 100_000_000n
 const FEE = 1000n
+const EARLIER_VALUE = 100_000_000n
 
 /** A coinbase without the BIP34 height, as before block 227,931 of mainnet: the same bytes at any height, hence the same txid. */
 function repeatableCoinbase(): Transaction {
@@ -43,12 +44,12 @@ function repeatableCoinbase(): Transaction {
   return tx
 }
 
-/** A coinbase unique to its height (its scriptSig carries the height), paying nowhere useful. */
-function plainCoinbase(height: number): Transaction {
+/** A coinbase unique to its height (its scriptSig carries the height), paying `value` to `script` (by default nothing, to OP_RETURN). */
+function plainCoinbase(height: number, script = Buffer.from('6a', 'hex'), value = 0n): Transaction {
   const tx = new Transaction()
   tx.version = 1
   tx.addInput(Buffer.alloc(32), 0xffffffff, 0xffffffff, Buffer.from(`height ${height}`))
-  tx.addOutput(Buffer.from('6a', 'hex'), 0n)
+  tx.addOutput(script, value)
   return tx
 }
 
@@ -89,6 +90,7 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
   const oneRun = path.join(dir, 'one-run.db')
   const duplicate = repeatableCoinbase()
   const duplicateTxid = toDisplayHex(txHashes(duplicate).txid)
+  let earlierHeight = 0
   let firstHeight = 0
   let secondHeight = 0
   let spendTxid = ''
@@ -114,6 +116,7 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
   }
   /** the node's UTXO total for the paid script after block `height` */
   const totalAt = (height: number) => sats(balances.filter((b) => b.height <= height).at(-1)!.paid.total_amount)
+  const earlierTxid = () => toDisplayHex(txHashes(plainCoinbase(earlierHeight, PAID, EARLIER_VALUE)).txid)
   const step = async (txs: Transaction[]) => {
     const height = await submit(txs)
     balances.push({height, paid: await scan(PAID)})
@@ -127,6 +130,8 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
     cli = ['--datadir', sim.datadir, '--network', 'regtest', '--rpcport', String(sim.port)]
     await index(stepwise)
     balances.push({height: await rpc.call<number>('getblockcount'), paid: await scan(PAID)})
+    // the script had been paid before, so its history goes on past the two duplicates
+    earlierHeight = await step([plainCoinbase(balances[0].height + 1, PAID, EARLIER_VALUE)])
     firstHeight = await step([duplicate])
     for (let i = 0; i < 3; i++) await step([plainCoinbase(firstHeight + 1 + i)])
     // mainnet's 91842 repeated 91812's coinbase while its output was unspent: the new coin replaces the old
@@ -147,8 +152,9 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
   test('the node holds one coin of the duplicated txid, at the later height, until it is spent', () => {
     // the premise, from the node: if this fails the chain is not the BIP30 case the other statements are about
     const atSecond = balances.find((b) => b.height === secondHeight)!.paid
-    assert.deepEqual(atSecond.unspents.map((u) => `${u.txid}:${u.vout}@${u.height}`), [`${duplicateTxid}:0@${secondHeight}`])
-    assert.deepEqual(balances.at(-1)!.paid.unspents, [])
+    const ofDuplicate = (scan: Scan) => scan.unspents.filter((u) => u.txid === duplicateTxid).map((u) => `${u.txid}:${u.vout}@${u.height}`)
+    assert.deepEqual(ofDuplicate(atSecond), [`${duplicateTxid}:0@${secondHeight}`])
+    assert.deepEqual(ofDuplicate(balances.at(-1)!.paid), [])
   })
 
   for (const [how, db] of [['indexed block by block', () => stepwise], ['indexed in one run', () => oneRun]] as const) {
@@ -174,21 +180,26 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
       const report = await query(db(), PAID)
       const final = balances.at(-1)!.paid
       assert.equal(report.balance.confirmed, sats(final.total_amount))
-      assert.deepEqual(report.utxos, [])
-      // one entry per transaction of the script, as getblock lists them: the coinbase at both heights, then the spend
       assert.deepEqual(
-        report.history.map((h) => `${h.txid}@${h.height}`),
-        [`${spendTxid}@${secondHeight + 1}`, `${duplicateTxid}@${secondHeight}`, `${duplicateTxid}@${firstHeight}`],
+        report.utxos.map((u) => `${u.txid}:${u.vout}:${u.value}@${u.height}`).sort(),
+        final.unspents.map((u) => `${u.txid}:${u.vout}:${sats(u.amount)}@${u.height}`).sort(),
       )
+      // one entry per transaction of the script, as getblock lists them: the coinbase at both heights, then the spend
+      assert.deepEqual(report.history.map((h) => `${h.txid}@${h.height}`), [
+        `${spendTxid}@${secondHeight + 1}`,
+        `${duplicateTxid}@${secondHeight}`,
+        `${duplicateTxid}@${firstHeight}`,
+        `${earlierTxid()}@${earlierHeight}`,
+      ])
       // each entry's value_change is the step of the node's UTXO total for the script at that height
       for (const h of report.history) assert.equal(h.value_change, totalAt(h.height) - totalAt(h.height - 1), `value_change at ${h.height}`)
-      // two outputs were paid; the first was replaced, the second spent: nothing is left, as in the node
+      // three outputs were paid; the first duplicate was replaced, the second spent: the earlier payment is left, as in the node
       assert.deepEqual(report.chain_stats, {
-        funded_txo_count: 2,
-        funded_txo_sum: Number(2n * SUBSIDY),
+        funded_txo_count: 3,
+        funded_txo_sum: Number(2n * SUBSIDY + EARLIER_VALUE),
         spent_txo_count: 2,
         spent_txo_sum: Number(2n * SUBSIDY),
-        tx_count: 3,
+        tx_count: 4,
       })
 
       const spentTo = await query(db(), SPEND_TO)
@@ -209,12 +220,30 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
     const atSecond = balances.find((b) => b.height === secondHeight)!.paid
     assert.equal(report.balance.confirmed, sats(atSecond.total_amount))
     assert.deepEqual(
-      report.utxos.map((u) => `${u.txid}:${u.vout}:${u.value}@${u.height}`),
-      atSecond.unspents.map((u) => `${u.txid}:${u.vout}:${sats(u.amount)}@${u.height}`),
+      report.utxos.map((u) => `${u.txid}:${u.vout}:${u.value}@${u.height}`).sort(),
+      atSecond.unspents.map((u) => `${u.txid}:${u.vout}:${sats(u.amount)}@${u.height}`).sort(),
     )
     assert.deepEqual(report.history.map((h) => `${h.txid}@${h.height}:${h.value_change}`), [
       `${duplicateTxid}@${secondHeight}:${totalAt(secondHeight) - totalAt(secondHeight - 1)}`,
       `${duplicateTxid}@${firstHeight}:${totalAt(firstHeight) - totalAt(firstHeight - 1)}`,
+      `${earlierTxid()}@${earlierHeight}:${totalAt(earlierHeight) - totalAt(earlierHeight - 1)}`,
     ])
+  })
+
+  test('paging the history a page at a time with --after gives every entry once, the duplicate txid at both heights', async () => {
+    const whole = (await query(oneRun, PAID)).history.map((h) => `${h.txid}@${h.height}`)
+    const paged: string[] = []
+    let after: string | undefined
+    // a cursor that named the later duplicate again would go round for ever: bounded by the number of entries
+    for (let page = 0; page <= whole.length; page++) {
+      const r = await runBix(['query', 'address', '--db', oneRun, '--offline', '--json', '--history', '--limit', '1', '--script', PAID.toString('hex'), ...(after ? ['--after', after] : [])])
+      assert.equal(r.code, 0, r.stderr)
+      const report = JSON.parse(r.stdout) as Report & {next_after?: {history?: string}}
+      paged.push(...report.history.map((h) => `${h.txid}@${h.height}`))
+      after = report.next_after?.history
+      if (!after) break
+    }
+    assert.equal(after, undefined, `paging ended: ${paged.join(', ')}`)
+    assert.deepEqual(paged, whole)
   })
 })
