@@ -23,7 +23,7 @@ import {Simulator} from '../support/simnode/simulator.js'
  * benchmark's generated chain, whose signatures are not real).
  */
 
-/** 50,000 transactions, ~156,000 outputs: the sort writes several files, in a few seconds */
+/** 50,000 transactions, ~156,000 outputs: past the writer's 4 MiB sort runs (SORT_RUN_KIB), so the sort writes several files, in a few seconds */
 const CHAIN_TXS = 50_000
 const SQLITE_TEMP_FILE = /^(.*)\/etilqs_[^/]*( \(deleted\))?$/
 
