@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import fs from 'node:fs'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {NETWORKS, type NetworkName, isNetworkName} from '../chain/networks.js'
 import {BixError} from '../errors.js'
@@ -12,7 +13,19 @@ import {databaseError, isSqliteError} from './sqlite-errors.js'
  * directory, in WAL mode so queries read while `bix index` writes. Opening
  * checks that the file is an index of the expected network and of a schema
  * this bix understands, and migrates an older one in place.
+ *
+ * A reader needs nothing written: an index in a directory bix may not write,
+ * on a read-only mount, or copied elsewhere (a backup, a snapshot) is read as
+ * it is. SQLite reads a WAL database read-only when its -shm and -wal files
+ * are there, or can be created; when neither is possible and there is no
+ * -wal (an index no bix index was writing when it was copied), the file alone
+ * is the whole index and is opened immutable. A -wal that SQLite cannot read
+ * that way holds committed blocks the file lacks: that is said, never skipped.
  */
+
+// better-sqlite3 reads this once, when it loads SQLite (at the first open in the process): it lets
+// openImmutable() name the file as a URI. Every other open passes an absolute path, which is never one.
+process.env.SQLITE_USE_URI ??= '1'
 
 export type OpenMode = 'write' | 'read'
 
@@ -130,16 +143,40 @@ export function openIndex(file: string, options: OpenOptions): IndexDb {
   try {
     return openAs(resolved, options)
   } catch (err) {
-    // A reader of a WAL database needs the -shm file beside it; in a read-only directory nobody can
-    // create it (SQLite could read the file as immutable, but better-sqlite3 is built without URI names)
-    if (options.mode === 'read' && isSqliteError(err) && /^SQLITE_(CANTOPEN|READONLY)/.test(err.code) && !fs.existsSync(`${resolved}-shm`) && !writable(path.dirname(resolved))) {
-      throw new BixError(
-        'DatabaseError',
-        `cannot read ${resolved}: SQLite must create ${path.basename(resolved)}-shm beside it and its directory is read-only; copy the index to a writable directory`,
-        {cause: err},
-      )
+    // a reader of a WAL database needs -shm (and -wal) beside it, which nobody can create in a read-only directory
+    if (options.mode === 'read' && isSqliteError(err) && /^SQLITE_(CANTOPEN|READONLY)/.test(err.code) && !writable(path.dirname(resolved))) {
+      return openImmutable(resolved, options, err)
     }
     throw databaseError(err, resolved, 'opening')
+  }
+}
+
+/**
+ * The index file alone, read as a file that nothing changes (SQLite's
+ * immutable=1: no locks, no -shm, no -wal). Only when there is no -wal to
+ * lose: one holds transactions the file does not have yet.
+ */
+function openImmutable(file: string, options: OpenOptions, cause: Error): IndexDb {
+  const name = path.basename(file)
+  const walBytes = fs.statSync(`${file}-wal`, {throwIfNoEntry: false})?.size ?? 0
+  if (walBytes > 0) {
+    throw new BixError(
+      'DatabaseError',
+      `cannot read ${file}: ${name}-wal beside it holds ${walBytes} bytes of index not yet in ${name}, and SQLite can read them only by creating ${name}-shm, which this read-only directory does not allow; copy ${name} and ${name}-wal together to a writable directory and query the copy, or copy the index while no bix index runs (it then has no -wal)`,
+      {cause},
+    )
+  }
+  let sqlite: Database.Database
+  try {
+    sqlite = new Database(`${pathToFileURL(file).href}?immutable=1`, {readonly: true, fileMustExist: true})
+  } catch (err) {
+    throw databaseError(err, file, 'opening')
+  }
+  try {
+    return setUp(sqlite, file, options)
+  } catch (err) {
+    sqlite.close()
+    throw databaseError(err, file, 'opening')
   }
 }
 
