@@ -6,6 +6,7 @@ import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 import Database from 'better-sqlite3'
 
+import {readIndex} from '../../src/lib/store/database.js'
 import {type BixOptions, runBix} from '../support/cli.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
 
@@ -178,5 +179,28 @@ describe('a read-only index', () => {
     assert.deepEqual(await answers(db), expected)
     assertOneLine(await runBix(['index', ...nodeArgs(), '--db', db]), 7, /^error: cannot (create the lock|write) .*index\.db.*read-only/)
     assert.deepEqual(fs.readdirSync(mount), ['index.db'])
+  })
+
+  test('a read-only copy that a writer changes while it is read (through another mount) is read again, never answered from a mix of two states', async (t) => {
+    if (!IS_ROOT) return t.skip('mounting a tmpfs needs root')
+    const mount = writableDir('remounted')
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mount])
+    t.after(() => execFileSync('umount', [mount]))
+    const db = path.join(mount, 'index.db')
+    fs.copyFileSync(original, db)
+    execFileSync('mount', ['-o', 'remount,ro', mount])
+    let reads = 0
+    const height = readIndex(db, {}, (index) => {
+      reads++
+      if (reads === 1) {
+        // what a checkpoint does to the file, from a writer that may write there
+        execFileSync('mount', ['-o', 'remount,rw', mount])
+        fs.utimesSync(db, new Date(), new Date(Date.now() + 5000))
+        execFileSync('mount', ['-o', 'remount,ro', mount])
+      }
+      return index.tip()?.height
+    })
+    assert.equal(reads, 2, 'read again after the change')
+    assert.equal(height, (expected.status as {tipHeight: number}).tipHeight)
   })
 })

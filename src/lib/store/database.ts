@@ -58,6 +58,8 @@ export class IndexDb {
   readonly network: NetworkName
   readonly mode: OpenMode
   readonly schemaVersion: number
+  /** set when the file was opened immutable: how it looked then (see changedSinceOpen) */
+  private readonly immutableStamp?: string
   private readonly tipStmt: Database.Statement<[], {height: number; hash: Buffer}>
   private readonly hashStmt: Database.Statement<[number], Buffer>
   private readonly hashesStmt: Database.Statement<[number, number], Buffer>
@@ -65,12 +67,13 @@ export class IndexDb {
   private readonly setMetaStmt?: Database.Statement<[string, string]>
   private readonly deleteMetaStmt?: Database.Statement<[string]>
 
-  constructor(sqlite: Database.Database, file: string, network: NetworkName, mode: OpenMode, schemaVersion: number) {
+  constructor(sqlite: Database.Database, file: string, network: NetworkName, mode: OpenMode, schemaVersion: number, immutableStamp?: string) {
     this.sqlite = sqlite
     this.path = file
     this.network = network
     this.mode = mode
     this.schemaVersion = schemaVersion
+    this.immutableStamp = immutableStamp
     this.tipStmt = sqlite.prepare('SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1')
     this.hashStmt = sqlite.prepare<[number], Buffer>('SELECT hash FROM blocks WHERE height = ?').pluck()
     this.hashesStmt = sqlite.prepare<[number, number], Buffer>('SELECT hash FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height').pluck()
@@ -108,6 +111,15 @@ export class IndexDb {
 
   close(): void {
     if (this.sqlite.open) this.sqlite.close()
+  }
+
+  /**
+   * Whether an index opened immutable was written since (a bix index began on it through another
+   * mount): what was read from it may mix two states. False for an index opened the usual way,
+   * where SQLite's locks keep each read transaction whole.
+   */
+  changedSinceOpen(): boolean {
+    return this.immutableStamp !== undefined && immutableStamp(this.path) !== this.immutableStamp
   }
 
   private reading<T>(read: () => T): T {
@@ -166,6 +178,7 @@ function openImmutable(file: string, options: OpenOptions, cause: Error): IndexD
       {cause},
     )
   }
+  const stamp = immutableStamp(file)
   let sqlite: Database.Database
   try {
     sqlite = new Database(`${pathToFileURL(file).href}?immutable=1`, {readonly: true, fileMustExist: true})
@@ -173,11 +186,47 @@ function openImmutable(file: string, options: OpenOptions, cause: Error): IndexD
     throw databaseError(err, file, 'opening')
   }
   try {
-    return setUp(sqlite, file, options)
+    return setUp(sqlite, file, options, stamp)
   } catch (err) {
     sqlite.close()
     throw databaseError(err, file, 'opening')
   }
+}
+
+/** The file's identity, size and time, and whether a -wal has appeared: any change means a writer came by. */
+function immutableStamp(file: string): string {
+  const stat = fs.statSync(file, {throwIfNoEntry: false})
+  return `${stat?.ino}:${stat?.size}:${stat?.mtimeMs}:${fs.existsSync(`${file}-wal`)}`
+}
+
+/**
+ * One consistent read of the index: `read` runs in one read transaction. A
+ * read-only copy opened immutable that changed meanwhile (a bix index began
+ * writing it through another mount) is read once more, through its -wal.
+ */
+export function readIndex<T>(file: string, options: Omit<OpenOptions, 'mode'>, read: (db: IndexDb) => T): T {
+  for (let attempt = 1; ; attempt++) {
+    const db = openIndex(file, {...options, mode: 'read'})
+    try {
+      let value: T
+      try {
+        value = db.sqlite.transaction(() => read(db))()
+      } catch (err) {
+        // a torn read may look like damage: only a file that did not change is damaged
+        if (!db.changedSinceOpen()) throw err
+        if (attempt === 1) continue
+        throw changedWhileRead(file, err)
+      }
+      if (!db.changedSinceOpen()) return value
+      if (attempt > 1) throw changedWhileRead(file)
+    } finally {
+      db.close()
+    }
+  }
+}
+
+function changedWhileRead(file: string, cause?: unknown): BixError {
+  return new BixError('DatabaseError', `${file} changed while bix read it as a read-only copy (is a bix index writing it?); try again`, {cause})
 }
 
 /**
@@ -232,7 +281,7 @@ function prepareFile(file: string): void {
   }
 }
 
-function setUp(sqlite: Database.Database, file: string, options: OpenOptions): IndexDb {
+function setUp(sqlite: Database.Database, file: string, options: OpenOptions, immutableStamp?: string): IndexDb {
   const cacheKiB = Math.max(2048, Math.floor((options.maxMemoryBytes ?? DEFAULT_CACHE_BYTES) / 1024))
   const tables = sqlite.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()
   const write = options.mode === 'write'
@@ -283,7 +332,7 @@ function setUp(sqlite: Database.Database, file: string, options: OpenOptions): I
       version = migrate(sqlite, version, options.migrations ?? MIGRATIONS)
     }
   }
-  return new IndexDb(sqlite, file, network, options.mode, version)
+  return new IndexDb(sqlite, file, network, options.mode, version, immutableStamp)
 }
 
 /** A new index: the schema and its identity, in one transaction. */
