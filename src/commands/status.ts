@@ -1,6 +1,6 @@
 import type {ChalkInstance} from 'chalk'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
 import {BixError, isBixError} from '../lib/errors.js'
 import {describeCredentials} from '../lib/node/config.js'
 import {type NodeStatus, getNodeStatus} from '../lib/node/node-status.js'
@@ -27,7 +27,7 @@ export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show the node and the index on one screen.'
   static override description = `The node: network, version, blocks and headers, verification progress, initial block download, pruning, mempool, peers, warnings and the RPC round trip. The index: its file, tip, how far it lags behind the node, size on disk, whether a \`bix index\` run is writing to it, and whether its first run has finished (queries wait for that).
 
-Fails fast when the node is down: it says which endpoints and which credential source it tried (never a password or cookie), still shows the index, and exits 3. Exits 2 when the node runs another network than the one configured.`
+Fails fast when the node is down (unless --retry-for gives it time): it says which endpoints and which credential source it tried (never a password or cookie), still shows the index, and exits 3. Exits 2 when the node runs another network than the one configured.`
 
   static override examples = [
     {description: 'The node from bitcoin.conf and its index.', command: '<%= config.bin %> <%= command.id %>'},
@@ -37,6 +37,7 @@ Fails fast when the node is down: it says which endpoints and which credential s
 
   static override flags = {
     ...nodeFlags,
+    'retry-for': retryForFlag(0, 'none by default: status tells how the node is now; a monitoring script that would rather wait through a restart gives a window'),
     ...dbFlags,
   }
 
@@ -62,10 +63,10 @@ Fails fast when the node is down: it says which endpoints and which credential s
     const client = this.connectNode(
       config,
       {...flags, 'connect-timeout': Math.min(flags['connect-timeout'], STATUS_CONNECT_TIMEOUT_S)},
-      {retryForMs: 0},
+      {retryForMs: flags['retry-for']},
     )
     try {
-      node = await getNodeStatus(client, {retry: false})
+      node = await getNodeStatus(client, {retry: flags['retry-for'] > 0})
       checkChain(client, node)
     } catch (err) {
       if (!isBixError(err) || err.kind === 'Interrupted') throw err

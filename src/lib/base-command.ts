@@ -4,10 +4,12 @@ import path from 'node:path'
 import {NETWORK_NAMES, type NetworkName} from './chain/networks.js'
 import {BixError, ExitCode, isBixError} from './errors.js'
 import {resolveNodeConfig} from './node/config.js'
+import {describeRetryWindow, parseRetryWindow} from './node/retry-window.js'
 import {createNodeClient} from './node/rpc-client.js'
 import type {NodeClient, NodeConfig} from './node/types.js'
 import {colourFor} from './ui/colour.js'
 import {formatBytes} from './ui/format.js'
+import {OutageNotice} from './ui/outage-notice.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -43,6 +45,22 @@ export const nodeFlags = {
   'rpc-parallelism': Flags.integer({description: 'connections to the node', env: 'BIX_RPC_PARALLELISM', default: 4, min: 1, max: 64, helpGroup: 'NODE'}),
   'rpc-timeout': Flags.integer({description: 'seconds to wait for one answer', env: 'BIX_RPC_TIMEOUT', default: 60, min: 1, helpGroup: 'NODE'}),
   'connect-timeout': Flags.integer({description: 'seconds to wait for a connection', env: 'BIX_CONNECT_TIMEOUT', default: 5, min: 1, helpGroup: 'NODE'}),
+}
+
+/**
+ * --retry-for (BIX_RETRY_FOR): how long to wait through a node that refuses,
+ * restarts or warms up before exit 3. Each command picks its default and
+ * says why in its help. In milliseconds once parsed.
+ */
+export function retryForFlag(defaultMs: number, why: string) {
+  return Flags.custom<number>({parse: async (input) => parseRetryWindow(input)})({
+    description: `wait this long for a node that is down, restarting or warming up (90s, 10m, 1h, or seconds; 0: at most a few seconds) before exit 3; ${why}`,
+    env: 'BIX_RETRY_FOR',
+    default: defaultMs,
+    defaultHelp: async () => describeRetryWindow(defaultMs),
+    multiple: false,
+    helpGroup: 'NODE',
+  })
 }
 
 export const dbFlags = {
@@ -127,17 +145,25 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
   }
 
-  /** The shared RPC core, closed when the command ends. */
-  protected connectNode(config: NodeConfig, flags: NodeFlagValues, options: {retryForMs?: number} = {}): NodeClient {
+  /**
+   * The shared RPC core, closed when the command ends. With a retry window
+   * (--retry-for) a wait for the node is told on stderr, except under --quiet
+   * or --json: a cron job that rode out a restart stays silent, and one that
+   * gave up says how long it waited in its error line.
+   */
+  protected connectNode(config: NodeConfig, flags: NodeFlagValues, options: {retryForMs?: number; onNotice?: (line: string) => void} = {}): NodeClient {
+    const notice = this.silent ? undefined : new OutageNotice(options.retryForMs ?? 0, options.onNotice ?? ((line) => this.note(line)))
     this.node = createNodeClient(config, {
       parallelism: flags['rpc-parallelism'],
       connectTimeoutMs: flags['connect-timeout'] * 1000,
       requestTimeoutMs: flags['rpc-timeout'] * 1000,
       signal: this.interrupt.signal,
       retryForMs: options.retryForMs,
-      onRetry: this.flags.verbose
-        ? (event) => process.stderr.write(`retry ${event.method} on ${event.endpoint} in ${event.delayMs} ms: ${event.reason}\n`)
-        : undefined,
+      onRetry: (event) => {
+        if (this.flags.verbose) process.stderr.write(`retry ${event.method} on ${event.endpoint} in ${event.delayMs} ms: ${event.reason}\n`)
+        notice?.retrying(event)
+      },
+      onRecovered: (event) => notice?.recovered(event),
       onWarning: (line) => this.warnLine(line),
     })
     return this.node

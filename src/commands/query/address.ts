@@ -8,7 +8,7 @@ import {getBlockchainInfo} from '../../lib/node/node-api.js'
 import type {NodeConfig} from '../../lib/node/types.js'
 import {type AddressReport, addressReport} from '../../lib/query/address-report.js'
 import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget} from '../../lib/query/targets.js'
-import {openIndex} from '../../lib/store/database.js'
+import {readIndex} from '../../lib/store/database.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 
 /** When the node is asked how fresh the index is, it must not hold the answer up. */
@@ -63,26 +63,20 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     const network = (flags.network as NetworkName | undefined) ?? (flags.db ? undefined : (config?.network ?? 'main'))
     // with --db the file says which network it holds
     const dbPath = this.databasePath(flags.db, network ?? 'main')
-    const db = openIndex(dbPath, {mode: 'read', network})
-    let reports: AddressReport[]
-    let indexTip
-    try {
+    const now = Math.floor(Date.now() / 1000)
+    // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
+    const {reports, tip: indexTip, db} = readIndex(dbPath, {network}, (db) => {
       const targets: QueryTarget[] = [
         ...addresses.map((a) => addressTarget(a, db.network)),
         ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
         ...(flags.script ?? []).map((s) => scriptTarget(s, db.network)),
       ]
-      const now = Math.floor(Date.now() / 1000)
-      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
-      const snapshot = db.sqlite.transaction(() => ({
+      return {
         reports: targets.map((target) => addressReport(db, target, {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now})),
         tip: db.tip(),
-      }))()
-      reports = snapshot.reports
-      indexTip = snapshot.tip
-    } finally {
-      db.close()
-    }
+        db: {network: db.network},
+      }
+    })
 
     if (!flags.offline && config && config.network === db.network) await this.warnIfBehind(config, indexTip)
     else if (!flags.offline && configError && this.flags.verbose) this.note(`freshness not checked against the node: ${configError}`)
