@@ -209,16 +209,22 @@ describe('SIGKILL during bix sync-mempool', () => {
   const total = Object.values(MEMPOOL_PLAN).reduce((a, b) => a + b, 0)
   test(`${total} kills inside its write transactions and at random times, the node's mempool and chain changing between them; every resume holds the node's mempool`, async (t) => {
     const {int, random} = seeded(t, 'sync-mempool kill points')
-    // 300 mature coinbases: the wallet pays from confirmed coins, not from chains of unconfirmed change
-    const wallet = await startTestNode({matureBlocks: 400})
+    const log: string[] = []
+    const testStarted = Date.now()
+    // 100 mature coinbases, so the wallet pays mostly from confirmed coins rather than from long chains of unconfirmed change
+    // (a few hundred transactions are enough: the kills land by the pause hook, not by how long a sync takes)
+    const wallet = await startTestNode({matureBlocks: 200})
     t.after(() => wallet.stop())
     const active = await chainHashes(wallet)
+    log.push(`node started with 200 blocks in ${Date.now() - testStarted} ms`)
     const payees = await Promise.all(Array.from({length: 8}, () => wallet.newAddress()))
     const send = async (n: number) => {
       for (let i = 0; i < n; i++) await wallet.send(payees[int(0, payees.length - 1)], 10_000 + int(0, 50_000))
     }
     const mine = async () => void active.push(...(await wallet.mine(1)))
-    await send(120)
+    const setupStarted = Date.now()
+    await send(60)
+    log.push(`60 transactions sent in ${Date.now() - setupStarted} ms`)
 
     const plan = Object.entries(MEMPOOL_PLAN).flatMap(([place, n]) => Array<string>(n).fill(place))
     for (let i = plan.length - 1; i > 0; i--) {
@@ -227,15 +233,15 @@ describe('SIGKILL during bix sync-mempool', () => {
     }
     const db = path.join(tempDir(t), 'index.db')
     const sync = (...more: string[]) => ['sync-mempool', ...wallet.cliArgs(), '--db', db, '--index', ...more]
-    const log: string[] = []
     const landed = {'write-transaction': 0, 'mempool-transaction': 0, 'time, killed': 0, 'time, finished first': 0}
     let runMs = 3000
     let reference: {state: string; index: string; mempool: string} | undefined
     for (const [k, place] of plan.entries()) {
       const what = `kill ${k + 1}`
+      const roundStarted = Date.now()
       // the node moves on between runs, so each has work: new transactions, and a block (which confirms the old ones) before a write-transaction kill
       if (place === 'write-transaction' || random() < 0.3) await mine()
-      await send(int(20, 60))
+      await send(int(10, 30))
       const heightBefore = assertConsistentPrefix(db, active, `${what}, before the run`)
       const snapshotBefore = heightBefore >= 0 ? mempoolDigest(db) : undefined
       const args = sync('--rpc-parallelism', String(int(1, 3)))
@@ -263,7 +269,7 @@ describe('SIGKILL during bix sync-mempool', () => {
       }
       const height = assertConsistentPrefix(db, active, what)
       const complete = height >= 0 && assertConsistentMempool(db, what)
-      log.push(`  index at ${height}, snapshot ${complete ? 'complete' : 'incomplete'}`)
+      log.push(`  index at ${height}, snapshot ${complete ? 'complete' : 'incomplete'}; the node changed and the kill landed ${Date.now() - roundStarted} ms into the round`)
 
       const started = Date.now()
       const resumed = await runBix(sync('--json'))
@@ -281,6 +287,7 @@ describe('SIGKILL during bix sync-mempool', () => {
       }
       assert.equal(indexDigest(db), reference.index, `${what}: the index differs from a clean one`)
       assert.equal(mempoolDigest(db), reference.mempool, `${what}: the snapshot differs from a clean sync's`)
+      log.push(`  resumed in ${runMs} ms, round over after ${Date.now() - roundStarted} ms`)
     }
     t.diagnostic(`on ${wallet.kind}: kills landed ${JSON.stringify(landed)}`)
     for (const line of log) t.diagnostic(line)
