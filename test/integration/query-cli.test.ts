@@ -5,19 +5,36 @@ import path from 'node:path'
 import {describe, test} from 'node:test'
 
 import {addressToScript} from '../../src/lib/chain/address.js'
-import {type AddressOracle, buildAddressOracle} from '../support/address-oracle.js'
 import {runBix, spawnBix} from '../support/cli.js'
-import {readFixtureChain} from '../support/simnode/fixture-chain.js'
+import {
+  type CoreTruth,
+  type MempoolTruth,
+  type RpcNode,
+  assertIndexAgrees,
+  assertIndexAgreesWithCore,
+  assertSameTruth,
+  bixReports,
+  coreChainStatsByHeight,
+  coreMempoolTruth,
+  coreTruth,
+} from '../support/core-oracle.js'
+import {type BuiltBlock, readScriptKindsFixture} from '../support/script-kinds-chain.js'
+import {FIXTURE_DIR, readFixtureChain} from '../support/simnode/fixture-chain.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
 
 /**
- * `bix query address` against an index of the recorded Core chain (reorg
- * included) and of wallet activity with an invalidateblock reorg: every
- * answer must equal the node's own scantxoutset and an account of the chain
- * made with bitcoinjs-lib. Runs against the simulator, or bitcoind with BITCOIND set.
+ * `bix query address` held to Bitcoin Core's own account of every output
+ * script (test/support/core-oracle.ts: getblock 3, scantxoutset, the mempool
+ * RPCs), on the recorded Core chain (after its reorg), on a Core-built chain
+ * of non-address scripts with a reorg, and on wallet activity with an
+ * invalidateblock reorg. With BITCOIND set the node is Core; without it the
+ * simulator, whose answers are first held to the recordings of Core's
+ * (chain-truth.json, script-kinds.json).
  */
 
 const fixture = readFixtureChain()
+const recorded = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'chain-truth.json'), 'utf8')) as {truth: CoreTruth; mempool: MempoolTruth}
+const scriptKinds = readScriptKindsFixture()
 
 interface Report {
   address: string | null
@@ -32,23 +49,16 @@ interface Report {
   freshness: {index: {height: number; hash: string} | null; mempool: {synced_at: number | null; used: boolean}}
 }
 
-interface ScanResult {
-  success: boolean
-  unspents: Array<{txid: string; vout: number; amount: number; height: number; scriptPubKey: string}>
-  total_amount: number
-}
-
 function tempDb(t: {after: (fn: () => void) => void}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-query-'))
   t.after(() => fs.rmSync(dir, {recursive: true, force: true}))
   return path.join(dir, 'index.db')
 }
 
-const sats = (btc: number) => Math.round(btc * 1e8)
-
-async function index(node: TestNode, db: string): Promise<void> {
-  const r = await runBix(['index', ...node.cliArgs(), '--db', db, '--quiet'])
+async function index(node: TestNode, db: string): Promise<{reorgs: Array<{forkHeight: number; undone: number}>}> {
+  const r = await runBix(['index', ...node.cliArgs(), '--db', db, '--json'])
   assert.equal(r.code, 0, r.stderr)
+  return JSON.parse(r.stdout) as {reorgs: Array<{forkHeight: number; undone: number}>}
 }
 
 async function query(node: TestNode, db: string, ...args: string[]): Promise<Report | Report[]> {
@@ -57,60 +67,118 @@ async function query(node: TestNode, db: string, ...args: string[]): Promise<Rep
   return JSON.parse(r.stdout) as Report | Report[]
 }
 
-/** Checks one address's report against scantxoutset (UTXOs, balance) and the oracle (stats, history). */
-async function assertMatchesNode(node: TestNode, oracle: AddressOracle, address: string, report: Report): Promise<void> {
-  const script = addressToScript(address, 'regtest').toString('hex')
-  const scan = await node.rpc<ScanResult>('scantxoutset', ['start', [`addr(${address})`]])
-  assert.ok(scan.success)
-  const expectedUtxos = scan.unspents.map((u) => `${u.txid}:${u.vout}:${sats(u.amount)}:${u.height}`).sort()
-  const gotUtxos = (report.utxos ?? []).map((u) => `${u.txid}:${u.vout}:${u.value}:${u.height}`).sort()
-  assert.deepEqual(gotUtxos, expectedUtxos, `UTXOs of ${address}`)
-  assert.equal(report.balance.confirmed, sats(scan.total_amount), `balance of ${address}`)
-
-  const truth = oracle.byScript(script)
-  const spent = truth.outputs.filter((o) => o.spentBy !== null)
-  assert.deepEqual(report.chain_stats, {
-    funded_txo_count: truth.outputs.length,
-    funded_txo_sum: truth.outputs.reduce((sum, o) => sum + o.value, 0),
-    spent_txo_count: spent.length,
-    spent_txo_sum: spent.reduce((sum, o) => sum + o.value, 0),
-    tx_count: truth.txs.size,
-  }, `chain_stats of ${address}`)
-  const expectedHistory = [...truth.txs.entries()]
-    .map(([txid, t]) => `${txid}:${t.height}:${t.valueChange}`)
-    .sort()
-  const gotHistory = (report.history ?? []).map((h) => `${h.txid}:${h.height}:${h.value_change}`).sort()
-  assert.deepEqual(gotHistory, expectedHistory, `history of ${address}`)
+/** The node's account of the recorded chain, held to the recording of Core's (on Core too: the recording must stay true). */
+async function fixtureTruth(node: TestNode): Promise<CoreTruth> {
+  const truth = await coreTruth(node)
+  assertSameTruth(truth, recorded.truth)
+  return truth
 }
 
+/** Hands blocks to the node as a peer would (submitblock); a block of a branch with less work is 'inconclusive'. */
+async function submitBlocks(node: RpcNode, blocks: BuiltBlock[]): Promise<void> {
+  for (const block of blocks) {
+    const result = await node.rpc('submitblock', [block.hex])
+    assert.ok(result === null || result === 'inconclusive', `block ${block.height} ${block.hash} refused: ${String(result)}`)
+  }
+}
+
+/** Output scripts of the stale blocks' own transactions that the active chain never pays or spends (Core keeps stale blocks: getblock 3). */
+async function staleOnlyScripts(node: RpcNode, staleHashes: string[], truth: CoreTruth): Promise<{txids: string[]; scripts: string[]}> {
+  const active = new Set(truth.txids)
+  const known = new Set(truth.scripts.map((s) => s.script))
+  const txids: string[] = []
+  const scripts = new Set<string>()
+  for (const hash of staleHashes) {
+    const block = await node.rpc<{tx: Array<{txid: string; vin: Array<{prevout?: {scriptPubKey: {hex: string}}}>; vout: Array<{scriptPubKey: {hex: string}}>}>}>('getblock', [hash, 3])
+    for (const tx of block.tx) {
+      if (active.has(tx.txid)) continue
+      txids.push(tx.txid)
+      for (const out of tx.vout) if (!known.has(out.scriptPubKey.hex)) scripts.add(out.scriptPubKey.hex)
+      for (const input of tx.vin) if (input.prevout && !known.has(input.prevout.scriptPubKey.hex)) scripts.add(input.prevout.scriptPubKey.hex)
+    }
+  }
+  return {txids, scripts: [...scripts]}
+}
+
+/** How many scripts a test held to whose answers: Core's, or the simulator's held to a recording of Core's. */
+const log = (t: {diagnostic: (s: string) => void}, node: TestNode, what: string, n: number, recording = true) =>
+  t.diagnostic(`${what}: ${n} scripts checked against ${node.kind === 'bitcoind' ? 'Core' : recording ? 'the simulator, held to recorded Core answers' : 'the simulator'}`)
+
 describe('bix query address', () => {
-  test('on the recorded Core chain, every address has exactly the node\'s balance, UTXOs and history; nothing of the stale branch shows', async (t) => {
+  test('on the recorded Core chain after its reorg, every output script has exactly Core\'s chain_stats, UTXOs, balance and history; the stale branch shows nowhere', async (t) => {
     const node = await startTestNode({fixtureChain: true})
     t.after(() => node.stop())
     const db = tempDb(t)
     await index(node, db)
-    const oracle = await buildAddressOracle(node)
-    const reports = (await query(node, db, ...fixture.addresses, fixture.miner, '--utxos', '--history', '--limit', '0')) as Report[]
-    assert.equal(reports.length, fixture.addresses.length + 1)
+    const truth = await fixtureTruth(node)
+    assert.equal(truth.tip.hash, fixture.tip)
 
-    let active = 0
-    for (const [i, address] of [...fixture.addresses, fixture.miner].entries()) {
-      assert.equal(reports[i].address, address)
-      assert.equal(reports[i].freshness.index?.hash, fixture.tip)
-      await assertMatchesNode(node, oracle, address, reports[i])
-      if (reports[i].chain_stats.tx_count > 0) active++
-    }
-    assert.ok(active >= 30, `${active} addresses with activity`)
-
-    // the stale branch's own transactions (in neither the chain nor the mempool) appear nowhere
-    const staleOnly = new Set<string>()
-    const {Block} = await import('bitcoinjs-lib')
-    for (const block of fixture.stale) for (const tx of Block.fromHex(block.hex).transactions!) if (!oracle.txids.has(tx.getId())) staleOnly.add(tx.getId())
-    assert.ok(staleOnly.size >= 2)
-    for (const report of reports) for (const h of report.history!) assert.ok(!staleOnly.has(h.txid), `stale ${h.txid} in the history of ${report.address}`)
+    // the stale branch's own transactions (in neither the chain nor the mempool) pay and spend scripts that must show nothing of them
+    const stale = await staleOnlyScripts(node, fixture.stale.map((b) => b.hash), truth)
+    assert.equal(stale.txids.length, fixture.stale.length + 2, 'the stale coinbases and the 2 stale-only payments')
+    const checked = await assertIndexAgrees(db, truth, {absent: stale.scripts})
+    assert.equal(checked, truth.scripts.length + stale.scripts.length)
+    assert.ok(truth.scripts.filter((s) => s.chain_stats.spent_txo_count > 0).length >= 40, 'scripts with spends among those checked')
+    log(t, node, 'recorded chain', checked)
   })
 
-  test('wallet payments, then a reorg made with invalidateblock: the answers follow the node', async (t) => {
+  test('the genesis coinbase: Core shows its output in block 0 but never as a UTXO, and bix indexes none of it', async (t) => {
+    const node = await startTestNode({fixtureChain: true})
+    t.after(() => node.stop())
+    const db = tempDb(t)
+    await index(node, db)
+    const truth = await fixtureTruth(node)
+    const {genesis} = truth
+    assert.equal(genesis.value, 50 * 1e8, 'getblock 3 of block 0 shows the 50 BTC output')
+    const scan = await node.rpc<{unspents: unknown[]; total_amount: number}>('scantxoutset', ['start', [{desc: `raw(${genesis.script})`}]])
+    assert.deepEqual(scan.unspents, [], 'Core\'s UTXO set lacks the genesis output')
+    assert.equal(await node.rpc('gettxout', [genesis.txid, genesis.vout]), null)
+    assert.equal(truth.scripts.find((s) => s.script === genesis.script), undefined, 'nothing else in this chain pays the genesis script')
+
+    const [report] = await bixReports(db, [genesis.script])
+    assert.deepEqual(report.chain_stats, {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0})
+    assert.deepEqual(report.history, [])
+    assert.deepEqual(report.utxos, [])
+    assert.equal(report.balance.total, 0)
+    assert.equal(report.first_activity, null)
+  })
+
+  test('on a Core-built chain of P2PK, bare multisig, OP_TRUE, P2WSH, P2SH, P2TR, valued OP_RETURN and coinbases to them, bix agrees with Core on every script before and after its reorg', async (t) => {
+    const node = await startTestNode()
+    t.after(() => node.stop())
+    const db = tempDb(t)
+    // the transactions Core's mempool policy refused went into blocks through generateblock
+    assert.ok(Object.keys(scriptKinds.refusedByPolicy).length >= 4, JSON.stringify(scriptKinds.refusedByPolicy))
+
+    await submitBlocks(node, [...scriptKinds.blocks, ...scriptKinds.stale])
+    await index(node, db)
+    const before = await coreTruth(node)
+    assertSameTruth(before, scriptKinds.truthBeforeReorg)
+    const checkedBefore = await assertIndexAgrees(db, before)
+
+    await submitBlocks(node, scriptKinds.replacement)
+    const {reorgs} = await index(node, db)
+    assert.deepEqual(reorgs, [{forkHeight: scriptKinds.stale[0].height - 1, undone: scriptKinds.stale.length}])
+    const after = await coreTruth(node)
+    assertSameTruth(after, scriptKinds.truth)
+    for (const txid of scriptKinds.staleOnly) assert.ok(!after.txids.includes(txid), `${txid} is only in the stale branch`)
+    const stale = await staleOnlyScripts(node, scriptKinds.stale.map((b) => b.hash), after)
+    const checkedAfter = await assertIndexAgrees(db, after, {absent: stale.scripts})
+
+    // what the chain was built to hold is all there, as Core says
+    const of = (name: string) => after.scripts.find((s) => s.script === scriptKinds.scripts[name])
+    for (const name of ['p2pk', 'multisig', 'opTrue', 'p2wshOpTrue', 'p2shOpTrue', 'p2pkh', 'p2shP2wpkh', 'p2tr', 'opReturnData', 'opReturnValued']) {
+      assert.ok(of(name), `${name} has activity`)
+    }
+    for (const name of ['p2pk', 'multisig', 'opTrue', 'p2wshOpTrue', 'p2shOpTrue', 'p2pkh', 'p2shP2wpkh', 'p2tr']) assert.ok(of(name)!.chain_stats.spent_txo_count > 0, `${name} spent`)
+    assert.equal(of('opReturnValued')!.chain_stats.funded_txo_sum, 1000)
+    assert.deepEqual(of('opReturnValued')!.utxos, [], 'an OP_RETURN output is no UTXO, even with value')
+    for (const {txid, after: height} of scriptKinds.reconfirmed) assert.ok(after.scripts.some((s) => s.history.some((h) => h.txid === txid && h.height === height)))
+    log(t, node, 'script kinds chain before its reorg', checkedBefore)
+    log(t, node, 'script kinds chain after its reorg', checkedAfter)
+  })
+
+  test('wallet payments, then a reorg made with invalidateblock: bix agrees with the node on every output script before and after', async (t) => {
     const node = await startTestNode({matureBlocks: 101})
     t.after(() => node.stop())
     const db = tempDb(t)
@@ -121,139 +189,99 @@ describe('bix query address', () => {
     for (const [i, address] of addresses.entries()) await node.send(address, 20_000 * (i + 1))
     const [replaced] = await node.mine(1)
     await index(node, db)
+    const checkedBefore = await assertIndexAgreesWithCore(db, node)
 
     // the last block goes away; its payments return to the mempool and are mined again one block later
     await node.invalidate(replaced)
     await node.mine(2)
-    const again = await runBix(['index', ...node.cliArgs(), '--db', db, '--json'])
-    assert.equal(again.code, 0, again.stderr)
-    assert.deepEqual((JSON.parse(again.stdout) as {reorgs: unknown[]}).reorgs, [{forkHeight: 102, undone: 1}])
-    const oracle = await buildAddressOracle(node)
-    const reports = (await query(node, db, ...addresses, '--utxos', '--history', '--limit', '0')) as Report[]
-    for (const [i, address] of addresses.entries()) await assertMatchesNode(node, oracle, address, reports[i])
+    assert.deepEqual((await index(node, db)).reorgs, [{forkHeight: 102, undone: 1}])
+    const checkedAfter = await assertIndexAgreesWithCore(db, node)
+    log(t, node, 'wallet chain before its reorg', checkedBefore, false)
+    log(t, node, 'wallet chain after its reorg', checkedAfter, false)
   })
 
-  test('after bix sync-mempool, unconfirmed activity shows as the node\'s mempool says, and is left out once the index moves on', async (t) => {
+  test('after bix sync-mempool, unconfirmed activity, balances and pending spends are the node\'s mempool\'s; once the index moves on they are left out', async (t) => {
     const node = await startTestNode({fixtureChain: true})
     t.after(() => node.stop())
     const db = tempDb(t)
     await index(node, db)
     const synced = await runBix(['sync-mempool', ...node.cliArgs(), '--db', db, '--quiet'])
     assert.equal(synced.code, 0, synced.stderr)
-    const oracle = await buildAddressOracle(node)
-
-    // what the node's mempool pays to and takes from each address, worked out with bitcoinjs-lib
-    const {Transaction} = await import('bitcoinjs-lib')
-    const pool = new Map<string, {funded: number; fundedSum: number; spent: number; spentSum: number; txs: Set<string>}>()
-    const mempoolTxs = new Map<string, InstanceType<typeof Transaction>>()
-    for (const txid of await node.rpc<string[]>('getrawmempool')) mempoolTxs.set(txid, Transaction.fromHex(await node.rpc<string>('getrawtransaction', [txid])))
-    const scriptOf = (txid: string, vout: number): {script: string; value: number} => {
-      const parent = mempoolTxs.get(txid)
-      if (parent) return {script: Buffer.from(parent.outs[vout].script).toString('hex'), value: Number(parent.outs[vout].value)}
-      for (const address of [...fixture.addresses, fixture.miner]) {
-        const script = addressToScript(address, 'regtest').toString('hex')
-        const out = oracle.byScript(script).outputs.find((o) => o.txid === txid && o.vout === vout)
-        if (out) return {script, value: out.value}
-      }
-      return {script: '', value: 0}
-    }
-    const entry = (script: string) => {
-      let e = pool.get(script)
-      if (!e) pool.set(script, (e = {funded: 0, fundedSum: 0, spent: 0, spentSum: 0, txs: new Set()}))
-      return e
-    }
-    for (const [txid, tx] of mempoolTxs) {
-      for (const out of tx.outs) {
-        const e = entry(Buffer.from(out.script).toString('hex'))
-        e.funded++
-        e.fundedSum += Number(out.value)
-        e.txs.add(txid)
-      }
-      for (const input of tx.ins) {
-        const prev = scriptOf(Buffer.from(input.hash).reverse().toString('hex'), input.index)
-        const e = entry(prev.script)
-        e.spent++
-        e.spentSum += prev.value
-        e.txs.add(txid)
-      }
-    }
-
-    const addresses = [...fixture.addresses, fixture.miner]
-    const reports = (await query(node, db, ...addresses, '--utxos', '--history', '--limit', '0')) as Report[]
-    let touched = 0
-    for (const [i, address] of addresses.entries()) {
-      const report = reports[i]
-      assert.ok(report.freshness.mempool.used)
-      const e = pool.get(addressToScript(address, 'regtest').toString('hex'))
-      assert.deepEqual(
-        report.mempool_stats,
-        {funded_txo_count: e?.funded ?? 0, funded_txo_sum: e?.fundedSum ?? 0, spent_txo_count: e?.spent ?? 0, spent_txo_sum: e?.spentSum ?? 0, tx_count: e?.txs.size ?? 0},
-        `mempool_stats of ${address}`,
-      )
-      const unconfirmed = report.history!.filter((h) => h.height === null).map((h) => h.txid).sort()
-      assert.deepEqual(unconfirmed, [...(e?.txs ?? [])].sort(), `unconfirmed history of ${address}`)
-      assert.equal(report.balance.total, report.balance.confirmed + (e ? e.fundedSum - e.spentSum : 0))
-      // nothing spendable is spent by the mempool, and every UTXO the mempool spends is listed as pending
-      const pending = new Set((report as Report & {pending_spends: Array<{txid: string; vout: number}>}).pending_spends.map((p) => `${p.txid}:${p.vout}`))
-      for (const u of report.utxos!) assert.ok(!pending.has(`${u.txid}:${u.vout}`))
-      if (e) touched++
-    }
-    assert.ok(touched >= 3, `${touched} addresses with unconfirmed activity`)
+    const truth = await coreTruth(node)
+    const pool = await coreMempoolTruth(node, truth)
+    assertSameTruth(truth, recorded.truth, {live: pool, recorded: recorded.mempool})
+    assert.ok(pool.scripts.length >= 3, `${pool.scripts.length} scripts the mempool touches`)
+    assert.ok(pool.scripts.some((s) => s.pending_spends.some((p) => p.height !== null)), 'a confirmed UTXO the mempool spends')
+    const checked = await assertIndexAgrees(db, truth, {mempool: pool})
+    log(t, node, 'recorded chain and its mempool', checked)
 
     // a block later (mined by the node, indexed by bix), the snapshot no longer matches the index: left out, with a warning
     await node.mine(1)
     await index(node, db)
+    // the mempool's transactions are confirmed now: the chain side answers for them
+    assert.ok((await assertIndexAgreesWithCore(db, node)) > truth.scripts.length)
     const later = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.miner, '--json'])
     assert.equal(later.code, 0, later.stderr)
     assert.equal((JSON.parse(later.stdout) as Report).freshness.mempool.used, false)
     assert.match(later.stderr, /the mempool snapshot was taken at another index tip.*run bix sync-mempool/)
   })
 
-  test('--scripthash and --script find the same outputs as the address; the human answer shows balance and freshness', async (t) => {
+  test('an address, its --scripthash and its --script get Core\'s answer for that script; the human answer shows balance and freshness', async (t) => {
     const node = await startTestNode({fixtureChain: true})
     t.after(() => node.stop())
     const db = tempDb(t)
     await index(node, db)
+    const truth = await fixtureTruth(node)
     const address = fixture.addresses[8]
-    const byAddress = (await query(node, db, address)) as Report
     const script = addressToScript(address, 'regtest').toString('hex')
+    const core = truth.scripts.find((s) => s.script === script)
+    assert.ok(core && core.chain_stats.tx_count > 0, `Core knows activity of ${address}`)
+    const byAddress = (await query(node, db, address)) as Report
     const byHash = (await query(node, db, '--scripthash', byAddress.scripthash)) as Report
     const byScript = (await query(node, db, '--script', script)) as Report
-    assert.deepEqual(byHash.chain_stats, byAddress.chain_stats)
-    assert.deepEqual(byScript.chain_stats, byAddress.chain_stats)
+    for (const report of [byAddress, byHash, byScript]) {
+      assert.deepEqual(report.chain_stats, core.chain_stats)
+      assert.equal(report.balance.confirmed, core.utxos.reduce((sum, u) => sum + u.value, 0))
+    }
     assert.equal(byHash.address, null)
     assert.equal(byScript.address, address)
 
     const human = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, address, '--history', '--utxos'])
     assert.equal(human.code, 0, human.stderr)
     assert.match(human.stdout, new RegExp(`^address\\s+${address}$`, 'm'))
-    assert.match(human.stdout, /^balance\s+[\d,]+\.\d{8} BTC/m)
+    const balance = core.utxos.reduce((sum, u) => sum + u.value, 0)
+    const btc = `${Math.floor(balance / 1e8).toLocaleString('en-US')}.${String(balance % 1e8).padStart(8, '0')}`
+    assert.match(human.stdout, new RegExp(`^balance\\s+${btc.replace('.', '\\.')} BTC`, 'm'))
     assert.match(human.stdout, new RegExp(`^index\\s+height 147 \\(${fixture.tip}\\), regtest$`, 'm'))
     assert.match(human.stdout, /^mempool\s+never synced/m)
-    assert.match(human.stdout, /^history \(\d+ shown, newest first\)$/m)
+    assert.match(human.stdout, new RegExp(`^history \\(${core.history.length} shown, newest first\\)$`, 'm'))
   })
 
-  test('--limit pages the history newest first, and --after continues it to the end without gaps', async (t) => {
+  test('--limit pages Core\'s history newest first, and --after continues it to the end without gaps', async (t) => {
     const node = await startTestNode({fixtureChain: true})
     t.after(() => node.stop())
     const db = tempDb(t)
     await index(node, db)
+    const truth = await fixtureTruth(node)
+    const miner = truth.scripts.find((s) => s.script === addressToScript(fixture.miner, 'regtest').toString('hex'))!
     const all = (await query(node, db, fixture.miner, '--history', '--utxos', '--limit', '0')) as Report
     assert.ok(all.history!.length > 10)
-    const heights = all.history!.map((h) => h.height!)
-    assert.deepEqual(heights, [...heights].sort((a, b) => b - a), 'newest first')
+    assert.deepEqual(all.history!.map(({txid, height, value_change}) => ({txid, height, value_change})), miner.history, 'newest first, as Core\'s chain orders them')
+    assert.deepEqual([...all.utxos!].sort((a, b) => (a.txid < b.txid ? -1 : a.txid > b.txid ? 1 : a.vout - b.vout)), miner.utxos)
 
     const paged: string[] = []
     let after: string | undefined
     for (;;) {
       const page = (await query(node, db, fixture.miner, '--history', '--limit', '15', ...(after ? ['--after', after] : []))) as Report
+      assert.ok(page.history!.length <= 15)
       paged.push(...page.history!.map((h) => h.txid))
       after = page.next_after?.history
       if (!after) break
     }
-    assert.deepEqual(paged, all.history!.map((h) => h.txid))
+    assert.deepEqual(paged, miner.history.map((h) => h.txid))
 
     const firstUtxos = (await query(node, db, fixture.miner, '--utxos', '--limit', '3')) as Report
+    assert.equal(firstUtxos.utxos!.length, 3)
     const rest = (await query(node, db, fixture.miner, '--utxos', '--limit', '0', '--after', firstUtxos.next_after!.utxos!)) as Report
     assert.deepEqual([...firstUtxos.utxos!, ...rest.utxos!], all.utxos)
   })
@@ -287,10 +315,12 @@ describe('bix query address', () => {
     t.after(() => node.stop())
     const db = tempDb(t)
     await index(node, db)
+    const minerScript = addressToScript(fixture.miner, 'regtest').toString('hex')
+    const core = (await fixtureTruth(node)).scripts.find((s) => s.script === minerScript)!
     await node.stop()
     const offline = await runBix(['query', 'address', '--network', 'regtest', '--db', db, fixture.miner, '--rpcport', '1', '--json'])
     assert.equal(offline.code, 0, offline.stderr)
-    assert.ok((JSON.parse(offline.stdout) as Report).chain_stats.tx_count > 0)
+    assert.deepEqual((JSON.parse(offline.stdout) as Report).chain_stats, core.chain_stats)
     assert.equal(offline.stderr, '', 'no warning when the node is simply not there')
 
     const wrong = await runBix(['query', 'address', '--network', 'main', '--db', db, 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq'])
@@ -315,18 +345,22 @@ describe('bix query address', () => {
     assert.equal(quiet.stderr, '')
   })
 
-  test('queries keep answering while an index run writes, and never see half a batch', async (t) => {
-    const node = await startTestNode({fixtureChain: true})
+  test('simulator: fault injection — queries keep answering while an index run writes, and each answer is Core\'s chain up to the tip it names, never half a batch', async (t) => {
+    // the simulator even with BITCOIND set: only it can be slowed down to keep an index run going
+    const node = await startTestNode({fixtureChain: true, bitcoind: ''})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to slow the node down')
+    assert.ok(node.sim)
     const db = tempDb(t)
+    const truth = await fixtureTruth(node)
+    const minerScript = addressToScript(fixture.miner, 'regtest').toString('hex')
+    const expected = await coreChainStatsByHeight(node, minerScript, truth.tip.height)
     const first = await runBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--to-height', '20'])
     assert.equal(first.code, 0, first.stderr)
     node.sim.faults.slow(15)
     const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--source', 'rpc', '--rpc-parallelism', '1', '--batch-blocks', '5'])
     t.after(() => run.kill('SIGKILL'))
     let last = -1
-    let answers = 0
+    const heights = new Set<number>()
     const exited = run.done.then(() => true)
     while (!(await Promise.race([exited, new Promise<false>((resolve) => setTimeout(() => resolve(false), 200))]))) {
       const r = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.miner, '--json', '--offline'])
@@ -334,12 +368,13 @@ describe('bix query address', () => {
       const report = JSON.parse(r.stdout) as Report
       const height = report.freshness.index!.height
       assert.ok(height >= last, 'the tip only moves forward')
-      // a whole batch or nothing: every block up to the tip is there, so the coinbases paid so far are counted
-      assert.ok(report.chain_stats.funded_txo_count > 0)
+      // a whole batch or nothing: the figures are those of Core's chain up to exactly that height
+      assert.deepEqual(report.chain_stats, expected[height], `chain_stats at index height ${height}`)
       last = height
-      answers++
+      heights.add(height)
     }
     assert.equal((await run.done).code, 0)
-    assert.ok(answers >= 2, `${answers} answers during the run`)
+    assert.ok(heights.size >= 2, `answers at ${heights.size} index heights during the run`)
+    assert.ok([...heights].some((h) => h > 20 && expected[h].tx_count !== expected[20].tx_count), 'an answer after a batch that changed the figures')
   })
 })

@@ -30,7 +30,7 @@ export interface TestNodeOptions {
   auth?: {user: string; password: string}
   /** extra simulator settings (ignored for bitcoind) */
   sim?: Omit<SimulatorOptions, 'rest' | 'fixture' | 'auth'>
-  /** a bitcoind binary to run instead of the simulator; default $BITCOIND */
+  /** a bitcoind binary to run instead of the simulator; default $BITCOIND ('': the simulator even when BITCOIND is set) */
   bitcoind?: string
 }
 

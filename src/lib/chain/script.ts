@@ -46,6 +46,17 @@ export function witnessProgramOf(script: Uint8Array): WitnessProgram | undefined
   return {version: op === OP_0 ? 0 : op - OP_1 + 1, program: script.subarray(2)}
 }
 
+/** Core's MAX_SCRIPT_SIZE: a longer output script can never be spent */
+const MAX_SCRIPT_SIZE = 10_000
+
+/**
+ * Core's CScript::IsUnspendable: OP_RETURN first, or longer than any script
+ * that can be spent. Core never adds such an output to its UTXO set.
+ */
+export function isProvablyUnspendable(script: Uint8Array): boolean {
+  return (script.length > 0 && script[0] === OP_RETURN) || script.length > MAX_SCRIPT_SIZE
+}
+
 export function classifyScript(script: Uint8Array): ScriptType {
   const size = script.length
   if (size === 25 && script[0] === OP_DUP && script[1] === OP_HASH160 && script[2] === 20 &&

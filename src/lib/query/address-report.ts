@@ -1,4 +1,5 @@
 import {fromDisplayHex, toDisplayHex} from '../chain/hashes.js'
+import {isProvablyUnspendable} from '../chain/script.js'
 import {BixError, badInput} from '../errors.js'
 import {AddressReader, type TxChange, positionOf, txNumOf} from '../store/address-reader.js'
 import type {IndexDb} from '../store/database.js'
@@ -101,10 +102,14 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
   const snapshot = mempoolSnapshotInfo(db)
   const mempoolUsed = mempoolSnapshotIsCurrent(snapshot, tip?.hash)
   const pool = mempoolView(reader, mempoolUsed ? mempoolActivityOf(db, target.scriptKey) : undefined)
+  // Core never puts an OP_RETURN output in its UTXO set: it is counted as funded, never as unspent
+  // (a --scripthash target does not say its script, so this needs --script)
+  const unspendable = target.script !== null && isProvablyUnspendable(Buffer.from(target.script, 'hex'))
+  if (unspendable) pool.utxos = []
 
   const {firstTxNum, lastTxNum, ...chain} = reader.chainActivity(target.scriptKey)
-  const confirmed = chain.funded_txo_sum - chain.spent_txo_sum
-  const unconfirmed = pool.stats.funded_txo_sum - pool.stats.spent_txo_sum
+  const confirmed = unspendable ? 0 : chain.funded_txo_sum - chain.spent_txo_sum
+  const unconfirmed = unspendable ? 0 : pool.stats.funded_txo_sum - pool.stats.spent_txo_sum
   const confirmedEntry = (change: TxChange): HistoryEntry => {
     const block = reader.blockOf(change.txNum)
     return {txid: toDisplayHex(reader.txidOf(change.txNum)), height: block.height, time: block.time, value_change: change.delta}
@@ -178,7 +183,7 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
     let before = confirmedBefore
     let more = unconfirmedFrom + page.length < pool.utxos.length
     // confirmed outputs a mempool transaction spends are left out of the page (they are pending_spends): read on past them
-    while (room > 0) {
+    while (room > 0 && !unspendable) {
       const want = Number.isFinite(room) ? room + 1 : 0
       const rows = reader.unspent(target.scriptKey, before, want)
       for (const row of rows) {

@@ -229,6 +229,25 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
       }
     },
   },
+  gettxspendingprevout: {
+    args: [
+      {name: 'outputs', type: 'arr', required: true},
+      {name: 'options', type: 'obj'},
+    ],
+    // Core without -txospenderindex: only the mempool's spends are known
+    run: (node, [outputs]) => {
+      const list = outputs as unknown[]
+      if (list.length === 0) throw new RpcFailure(RPC.invalidParameter, 'Invalid parameter, outputs are missing')
+      return list.map((o) => {
+        const {txid: txidArg, vout} = (o ?? {}) as {txid?: unknown; vout?: unknown}
+        const txid = parseHash(txidArg, 'txid')
+        const n = getInt(vout)
+        if (n < 0) throw new RpcFailure(RPC.invalidParameter, 'Invalid parameter, vout cannot be negative')
+        const spender = node.chain.mempool.spenderOf(txid, n)
+        return spender ? {txid, vout: n, spendingtxid: spender} : {txid, vout: n}
+      })
+    },
+  },
   decoderawtransaction: {
     args: [
       {name: 'hexstring', type: 'str_hex', required: true},
