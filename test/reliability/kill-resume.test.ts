@@ -6,6 +6,7 @@ import Database from 'better-sqlite3'
 
 import {BULK_LOAD, SCRIPT_INDEX} from '../../src/lib/store/schema.js'
 import {type BixResult, runBix, spawnBix} from '../support/cli.js'
+import {type CoreTruth, assertIndexAgrees, coreMempoolTruth, coreTruth} from '../support/core-oracle.js'
 import {indexDigest} from '../support/index-digest.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
 import {assertConsistentMempool, assertConsistentPrefix, cleanDigest, fixture, indexArgs, mempoolDigest, seeded, tempDir} from './support.js'
@@ -18,8 +19,10 @@ import {assertConsistentMempool, assertConsistentPrefix, cleanDigest, fixture, i
  * while the first run's script index is built, and the test kills it there.
  * The others fall at a random time, drawn from a seeded PRNG (printed).
  * Whatever the point, the database left behind is a correct prefix of
- * Core's chain without a trace of the uncommitted work, and the next run
- * ends identical to a clean run.
+ * Core's chain without a trace of the uncommitted work, and after the next
+ * run bix answers for every output script what Core says it owns
+ * (test/support/core-oracle.ts), and the database is identical to a clean
+ * run's (which catches differences no query shows).
  */
 
 type KillPlace = 'write-transaction' | 'script-index' | 'time'
@@ -31,6 +34,8 @@ const hashes = fixture.blocks.map((b) => b.hash)
 
 let node: TestNode
 let clean: string
+/** what Core says every output script of the node's chain owns */
+let truth: CoreTruth
 /** how long a clean first run takes: random kills are drawn within it */
 let cleanMs: number
 
@@ -39,6 +44,7 @@ before(async () => {
   const started = Date.now()
   clean = await cleanDigest({after}, node)
   cleanMs = Date.now() - started
+  truth = await coreTruth(node)
 })
 after(() => node?.stop())
 
@@ -156,7 +162,8 @@ describe('SIGKILL during bix index', () => {
       assert.equal(indexDigest(db), clean, `${what}: the index differs from a clean run's`)
       assert.deepEqual(bulkLoadState(db), {mark: false, scriptIndex: true}, `${what}: the script index is built and the first run over`)
       assert.equal(fs.existsSync(`${db}.lock`), false, `${what} removed the stale lock`)
-      log.push(`resumed from height ${height}: identical to a clean run`)
+      const scripts = await assertIndexAgrees(db, truth)
+      log.push(`resumed from height ${height}: bix answers as Core for all ${scripts} scripts; identical to a clean run`)
     }
     t.diagnostic(`on ${node.kind}: kills landed ${JSON.stringify(landed)}`)
     for (const line of log) t.diagnostic(line)
@@ -278,6 +285,8 @@ describe('SIGKILL during bix sync-mempool', () => {
       assert.equal(assertConsistentPrefix(db, active, `${what}, resumed`), active.length - 1, `${what}: the resume indexed to the node's tip`)
       const size = await assertSnapshotIsNodeMempool(db, wallet, `${what}, resumed`)
       assert.equal((JSON.parse(resumed.stdout) as {total: number}).total, size)
+      const chain = await coreTruth(wallet)
+      const scripts = await assertIndexAgrees(db, chain, {mempool: await coreMempoolTruth(wallet, chain)})
       // and identical to a clean index and sync of the node as it is now (the same until the node changes again)
       const state = `${active.at(-1)} ${size}`
       if (reference?.state !== state) {
@@ -287,7 +296,7 @@ describe('SIGKILL during bix sync-mempool', () => {
       }
       assert.equal(indexDigest(db), reference.index, `${what}: the index differs from a clean one`)
       assert.equal(mempoolDigest(db), reference.mempool, `${what}: the snapshot differs from a clean sync's`)
-      log.push(`  resumed in ${runMs} ms, round over after ${Date.now() - roundStarted} ms`)
+      log.push(`  resumed in ${runMs} ms: bix answers as Core for all ${scripts} scripts, mempool included; round over after ${Date.now() - roundStarted} ms`)
     }
     t.diagnostic(`on ${wallet.kind}: kills landed ${JSON.stringify(landed)}`)
     for (const line of log) t.diagnostic(line)
