@@ -27,8 +27,15 @@ import {assertConsistentMempool, assertConsistentPrefix, cleanDigest, fixture, i
 
 type KillPlace = 'write-transaction' | 'script-index' | 'time'
 
-/** how many kills of `bix index` land where; at least MIN_AT of each announced place */
-const PLAN: Record<KillPlace, number> = {'write-transaction': 7, 'script-index': 6, time: 7}
+/**
+ * The kills of `bix index`: on new databases (the first run, which builds
+ * the script index at its end), so many of each place; and sequences that
+ * start from a complete index (outputs_by_script kept up to date row by
+ * row), each a write-transaction kill and maybe a random one after it.
+ */
+const FIRST_RUN_PLAN: Record<KillPlace, number> = {'write-transaction': 4, 'script-index': 6, time: 5}
+const FROM_COMPLETE_SEQUENCES = 3
+/** at least this many kills inside a write transaction, and while the script index is built */
 const MIN_AT = 5
 const hashes = fixture.blocks.map((b) => b.hash)
 
@@ -92,28 +99,35 @@ function bulkLoadState(file: string): {mark: boolean; scriptIndex: boolean} {
 }
 
 describe('SIGKILL during bix index', () => {
-  const total = Object.values(PLAN).reduce((a, b) => a + b, 0)
-  test(`${total} kills: inside write transactions, while the script index is built, at random times; every resume ends identical to a clean run`, async (t) => {
+  test('kills inside write transactions (of a first run and after a complete one), while the script index is built, and at random times; every resume answers as Core', async (t) => {
     const {int, random} = seeded(t, 'kill points')
-    // the plan in a seeded order, taken one to three kills at a time on one database
-    const plan: KillPlace[] = Object.entries(PLAN).flatMap(([place, n]) => Array<KillPlace>(n).fill(place as KillPlace))
-    for (let i = plan.length - 1; i > 0; i--) {
-      const j = int(0, i)
-      ;[plan[i], plan[j]] = [plan[j], plan[i]]
+    const shuffle = <T>(list: T[]): T[] => {
+      for (let i = list.length - 1; i > 0; i--) {
+        const j = int(0, i)
+        ;[list[i], list[j]] = [list[j], list[i]]
+      }
+      return list
     }
+    // a write transaction comes first, while blocks are left; the script index is built once they are all in
+    const order: KillPlace[] = ['write-transaction', 'script-index', 'time']
+    const firstRuns = shuffle(Object.entries(FIRST_RUN_PLAN).flatMap(([place, n]) => Array<KillPlace>(n).fill(place as KillPlace)))
+    const sequences: Array<{fromComplete: boolean; kills: KillPlace[]}> = []
+    // one to three kills in a row on the same database (each run resuming what the last one left), then a resume to the end
+    while (firstRuns.length > 0) sequences.push({fromComplete: false, kills: firstRuns.splice(0, int(1, 3)).sort((a, b) => order.indexOf(a) - order.indexOf(b))})
+    for (let i = 0; i < FROM_COMPLETE_SEQUENCES; i++) {
+      sequences.push({fromComplete: true, kills: random() < 0.5 ? ['write-transaction', 'time'] : ['write-transaction']})
+    }
+    shuffle(sequences)
     const landed = {'write-transaction, first run': 0, 'write-transaction, after a complete run': 0, 'script-index': 0, 'time, killed': 0, 'time, finished first': 0}
     const log: string[] = []
     let kills = 0
-    while (plan.length > 0) {
+    for (const {fromComplete, kills: sequence} of sequences) {
       const db = path.join(tempDir(t), 'index.db')
-      // a write transaction comes first, while blocks are left; the script index is built once they are all in
-      const order: KillPlace[] = ['write-transaction', 'script-index', 'time']
-      const sequence = plan.splice(0, int(1, 3)).sort((a, b) => order.indexOf(a) - order.indexOf(b))
-      // without a script-index kill, half the sequences start from a complete index (outputs_by_script kept up to date row by row)
-      if (!sequence.includes('script-index') && random() < 0.5) {
+      if (fromComplete) {
         const height = int(0, fixture.height - 20)
         const r = await runBix(indexArgs(node, db, '--quiet', '--to-height', String(height)))
         assert.equal(r.code, 0, r.stderr)
+        assert.deepEqual(bulkLoadState(db), {mark: false, scriptIndex: true}, 'a complete index keeps its script index up to date')
         log.push(`a complete index to height ${height}`)
       }
       for (const place of sequence) {
@@ -131,6 +145,7 @@ describe('SIGKILL during bix index', () => {
           const {from, to} = pausedBatch(pause!)
           const height = assertConsistentPrefix(db, hashes, what)
           assert.equal(height, from - 1, `${what}: killed inside the write transaction of blocks ${from}..${to}, none of them stays`)
+          assert.equal(bulk, !fromComplete, `${what}: a first run bulk-loads, a run after a complete one does not`)
           landed[bulk ? 'write-transaction, first run' : 'write-transaction, after a complete run']++
           log.push(`${what}: inside write transaction ${nth} (blocks ${from}..${to}${bulk ? '' : ', with the script index'}), index at ${height}`)
         } else if (place === 'script-index') {
@@ -169,6 +184,7 @@ describe('SIGKILL during bix index', () => {
     for (const line of log) t.diagnostic(line)
     const inWrites = landed['write-transaction, first run'] + landed['write-transaction, after a complete run']
     assert.ok(inWrites >= MIN_AT, `only ${inWrites} kills inside a write transaction:\n${log.join('\n')}`)
+    assert.ok(landed['write-transaction, after a complete run'] >= FROM_COMPLETE_SEQUENCES, `only ${landed['write-transaction, after a complete run']} kills inside a write transaction after a complete run`)
     assert.ok(landed['script-index'] >= MIN_AT, `only ${landed['script-index']} kills while the script index was built:\n${log.join('\n')}`)
   })
 })
