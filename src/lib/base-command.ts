@@ -1,5 +1,7 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
+import fs from 'node:fs'
 import path from 'node:path'
+import {performance} from 'node:perf_hooks'
 
 import {NETWORK_NAMES, type NetworkName} from './chain/networks.js'
 import {BixError, ExitCode, isBixError} from './errors.js'
@@ -7,6 +9,7 @@ import {resolveNodeConfig} from './node/config.js'
 import {describeRetryWindow, parseRetryWindow} from './node/retry-window.js'
 import {createNodeClient} from './node/rpc-client.js'
 import type {NodeClient, NodeConfig} from './node/types.js'
+import {lastRunsPath, recordLastRun} from './store/last-runs.js'
 import {colourFor} from './ui/colour.js'
 import {formatBytes} from './ui/format.js'
 import {OutageNotice} from './ui/outage-notice.js'
@@ -91,6 +94,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected readonly stderrColour = colourFor(process.stderr)
   protected readonly stdoutColour = colourFor(process.stdout)
   private node?: NodeClient
+  private readonly startedAt = performance.now()
+  /** the index this run used, for its entry in `<db>.runs.json` */
+  private databaseUsed?: string
   private readonly onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
     if (this.interrupt.signal.aborted) {
       // a second Ctrl-C: the user means it
@@ -171,7 +177,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** <bix data dir>/<network>/index.db unless --db says otherwise. */
   protected databasePath(dbFlag: string | undefined, network: NetworkName): string {
-    return dbFlag ? path.resolve(dbFlag) : path.join(this.config.dataDir, network, 'index.db')
+    this.databaseUsed = dbFlag ? path.resolve(dbFlag) : path.join(this.config.dataDir, network, 'index.db')
+    return this.databaseUsed
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
@@ -227,7 +234,31 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (this.flags?.verbose) this.printStats(node)
       await node.close()
     }
+    this.recordRun(err)
     return super.finally(err)
+  }
+
+  /**
+   * The last run of each command, beside the index, for `status --prometheus`.
+   * Only beside an index file that exists, and not for the first time after a
+   * database failure: bix leaves nothing beside a file that is not its index.
+   * A file that cannot be written costs the record, never the command.
+   */
+  private recordRun(err: Error | undefined): void {
+    const database = this.databaseUsed ?? dbFlagOf(this.flags)
+    if (!database || !this.id || !fs.existsSync(database)) return
+    // catch() has set the code by now, for our errors and oclif's alike
+    const exitCode = process.exitCode === undefined || process.exitCode === null ? (err ? ExitCode.unexpected : ExitCode.ok) : Number(process.exitCode)
+    if (exitCode === ExitCode.database && !fs.existsSync(lastRunsPath(database))) return
+    try {
+      recordLastRun(database, this.id.replaceAll(':', ' '), {
+        endedAt: Date.now() / 1000,
+        exitCode,
+        durationSeconds: Math.round(performance.now() - this.startedAt) / 1000,
+      })
+    } catch {
+      // a read-only or missing directory: the command's own outcome stands
+    }
   }
 
   private printStats(node: NodeClient): void {
@@ -243,6 +274,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       )
     }
   }
+}
+
+/** --db as given, for a run that failed before it resolved its index (undefined when parsing failed) */
+function dbFlagOf(flags: unknown): string | undefined {
+  const db = (flags as {db?: unknown} | undefined)?.db
+  return typeof db === 'string' ? path.resolve(db) : undefined
 }
 
 /** oclif's parse messages, one line: "Parsing --rpcport\n\tExpected an integer…\nSee more help with --help" → "Parsing --rpcport: Expected an integer…" */
