@@ -19,7 +19,7 @@ Transactions spending each other go to the node together with submitpackage (Bit
 
 Sending again is safe: a transaction already in the mempool or already confirmed counts as success. When the node's answer is lost (timeout, dropped connection), bix asks the node whether the transaction arrived before calling it a failure.
 
---json prints one object per transaction: {txid, wtxid, size, vsize, fee?, feerate?, status, reason?, node_code?, note?, exit_code}; status is sent, already-in-mempool, already-confirmed, accepted (--dry-run), rejected or error.
+--json prints an array, one object per transaction in the order given, even for one: {txid, wtxid, size, vsize, fee?, feerate?, status, reason?, node_code?, note?, exit_code}; status is sent, already-in-mempool, already-confirmed, accepted (--dry-run), rejected or error.
 
 Exit codes (the worst outcome wins, in this order): 4 a transaction's fate stayed unknown after a timeout (send it again), 3 node unreachable, 1 an error bix did not expect, 8 the node rejected a transaction, 0 every transaction is sent, accepted or already there. 2: bad input, nothing was sent.`
 

@@ -14,6 +14,7 @@ import {checkChain} from '../lib/node/preflight.js'
 import {readLastRuns} from '../lib/store/last-runs.js'
 import {type IndexSummary, describeIndex} from '../lib/store/summary.js'
 import {formatBytes, formatCount, formatDuration, formatTime} from '../lib/ui/format.js'
+import {type StatusJson, statusJson} from '../lib/ui/json.js'
 
 export interface StatusResult {
   node: NodeStatus | null
@@ -57,7 +58,7 @@ Fails fast when the node is down (unless --retry-for gives it time): it says whi
     textfile: Flags.string({description: 'write Prometheus metrics to this file, atomically (for node_exporter\'s textfile collector)', exclusive: ['json']}),
   }
 
-  public async run(): Promise<StatusResult> {
+  public async run(): Promise<StatusJson> {
     const {flags} = this
     const config = this.resolveNode(flags)
 
@@ -103,13 +104,13 @@ Fails fast when the node is down (unless --retry-for gives it time): it says whi
     if (flags.prometheus || flags.textfile) {
       this.exportMetrics(result, indexError ? null : index, config.network, {print: flags.prometheus, file: flags.textfile})
       // the exporter's job was done: what is wrong is in the metrics, and a cron line must not fail on it
-      return result
+      return statusJson(result)
     }
     if (!this.jsonEnabled()) this.render(result, config.network)
     // the report stands; the exit code says what is wrong, the node first
     const failure = nodeError ?? indexError
     if (failure) process.exitCode = failure.exitCode
-    return result
+    return statusJson(result)
   }
 
   private exportMetrics(result: StatusResult, index: IndexSummary | null, network: string, to: {print: boolean; file?: string}): void {

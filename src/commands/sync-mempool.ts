@@ -4,6 +4,7 @@ import path from 'node:path'
 import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
 import {type MempoolSyncResult, syncMempool} from '../lib/mempool/mempool-sync.js'
 import {formatCount, formatDuration} from '../lib/ui/format.js'
+import {type MempoolSyncJson, mempoolSyncJson} from '../lib/ui/json.js'
 import {Progress} from '../lib/ui/progress.js'
 
 /** index's defaults, for --index */
@@ -33,7 +34,7 @@ Safe to run from cron every minute: a run with nothing to do finishes in a few c
     'wait-lock': Flags.boolean({description: 'wait for a bix index writing this database to finish instead of exiting 5', helpGroup: 'MEMPOOL'}),
   }
 
-  public async run(): Promise<MempoolSyncResult> {
+  public async run(): Promise<MempoolSyncJson> {
     const {flags} = this
     const config = this.resolveNode(flags)
     const dbPath = this.databasePath(flags.db, config.network)
@@ -70,7 +71,7 @@ Safe to run from cron every minute: a run with nothing to do finishes in a few c
       })
       progress?.stop()
       if (!this.jsonEnabled()) this.render(result)
-      return result
+      return mempoolSyncJson(result)
     } finally {
       progress?.stop()
     }

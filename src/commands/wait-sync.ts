@@ -6,19 +6,8 @@ import {badInput} from '../lib/errors.js'
 import {type SyncState, describeSyncState, waitForSync} from '../lib/node/sync-wait.js'
 import {isInteractive} from '../lib/ui/colour.js'
 import {formatDuration} from '../lib/ui/format.js'
+import type {WaitSyncJson} from '../lib/ui/json.js'
 import {Progress} from '../lib/ui/progress.js'
-
-export interface WaitSyncResult {
-  synced: true
-  /** the node that answered last (with several --rpc-url, the one failover settled on) */
-  endpoint: string
-  chain: string
-  blocks: number
-  headers: number
-  verificationProgress: number
-  initialBlockDownload: boolean
-  waitedSeconds: number
-}
 
 const seconds = Flags.custom<number>({
   parse: async (input) => {
@@ -48,7 +37,7 @@ Exits 0 once synced, 4 when --timeout runs out (the message says what it was sti
     interval: seconds({description: 'seconds between polls (at least 0.1)', default: 2}),
   }
 
-  public async run(): Promise<WaitSyncResult> {
+  public async run(): Promise<WaitSyncJson> {
     const {flags} = this
     const config = this.resolveNode(flags)
     // each poll makes one attempt, so it can report why it is still waiting
@@ -67,15 +56,16 @@ Exits 0 once synced, 4 when --timeout runs out (the message says what it was sti
       display.stop()
     }
     const {info, waitedMs} = outcome
-    const result: WaitSyncResult = {
+    const result: WaitSyncJson = {
       synced: true,
+      // the node that answered last (with several --rpc-url, the one failover settled on)
       endpoint: client.describe(),
       chain: info.chain,
       blocks: info.blocks,
       headers: info.headers,
-      verificationProgress: info.verificationProgress,
-      initialBlockDownload: info.initialBlockDownload,
-      waitedSeconds: Math.round(waitedMs / 100) / 10,
+      verification_progress: info.verificationProgress,
+      initial_block_download: info.initialBlockDownload,
+      waited_seconds: Math.round(waitedMs / 100) / 10,
     }
     if (!this.jsonEnabled()) this.log(`synced: ${info.chain} at height ${info.blocks} (waited ${formatDuration(waitedMs)})`)
     return result

@@ -12,6 +12,7 @@ import type {NodeClient, NodeConfig} from './node/types.js'
 import {lastRunsPath, recordLastRun} from './store/last-runs.js'
 import {colourFor} from './ui/colour.js'
 import {formatBytes} from './ui/format.js'
+import {type ErrorJson, errorJson} from './ui/json.js'
 import {OutageNotice} from './ui/outage-notice.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -199,7 +200,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (typeof err.oclif?.exit === 'number' && (err as {code?: string}).code !== 'EEXIT') {
       process.exitCode = err.oclif.exit
       const message = oneLine(err.message)
-      if (this.jsonEnabled()) this.logJson({error: {...this.toErrorJson(err).error, message}})
+      if (this.jsonEnabled()) this.logJson(errorJson(this.toErrorJson(err).error.kind, message, err.oclif.exit))
       else process.stderr.write(this.stderrColour.red(`error: ${message}`) + '\n')
       return undefined
     }
@@ -211,18 +212,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * the whole error object: for a bad flag that is the parse context, the
    * command line (and so any --rpcpassword) included.
    */
-  protected override toErrorJson(err: unknown): {error: {kind: string; message: string; exitCode: number}} {
-    if (isBixError(err)) return {error: {kind: err.kind, message: err.message, exitCode: err.exitCode}}
+  protected override toErrorJson(err: unknown): ErrorJson {
+    if (isBixError(err)) return errorJson(err.kind, err.message, err.exitCode)
     const exit = (err as {oclif?: {exit?: unknown}} | undefined)?.oclif?.exit
     const exitCode = typeof exit === 'number' ? exit : ExitCode.unexpected
-    return {
-      error: {
-        // oclif exits 2 for what it could not parse: unknown flags, bad values, missing arguments
-        kind: exitCode === ExitCode.badInput ? 'BadInput' : 'Unexpected',
-        message: err instanceof Error ? err.message : String(err),
-        exitCode,
-      },
-    }
+    // oclif exits 2 for what it could not parse: unknown flags, bad values, missing arguments
+    return errorJson(exitCode === ExitCode.badInput ? 'BadInput' : 'Unexpected', err instanceof Error ? err.message : String(err), exitCode)
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {

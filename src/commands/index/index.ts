@@ -7,6 +7,7 @@ import {SOURCE_KINDS} from '../../lib/sources/block-source.js'
 import type {SourceChoice} from '../../lib/sources/choose-source.js'
 import {isInteractive} from '../../lib/ui/colour.js'
 import {formatBytes, formatCount, formatDuration} from '../../lib/ui/format.js'
+import {type IndexRunJson, indexRunJson} from '../../lib/ui/json.js'
 import {Progress} from '../../lib/ui/progress.js'
 
 export default class Index extends BaseCommand<typeof Index> {
@@ -54,7 +55,7 @@ The first run on an empty index sorts its script index once at the end, in tempo
     'batch-blocks': Flags.integer({description: 'blocks per write transaction (tests)', min: 1, hidden: true, env: 'BIX_BATCH_BLOCKS'}),
   }
 
-  public async run(): Promise<IndexRunSummary> {
+  public async run(): Promise<IndexRunJson> {
     const {flags} = this
     const config = this.resolveNode(flags)
     const dbPath = this.databasePath(flags.db, config.network)
@@ -97,7 +98,7 @@ The first run on an empty index sorts its script index once at the end, in tempo
       })
       progress.stop()
       if (!this.jsonEnabled()) this.render(summary)
-      return summary
+      return indexRunJson(summary)
     } finally {
       progress.stop()
     }

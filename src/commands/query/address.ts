@@ -19,7 +19,7 @@ export default class QueryAddress extends BaseCommand<typeof QueryAddress> {
   static override summary = 'Balance, history and UTXOs of addresses, script hashes or scripts, confirmed and unconfirmed.'
   static override description = `Answers from the index alone: no node is needed. Each answer says which index tip it reflects and how old the mempool snapshot is (bix sync-mempool takes it); when the node is reachable, a warning says if the index lags behind it (--offline skips that check).
 
-Accepts every standard address form of the index's network (P2PKH, P2SH, P2WPKH, P2WSH, P2TR and later segwit versions), --scripthash (Electrum's, as Electrum servers and Esplora show it) and --script for any output script. --json follows Esplora's shape (chain_stats, mempool_stats, utxos, history; amounts in satoshis; unconfirmed entries have height null); several addresses give an array.
+Accepts every standard address form of the index's network (P2PKH, P2SH, P2WPKH, P2WSH, P2TR and later segwit versions), --scripthash (Electrum's, as Electrum servers and Esplora show it) and --script for any output script. --json follows Esplora's shape (chain_stats, mempool_stats, utxos, history; amounts in satoshis; unconfirmed entries have height null); an array, one element per target in the order given (targets given with --scripthash and --script follow the addresses), even for one.
 
 Lists are newest first, unconfirmed before confirmed, --limit entries at a time; --after TXID continues the history after that transaction, --after TXID:VOUT the UTXOs after that output. UTXOs that an unconfirmed transaction spends are listed apart (pending_spends), with that transaction.`
 
@@ -51,7 +51,7 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     offline: Flags.boolean({description: 'do not ask the node whether the index is behind it'}),
   }
 
-  public async run(): Promise<AddressReport | AddressReport[]> {
+  public async run(): Promise<AddressReport[]> {
     const {flags} = this
     const addresses = this.positionalArgs
     const asked = addresses.length + (flags.scripthash?.length ?? 0) + (flags.script?.length ?? 0)
@@ -87,7 +87,8 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
       }
     }
     if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, db.network, i > 0))
-    return asked === 1 ? reports[0] : reports
+    // an array even for one target: a script never has to test the shape
+    return reports
   }
 
   /** The node's settings, for the default database path and the freshness check; a query runs without them. */

@@ -59,7 +59,7 @@ export interface IndexNodeEvents {
   onBuildingScriptIndex?(): void
 }
 
-/** The --json output of bix index, and what its summary line says. */
+/** What bix index's summary line says; its --json is this in snake_case (ui/json.ts). */
 export interface IndexRunSummary extends IndexRunResult {
   network: NetworkName
   database: string
