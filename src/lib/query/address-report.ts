@@ -192,7 +192,8 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
     let before = confirmedBefore
     let more = unconfirmedFrom + page.length < pool.utxos.length
     // confirmed outputs a mempool transaction spends are left out of the page (they are pending_spends): read on past them
-    while (room > 0 && !unspendable) {
+    // also when the unconfirmed outputs filled the page: one more confirmed output says there is a next page
+    while (room >= 0 && !unspendable) {
       const want = Number.isFinite(room) ? room + 1 : 0
       const rows = reader.unspent(target.scriptKey, before, want)
       for (const row of rows) {
