@@ -111,7 +111,7 @@ function timeRuns(args: string[]): {ms: number; txCount: number} {
     const run = spawnSync(process.execPath, [path.join(REPO, 'bin', 'run.js'), ...args], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}})
     times.push(Number(process.hrtime.bigint() - started) / 1e6)
     if (run.status !== 0) throw new Error(`bix query address failed (${run.status}): ${run.stderr}`)
-    txCount = (JSON.parse(run.stdout) as {chain_stats: {tx_count: number}}).chain_stats.tx_count
+    txCount = (JSON.parse(run.stdout) as Array<{chain_stats: {tx_count: number}}>)[0].chain_stats.tx_count
   }
   times.sort((a, b) => a - b)
   return {ms: times[Math.floor(times.length / 2)], txCount}

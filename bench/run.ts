@@ -54,7 +54,7 @@ interface IndexSummary {
   blocks: number
   height: number
   hash: string | null
-  elapsedMs: number
+  elapsed_ms: number
   source: string
 }
 
@@ -203,7 +203,7 @@ async function indexRun(source: 'blk' | 'rest' | 'rpc', chain: ChainManifest, po
     txs: summary.transactions,
     ms: run.wallMs,
     txPerSec: (summary.transactions * 1000) / run.wallMs,
-    indexMs: summary.elapsedMs,
+    indexMs: summary.elapsed_ms,
     peakRss: run.peakRss,
     cpuSeconds: run.cpuSeconds,
     dbBytes,
@@ -249,7 +249,7 @@ interface MempoolSyncSummary {
   added: number
   removed: number
   total: number
-  elapsedMs: number
+  elapsed_ms: number
 }
 
 /**
@@ -284,7 +284,7 @@ async function mempoolSyncs(o: Options, record: (id: PartId, sample: Sample) => 
         txs: changed,
         ms: run.wallMs,
         txPerSec: (changed * 1000) / run.wallMs,
-        syncMs: summary.elapsedMs,
+        syncMs: summary.elapsed_ms,
         limitMs,
         peakRss: run.peakRss,
         cpuSeconds: run.cpuSeconds,

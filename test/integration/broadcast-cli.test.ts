@@ -151,7 +151,7 @@ describe('bix broadcast: what the user sees', () => {
     assert.deepEqual(JSON.parse(notHex.stdout).error, {
       kind: 'BadInput',
       message: 'transaction 1 (argument 1): transaction hex has a non-hex character at position 1; nothing was sent',
-      exitCode: 2,
+      exit_code: 2,
     })
     const fromStdin = await bix(['-'], `${good.toHex()}\n${good.toHex()}ff\n`)
     assert.equal(fromStdin.code, 2)

@@ -114,8 +114,8 @@ describe('every network, end to end on the simulator', () => {
       assert.ok(fs.statSync(defaultDb).isFile())
       const status = await runBix(['status', ...args, '--json'], {env})
       assert.equal(status.code, 0, status.stderr)
-      const s = JSON.parse(status.stdout) as {node: {chain: string}; index: {path: string; network: string; tipHeight: number}; lag: number}
-      assert.deepEqual([s.node.chain, s.index.path, s.index.network, s.index.tipHeight, s.lag], [network, defaultDb, network, addresses.length, 0])
+      const s = JSON.parse(status.stdout) as {node: {chain: string}; index: {path: string; network: string; tip_height: number}; lag: number}
+      assert.deepEqual([s.node.chain, s.index.path, s.index.network, s.index.tip_height, s.lag], [network, defaultDb, network, addresses.length, 0])
 
       // each address, as Core writes it, has exactly its coinbase output: value and place from getblock verbosity 2
       const query = await runBix(['query', 'address', ...args, '--json', '--utxos', ...addresses.map((a) => a.address)], {env})

@@ -27,17 +27,17 @@ const indexArgs = (node: TestNode, db: string, ...more: string[]) => ['index', .
 interface Summary {
   network: string
   database: string
-  databaseBytes: number
+  database_bytes: number
   source: string
-  sourceReason: string
-  startHeight: number
+  source_reason: string
+  start_height: number
   height: number
   hash: string | null
-  nodeHeight: number
+  node_height: number
   blocks: number
   transactions: number
-  reorgs: Array<{forkHeight: number; undone: number}>
-  elapsedMs: number
+  reorgs: Array<{fork_height: number; undone: number}>
+  elapsed_ms: number
 }
 
 describe('bix index', () => {
@@ -51,14 +51,14 @@ describe('bix index', () => {
     assert.equal(s.network, 'regtest')
     assert.equal(s.database, db)
     assert.equal(s.source, 'rpc')
-    assert.equal(s.startHeight, -1)
+    assert.equal(s.start_height, -1)
     assert.equal(s.height, fixture.height)
     assert.equal(s.hash, fixture.tip)
-    assert.equal(s.nodeHeight, fixture.height)
+    assert.equal(s.node_height, fixture.height)
     assert.equal(s.blocks, fixture.height + 1)
     assert.equal(s.transactions, 283)
     assert.deepEqual(s.reorgs, [])
-    assert.ok(s.databaseBytes > 0 && s.databaseBytes === fs.statSync(db).size + (fs.statSync(`${db}-wal`, {throwIfNoEntry: false})?.size ?? 0))
+    assert.ok(s.database_bytes > 0 && s.database_bytes === fs.statSync(db).size + (fs.statSync(`${db}-wal`, {throwIfNoEntry: false})?.size ?? 0))
     assert.equal(r.stderr, '', '--json prints no progress')
   })
 
@@ -160,7 +160,7 @@ describe('bix index', () => {
     const resumed = await runBix(indexArgs(node, db, '--json'))
     assert.equal(resumed.code, 0, resumed.stderr)
     const s = JSON.parse(resumed.stdout) as Summary
-    assert.equal(s.startHeight, height)
+    assert.equal(s.start_height, height)
     assert.equal(s.hash, fixture.tip)
   })
 
@@ -195,7 +195,7 @@ describe('bix index', () => {
     const again = await runBix(indexArgs(node, db, '--json'))
     assert.equal(again.code, 0, again.stderr)
     const s = JSON.parse(again.stdout) as Summary
-    assert.equal(s.startHeight, 50, 'nothing of the bad batch was written')
+    assert.equal(s.start_height, 50, 'nothing of the bad batch was written')
     assert.equal(s.hash, fixture.tip)
   })
 

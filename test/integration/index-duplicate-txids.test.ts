@@ -112,7 +112,7 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
   const query = async (db: string, script: Buffer): Promise<Report> => {
     const r = await runBix(['query', 'address', '--db', db, '--offline', '--json', '--utxos', '--history', '--limit', '0', '--script', script.toString('hex')])
     assert.equal(r.code, 0, r.stderr)
-    return JSON.parse(r.stdout) as Report
+    return (JSON.parse(r.stdout) as Report[])[0]
   }
   /** the node's UTXO total for the paid script after block `height` */
   const totalAt = (height: number) => sats(balances.filter((b) => b.height <= height).at(-1)!.paid.total_amount)
@@ -238,7 +238,7 @@ describe('an index of a chain with a duplicate coinbase txid (BIP30; simulator: 
     for (let page = 0; page <= whole.length; page++) {
       const r = await runBix(['query', 'address', '--db', oneRun, '--offline', '--json', '--history', '--limit', '1', '--script', PAID.toString('hex'), ...(after ? ['--after', after] : [])])
       assert.equal(r.code, 0, r.stderr)
-      const report = JSON.parse(r.stdout) as Report & {next_after?: {history?: string}}
+      const [report] = JSON.parse(r.stdout) as Array<Report & {next_after?: {history?: string}}>
       paged.push(...report.history.map((h) => `${h.txid}@${h.height}`))
       after = report.next_after?.history
       if (!after) break

@@ -27,9 +27,9 @@ interface ScanResult {
 
 interface StatusIndex {
   path: string
-  tipHeight: number | null
+  tip_height: number | null
   building: boolean
-  writerPid: number | null
+  writer_pid: number | null
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -65,7 +65,7 @@ describe('queries during the first bix index run', () => {
     assert.match(busy.stderr, /^error: the index is still being built \(its first bix index run, at height \d+, has not finished\); queries work once it has\n$/)
     const busyJson = await runBix([...query, '--json'], {env})
     assert.equal(busyJson.code, 5)
-    assert.deepEqual((JSON.parse(busyJson.stdout) as {error: {kind: string; exitCode: number}}).error.kind, 'IndexBusy')
+    assert.deepEqual((JSON.parse(busyJson.stdout) as {error: {kind: string; exit_code: number}}).error.kind, 'IndexBusy')
 
     const status = await runBix(['status', ...node.cliArgs(), '--db', db], {env})
     assert.equal(status.code, 0, status.stderr)
@@ -75,8 +75,8 @@ describe('queries during the first bix index run', () => {
     const during = (JSON.parse(statusJson.stdout) as {index: StatusIndex}).index
     assert.equal(during.path, db)
     assert.equal(during.building, true)
-    assert.equal(during.writerPid, run.child.pid)
-    assert.ok(during.tipHeight !== null && during.tipHeight < fixture.height, `tip ${during.tipHeight} while the run goes on`)
+    assert.equal(during.writer_pid, run.child.pid)
+    assert.ok(during.tip_height !== null && during.tip_height < fixture.height, `tip ${during.tip_height} while the run goes on`)
     assert.equal(run.child.exitCode, null, 'the run was still going through every check above')
 
     sim.faults.slow(0)
@@ -85,7 +85,7 @@ describe('queries during the first bix index run', () => {
 
     const answered = await runBix([...query, '--json'], {env})
     assert.equal(answered.code, 0, answered.stderr)
-    const report = JSON.parse(answered.stdout) as {balance: {confirmed: number}; freshness: {index: {height: number; hash: string}}}
+    const [report] = JSON.parse(answered.stdout) as Array<{balance: {confirmed: number}; freshness: {index: {height: number; hash: string}}}>
     const scan = await node.rpc<ScanResult>('scantxoutset', ['start', [`addr(${fixture.miner})`]])
     assert.ok(scan.success)
     assert.equal(report.balance.confirmed, Math.round(scan.total_amount * 1e8), 'the node\'s own balance of the address')

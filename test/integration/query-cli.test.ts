@@ -55,16 +55,17 @@ function tempDb(t: {after: (fn: () => void) => void}): string {
   return path.join(dir, 'index.db')
 }
 
-async function index(node: TestNode, db: string): Promise<{reorgs: Array<{forkHeight: number; undone: number}>}> {
+async function index(node: TestNode, db: string): Promise<{reorgs: Array<{fork_height: number; undone: number}>}> {
   const r = await runBix(['index', ...node.cliArgs(), '--db', db, '--json'])
   assert.equal(r.code, 0, r.stderr)
-  return JSON.parse(r.stdout) as {reorgs: Array<{forkHeight: number; undone: number}>}
+  return JSON.parse(r.stdout) as {reorgs: Array<{fork_height: number; undone: number}>}
 }
 
-async function query(node: TestNode, db: string, ...args: string[]): Promise<Report | Report[]> {
+/** Every answer of one `query address` run: an array, one report per target. */
+async function query(node: TestNode, db: string, ...args: string[]): Promise<Report[]> {
   const r = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, '--json', ...args])
   assert.equal(r.code, 0, r.stderr)
-  return JSON.parse(r.stdout) as Report | Report[]
+  return JSON.parse(r.stdout) as Report[]
 }
 
 /** The node's account of the recorded chain, held to the recording of Core's (on Core too: the recording must stay true). */
@@ -158,7 +159,7 @@ describe('bix query address', () => {
 
     await submitBlocks(node, scriptKinds.replacement)
     const {reorgs} = await index(node, db)
-    assert.deepEqual(reorgs, [{forkHeight: scriptKinds.stale[0].height - 1, undone: scriptKinds.stale.length}])
+    assert.deepEqual(reorgs, [{fork_height: scriptKinds.stale[0].height - 1, undone: scriptKinds.stale.length}])
     const after = await coreTruth(node)
     assertSameTruth(after, scriptKinds.truth)
     for (const txid of scriptKinds.staleOnly) assert.ok(!after.txids.includes(txid), `${txid} is only in the stale branch`)
@@ -195,7 +196,7 @@ describe('bix query address', () => {
     // paid to another address (the same coinbase, transactions and time would make the very block Core was told is invalid)
     await node.invalidate(replaced)
     await node.mine(2, await node.newAddress('bech32m'))
-    assert.deepEqual((await index(node, db)).reorgs, [{forkHeight: 102, undone: 1}])
+    assert.deepEqual((await index(node, db)).reorgs, [{fork_height: 102, undone: 1}])
     const checkedAfter = await assertIndexAgreesWithCore(db, node)
     log(t, node, 'wallet chain before its reorg', checkedBefore, false)
     log(t, node, 'wallet chain after its reorg', checkedAfter, false)
@@ -223,7 +224,7 @@ describe('bix query address', () => {
     assert.ok((await assertIndexAgreesWithCore(db, node)) > truth.scripts.length)
     const later = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.miner, '--json'])
     assert.equal(later.code, 0, later.stderr)
-    assert.equal((JSON.parse(later.stdout) as Report).freshness.mempool.used, false)
+    assert.equal((JSON.parse(later.stdout) as Report[])[0].freshness.mempool.used, false)
     assert.match(later.stderr, /the mempool snapshot was taken at another index tip.*run bix sync-mempool/)
   })
 
@@ -237,9 +238,9 @@ describe('bix query address', () => {
     const script = addressToScript(address, 'regtest').toString('hex')
     const core = truth.scripts.find((s) => s.script === script)
     assert.ok(core && core.chain_stats.tx_count > 0, `Core knows activity of ${address}`)
-    const byAddress = (await query(node, db, address)) as Report
-    const byHash = (await query(node, db, '--scripthash', byAddress.scripthash)) as Report
-    const byScript = (await query(node, db, '--script', script)) as Report
+    const [byAddress] = await query(node, db, address)
+    const [byHash] = await query(node, db, '--scripthash', byAddress.scripthash)
+    const [byScript] = await query(node, db, '--script', script)
     for (const report of [byAddress, byHash, byScript]) {
       assert.deepEqual(report.chain_stats, core.chain_stats)
       assert.equal(report.balance.confirmed, core.utxos.reduce((sum, u) => sum + u.value, 0))
@@ -265,7 +266,7 @@ describe('bix query address', () => {
     await index(node, db)
     const truth = await fixtureTruth(node)
     const miner = truth.scripts.find((s) => s.script === addressToScript(fixture.miner, 'regtest').toString('hex'))!
-    const all = (await query(node, db, fixture.miner, '--history', '--utxos', '--limit', '0')) as Report
+    const [all] = await query(node, db, fixture.miner, '--history', '--utxos', '--limit', '0')
     assert.ok(all.history!.length > 10)
     assert.deepEqual(all.history!.map(({txid, height, value_change}) => ({txid, height, value_change})), miner.history, 'newest first, as Core\'s chain orders them')
     assert.deepEqual([...all.utxos!].sort((a, b) => (a.txid < b.txid ? -1 : a.txid > b.txid ? 1 : a.vout - b.vout)), miner.utxos)
@@ -273,7 +274,7 @@ describe('bix query address', () => {
     const paged: string[] = []
     let after: string | undefined
     for (;;) {
-      const page = (await query(node, db, fixture.miner, '--history', '--limit', '15', ...(after ? ['--after', after] : []))) as Report
+      const [page] = await query(node, db, fixture.miner, '--history', '--limit', '15', ...(after ? ['--after', after] : []))
       assert.ok(page.history!.length <= 15)
       paged.push(...page.history!.map((h) => h.txid))
       after = page.next_after?.history
@@ -281,9 +282,9 @@ describe('bix query address', () => {
     }
     assert.deepEqual(paged, miner.history.map((h) => h.txid))
 
-    const firstUtxos = (await query(node, db, fixture.miner, '--utxos', '--limit', '3')) as Report
+    const [firstUtxos] = await query(node, db, fixture.miner, '--utxos', '--limit', '3')
     assert.equal(firstUtxos.utxos!.length, 3)
-    const rest = (await query(node, db, fixture.miner, '--utxos', '--limit', '0', '--after', firstUtxos.next_after!.utxos!)) as Report
+    const [rest] = await query(node, db, fixture.miner, '--utxos', '--limit', '0', '--after', firstUtxos.next_after!.utxos!)
     assert.deepEqual([...firstUtxos.utxos!, ...rest.utxos!], all.utxos)
   })
 
@@ -321,7 +322,7 @@ describe('bix query address', () => {
     await node.stop()
     const offline = await runBix(['query', 'address', '--network', 'regtest', '--db', db, fixture.miner, '--rpcport', '1', '--json'])
     assert.equal(offline.code, 0, offline.stderr)
-    assert.deepEqual((JSON.parse(offline.stdout) as Report).chain_stats, core.chain_stats)
+    assert.deepEqual((JSON.parse(offline.stdout) as Report[])[0].chain_stats, core.chain_stats)
     assert.equal(offline.stderr, '', 'no warning when the node is simply not there')
 
     const wrong = await runBix(['query', 'address', '--network', 'main', '--db', db, 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq'])

@@ -114,9 +114,9 @@ async function answers(db: string, opts: BixOptions = {}): Promise<Answers> {
   for (const report of query) delete report.freshness.mempool.age_seconds
   const s = await runBix(['status', ...nodeArgs(), '--db', db, '--json'], opts)
   assert.equal(s.code, 0, `status: ${s.stderr}`)
-  const {index} = JSON.parse(s.stdout) as {index: {path?: string; sizeBytes?: number}}
+  const {index} = JSON.parse(s.stdout) as {index: {path?: string; size_bytes?: number}}
   delete index.path
-  delete index.sizeBytes
+  delete index.size_bytes
   return {query, status: index}
 }
 

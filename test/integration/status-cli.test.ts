@@ -24,26 +24,26 @@ interface StatusJson {
     endpoint: string
     chain: string
     version: number
-    versionText: string
+    version_text: string
     subversion: string
     blocks: number
     headers: number
-    bestBlockHash: string
-    verificationProgress: number
-    initialBlockDownload: boolean
+    best_block_hash: string
+    verification_progress: number
+    initial_block_download: boolean
     pruned: boolean
-    pruneHeight: number | null
-    sizeOnDisk: number
-    mempool: {loaded: boolean; txCount: number; bytes: number; usage: number}
+    prune_height: number | null
+    size_on_disk: number
+    mempool: {loaded: boolean; tx_count: number; bytes: number; usage: number}
     peers: {inbound: number; outbound: number}
-    uptimeSeconds: number
+    uptime_seconds: number
     warnings: string[]
-    rpcRoundTripMs: number
+    rpc_round_trip_ms: number
   }
-  nodeError: string | null
+  node_error: string | null
   tried: {endpoints: string[]; credentials: string[]}
-  index: null | {path: string; network: string; schemaVersion: number; tipHeight: number | null; tipHash: string | null; sizeBytes: number; writerPid: number | null}
-  indexError: string | null
+  index: null | {path: string; network: string; schema_version: number; tip_height: number | null; tip_hash: string | null; size_bytes: number; writer_pid: number | null}
+  index_error: string | null
   lag: number | null
 }
 
@@ -111,21 +111,21 @@ describe('bix status', () => {
     assert.equal(s.node.chain, 'regtest')
     assert.equal(s.node.blocks, fixture.height)
     assert.equal(s.node.headers, fixture.height)
-    assert.equal(s.node.bestBlockHash, await node.tipHash())
-    assert.equal(s.node.initialBlockDownload, false)
+    assert.equal(s.node.best_block_hash, await node.tipHash())
+    assert.equal(s.node.initial_block_download, false)
     assert.equal(s.node.pruned, false)
     assert.ok(s.node.version >= 210_000, String(s.node.version))
-    assert.match(s.node.versionText, /^\d+\.\d+\.\d+$/)
-    assert.equal(s.node.mempool.txCount, fixture.mempool.length)
+    assert.match(s.node.version_text, /^\d+\.\d+\.\d+$/)
+    assert.equal(s.node.mempool.tx_count, fixture.mempool.length)
     assert.ok(s.node.mempool.bytes > 0)
     assert.equal(typeof s.node.peers.inbound, 'number')
     assert.equal(typeof s.node.peers.outbound, 'number')
-    assert.ok(s.node.rpcRoundTripMs >= 0)
+    assert.ok(s.node.rpc_round_trip_ms >= 0)
     assert.ok(Array.isArray(s.node.warnings))
-    assert.equal(s.nodeError, null)
+    assert.equal(s.node_error, null)
     assert.deepEqual(s.tried, {endpoints: [node.rpcUrl], credentials: [`cookie file ${node.cookiePath}`]})
     assert.equal(s.index, null)
-    assert.equal(s.indexError, null)
+    assert.equal(s.index_error, null)
     assert.equal(s.lag, null)
   })
 
@@ -151,9 +151,9 @@ describe('bix status', () => {
     assert.equal(s.node?.blocks, 5)
     assert.equal(s.index?.path, db)
     assert.equal(s.index?.network, 'regtest')
-    assert.equal(s.index?.tipHeight, 3)
-    assert.equal(s.index?.tipHash, tip)
-    assert.ok((s.index?.sizeBytes ?? 0) > 0)
+    assert.equal(s.index?.tip_height, 3)
+    assert.equal(s.index?.tip_hash, tip)
+    assert.ok((s.index?.size_bytes ?? 0) > 0)
     assert.equal(s.lag, 2)
     const human = await runBix(['status', ...node.cliArgs(), '--db', db], isolated(t))
     assert.match(human.stdout, /^lag +2 blocks behind the node$/m)
@@ -184,9 +184,9 @@ describe('bix status', () => {
     assert.equal(j.code, 3, j.stderr)
     const s = JSON.parse(j.stdout) as StatusJson
     assert.equal(s.node, null)
-    assert.match(s.nodeError ?? '', /connection refused/)
+    assert.match(s.node_error ?? '', /connection refused/)
     assert.deepEqual(s.tried, {endpoints: [`http://127.0.0.1:${port}`], credentials: [`cookie file ${cookieFile}`]})
-    assert.equal(s.index?.tipHeight, 2)
+    assert.equal(s.index?.tip_height, 2)
     assert.equal(s.lag, null)
     for (const output of [r.stdout, r.stderr, j.stdout, j.stderr]) assert.ok(!output.includes(SECRET_COOKIE), 'the cookie value is never shown')
   })
@@ -219,7 +219,7 @@ describe('bix status', () => {
     assert.deepEqual((JSON.parse(conf.stdout) as StatusJson).tried.credentials, [`rpcuser/rpcpassword from bitcoin.conf ${path.join(datadir, 'bitcoin.conf')}`])
     assert.deepEqual((JSON.parse(url.stdout) as StatusJson).tried, {endpoints: [`http://127.0.0.1:${port}`], credentials: ['rpcuser/rpcpassword from URL']})
     assert.deepEqual(JSON.parse(badFlagJson.stdout), {
-      error: {kind: 'BadInput', message: 'Nonexistent flag: --no-such-flag', exitCode: 2},
+      error: {kind: 'BadInput', message: 'Nonexistent flag: --no-such-flag', exit_code: 2},
     })
     for (const r of runs) {
       assert.ok(!r.stdout.includes(SECRET_PASSWORD) && !r.stderr.includes(SECRET_PASSWORD), `a password in the output of:\n${r.stdout}\n${r.stderr}`)
@@ -241,7 +241,7 @@ describe('bix status', () => {
     assert.equal(j.code, 2)
     const s = JSON.parse(j.stdout) as StatusJson
     assert.equal(s.node?.chain, 'regtest')
-    assert.equal(s.nodeError, 'the node runs regtest but --network is main')
+    assert.equal(s.node_error, 'the node runs regtest but --network is main')
   })
 
   test('an index of another network than the node\'s: shown, and refused with exit 2', async (t) => {
@@ -259,7 +259,7 @@ describe('bix status', () => {
     assert.equal(j.code, 2)
     const s = JSON.parse(j.stdout) as StatusJson
     assert.equal(s.index?.network, 'signet')
-    assert.equal(s.indexError, `index ${db} is for signet, not regtest; use another --db or --network`)
+    assert.equal(s.index_error, `index ${db} is for signet, not regtest; use another --db or --network`)
     assert.equal(s.lag, null, 'no lag between different chains')
   })
 

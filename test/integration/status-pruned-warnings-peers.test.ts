@@ -21,8 +21,8 @@ const fixture = readFixtureChain()
 
 interface StatusNode {
   pruned: boolean
-  pruneHeight: number | null
-  sizeOnDisk: number
+  prune_height: number | null
+  size_on_disk: number
   peers: {inbound: number; outbound: number}
   warnings: string[]
 }
@@ -103,7 +103,7 @@ describe('bix status of pruned, warning and connected nodes', () => {
     const before = await status(t, node)
     assert.match(before.human, new RegExp(`^pruned +yes, blocks from ${fresh.pruneheight} on$`, 'm'))
     assert.equal(before.json.pruned, true)
-    assert.equal(before.json.pruneHeight, fresh.pruneheight)
+    assert.equal(before.json.prune_height, fresh.pruneheight)
 
     // Core never prunes the last 288 blocks; 600 blocks fill a few -fastprune files. Mined to an address outside the wallet: fast
     await node.mine(600, fixture.miner)
@@ -116,9 +116,9 @@ describe('bix status of pruned, warning and connected nodes', () => {
     assert.match(after.human, new RegExp(`^pruned +yes, blocks from ${pruned.pruneheight} on$`, 'm'))
     assert.match(after.human, /^blocks +600 of 600 headers, synced$/m)
     assert.equal(after.json.pruned, true)
-    assert.equal(after.json.pruneHeight, pruned.pruneheight)
+    assert.equal(after.json.prune_height, pruned.pruneheight)
     const nowOnDisk = (await node.rpc<ChainInfo>('getblockchaininfo')).size_on_disk
-    assert.equal(after.json.sizeOnDisk, nowOnDisk)
+    assert.equal(after.json.size_on_disk, nowOnDisk)
     const disk = diskBytes(after.human)
     assert.ok(Math.abs(disk.bytes - nowOnDisk) <= disk.precision, `disk ${disk.bytes} vs the node's ${nowOnDisk}`)
   })

@@ -31,10 +31,10 @@ interface SyncResult {
   vanished: number
   total: number
   tip: {height: number; hash: string}
-  syncedAt: number
-  indexedBlocks: number
+  synced_at: number
+  indexed_blocks: number
   attempts: number
-  elapsedMs: number
+  elapsed_ms: number
 }
 
 /** The snapshot as rows of text, sorted: what the database holds, or what the node says it should. */
@@ -128,7 +128,7 @@ async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<
   }
 }
 
-const errorOf = (r: BixResult) => (JSON.parse(r.stdout) as {error: {kind: string; message: string; exitCode: number}}).error
+const errorOf = (r: BixResult) => (JSON.parse(r.stdout) as {error: {kind: string; message: string; exit_code: number}}).error
 
 describe('bix sync-mempool', () => {
   test('the recorded mempool of six transactions is reproduced exactly: txids, times, sizes, fees, outputs and what each input spends', async (t) => {
@@ -179,7 +179,7 @@ describe('bix sync-mempool', () => {
 
     const extra = await node.send(address, 30_000)
     const confirmed = await syncJson(node, db, '--index')
-    assert.deepEqual([confirmed.indexedBlocks, confirmed.added, confirmed.removed, confirmed.total], [1, 1, 3, 1])
+    assert.deepEqual([confirmed.indexed_blocks, confirmed.added, confirmed.removed, confirmed.total], [1, 1, 3, 1])
     assert.equal(confirmed.tip.height, 102)
     await assertMatchesNode(node, db)
     assert.ok(storedSnapshot(db).txs[0].startsWith(extra))
@@ -252,7 +252,7 @@ describe('bix sync-mempool', () => {
     sim.faults.slow(0)
     assert.equal(again.code, 0, again.stdout + again.stderr)
     const r = JSON.parse(again.stdout) as SyncResult
-    assert.deepEqual([r.attempts, r.indexedBlocks, r.tip.height, r.total], [2, 1, 103, 0])
+    assert.deepEqual([r.attempts, r.indexed_blocks, r.tip.height, r.total], [2, 1, 103, 0])
     await assertMatchesNode(node, db)
   })
 

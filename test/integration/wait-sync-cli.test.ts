@@ -22,13 +22,13 @@ interface WaitSyncJson {
   chain: string
   blocks: number
   headers: number
-  verificationProgress: number
-  initialBlockDownload: boolean
-  waitedSeconds: number
+  verification_progress: number
+  initial_block_download: boolean
+  waited_seconds: number
 }
 
 interface ErrorJson {
-  error: {kind: string; message: string; exitCode: number}
+  error: {kind: string; message: string; exit_code: number}
 }
 
 /** Polls often, so each test takes a second or two rather than the default interval's. */
@@ -75,11 +75,11 @@ describe('bix wait-sync', () => {
     assert.equal(j.stderr, '')
     const s = JSON.parse(j.stdout) as WaitSyncJson
     assert.deepEqual(
-      {synced: s.synced, endpoint: s.endpoint, chain: s.chain, blocks: s.blocks, headers: s.headers, ibd: s.initialBlockDownload},
+      {synced: s.synced, endpoint: s.endpoint, chain: s.chain, blocks: s.blocks, headers: s.headers, ibd: s.initial_block_download},
       {synced: true, endpoint: node.rpcUrl, chain: 'regtest', blocks: 2, headers: 2, ibd: false},
     )
-    assert.ok(s.verificationProgress > 0 && s.verificationProgress <= 1)
-    assert.ok(s.waitedSeconds >= 0 && s.waitedSeconds < 5)
+    assert.ok(s.verification_progress > 0 && s.verification_progress <= 1)
+    assert.ok(s.waited_seconds >= 0 && s.waited_seconds < 5)
   })
 
   test('through warm-up (-28): says what the node is doing on stderr, then exits 0', async (t) => {
@@ -106,7 +106,7 @@ describe('bix wait-sync', () => {
     const j = await json.done
     assert.equal(j.code, 0, j.stderr)
     assert.equal(j.stderr, '', '--json prints no progress')
-    assert.ok((JSON.parse(j.stdout) as WaitSyncJson).waitedSeconds > 0)
+    assert.ok((JSON.parse(j.stdout) as WaitSyncJson).waited_seconds > 0)
   })
 
   test('a 503 storm (work queue full): the wait says the node is busy and rides it out', async (t) => {
@@ -153,7 +153,7 @@ describe('bix wait-sync', () => {
     assert.equal(j.code, 4)
     const {error} = JSON.parse(j.stdout) as ErrorJson
     assert.equal(error.kind, 'TimedOut')
-    assert.equal(error.exitCode, 4)
+    assert.equal(error.exit_code, 4)
     assert.match(error.message, /last: syncing/)
     assert.equal(j.stderr, '', '--json prints no progress')
   })
@@ -228,7 +228,7 @@ describe('bix wait-sync', () => {
     assert.equal(r.code, 3, r.stdout)
     const {error} = JSON.parse(r.stdout) as ErrorJson
     assert.equal(error.kind, 'AuthFailed')
-    assert.equal(error.exitCode, 3)
+    assert.equal(error.exit_code, 3)
     assert.match(error.message, /rpcuser\/rpcpassword from flags were rejected/)
     assert.ok(!r.stdout.includes('not-the-password'))
     assert.ok(Date.now() - started < 10_000)
@@ -255,18 +255,18 @@ describe('bix wait-sync', () => {
     assert.match(r.stderr, /^error: the node runs regtest but --network is signet$/m)
     const j = await runBix([...args, '--json'])
     assert.equal(j.code, 2)
-    assert.deepEqual(JSON.parse(j.stdout), {error: {kind: 'WrongNetwork', message: 'the node runs regtest but --network is signet', exitCode: 2}})
+    assert.deepEqual(JSON.parse(j.stdout), {error: {kind: 'WrongNetwork', message: 'the node runs regtest but --network is signet', exit_code: 2}})
   })
 
   test('bad flags are exit 2, with the one JSON error shape under --json', async () => {
     const r = await runBix(['wait-sync', '--interval', '0', '--json'])
     assert.equal(r.code, 2)
     const {error} = JSON.parse(r.stdout) as ErrorJson
-    assert.deepEqual([error.kind, error.exitCode], ['BadInput', 2])
+    assert.deepEqual([error.kind, error.exit_code], ['BadInput', 2])
     assert.match(error.message, /--interval must be a number of seconds, at least 0\.1 \(got "0"\)/)
     const timeout = await runBix(['wait-sync', '--timeout', 'soon', '--json'])
     assert.equal(timeout.code, 2)
-    assert.deepEqual(Object.keys((JSON.parse(timeout.stdout) as ErrorJson).error), ['kind', 'message', 'exitCode'])
+    assert.deepEqual(Object.keys((JSON.parse(timeout.stdout) as ErrorJson).error), ['kind', 'message', 'exit_code'])
   })
 
   test('Ctrl-C ends the wait promptly with exit 130', async (t) => {

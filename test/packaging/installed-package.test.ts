@@ -110,10 +110,10 @@ describe('bix installed from its npm tarball', () => {
   test('`bix status` reports the node as the node reports itself', async () => {
     const r = await run(['status', ...node.cliArgs(), '--json'])
     assert.equal(r.code, 0, r.stderr)
-    const status = JSON.parse(r.stdout) as {node: {blocks: number; bestBlockHash: string}}
+    const status = JSON.parse(r.stdout) as {node: {blocks: number; best_block_hash: string}}
     const chain = await node.rpc<{blocks: number; bestblockhash: string}>('getblockchaininfo')
     assert.equal(status.node.blocks, chain.blocks)
-    assert.equal(status.node.bestBlockHash, chain.bestblockhash)
+    assert.equal(status.node.best_block_hash, chain.bestblockhash)
   })
 
   test('`bix index` then `bix query address` give the balance the node\'s scantxoutset gives', async () => {
@@ -126,8 +126,8 @@ describe('bix installed from its npm tarball', () => {
     assert.equal(indexed.code, 0, indexed.stderr)
     const r = await run(['query', 'address', address, '--network', 'regtest', '--db', db, '--offline', '--json'])
     assert.equal(r.code, 0, r.stderr)
-    const report = JSON.parse(r.stdout) as Array<{balance: {confirmed: number}}> | {balance: {confirmed: number}}
-    const balance = (Array.isArray(report) ? report[0] : report).balance.confirmed
+    const [report] = JSON.parse(r.stdout) as Array<{balance: {confirmed: number}}>
+    const balance = report.balance.confirmed
     const scan = await node.rpc<{total_amount: number}>('scantxoutset', ['start', [`addr(${address})`]])
     assert.equal(balance, Math.round(scan.total_amount * 1e8))
     assert.equal(balance, 123_456, 'the payment, confirmed')

@@ -137,7 +137,7 @@ describe('disk full', () => {
     free()
     const resumed = await runBix(bix(db, '--json'))
     assert.equal(resumed.code, 0, resumed.stderr)
-    assert.equal(JSON.parse(resumed.stdout).startHeight, 100)
+    assert.equal(JSON.parse(resumed.stdout).start_height, 100)
     assert.equal(indexDigest(db), clean)
     fs.rmSync(db)
   })
@@ -216,7 +216,7 @@ describe('read-only', () => {
     assert.equal(indexDigest(db), before)
     const q = await runBix(query(db, '--json'), asOther)
     assert.equal(q.code, 0, q.stderr)
-    assert.equal(JSON.parse(q.stdout).freshness.index.height, 100)
+    assert.equal(JSON.parse(q.stdout)[0].freshness.index.height, 100)
   })
 
   test('a read-only directory: index exits 7 naming it, the index unchanged', async (t) => {
@@ -239,7 +239,7 @@ describe('read-only', () => {
     assert.deepEqual(fs.readdirSync(d), ['index.db'])
     const q = await runBix(query(db, '--json'), asOther)
     assert.equal(q.code, 0, q.stderr)
-    assert.equal(JSON.parse(q.stdout).freshness.index.height, 100)
+    assert.equal(JSON.parse(q.stdout)[0].freshness.index.height, 100)
     assert.deepEqual(fs.readdirSync(d), ['index.db'])
     assert.equal(fileBytesDigest(db), before)
   })

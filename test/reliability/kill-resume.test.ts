@@ -173,7 +173,7 @@ describe('SIGKILL during bix index', () => {
       const resumed = await runBix(indexArgs(node, db, '--json', '--batch-blocks', String(int(1, 50))))
       const what = `the resume after kill ${kills}`
       assert.equal(resumed.code, 0, `${what} failed: ${resumed.stderr}`)
-      assert.equal((JSON.parse(resumed.stdout) as {startHeight: number}).startHeight, height, `${what} starts where the kill left the index`)
+      assert.equal((JSON.parse(resumed.stdout) as {start_height: number}).start_height, height, `${what} starts where the kill left the index`)
       assert.equal(indexDigest(db), clean, `${what}: the index differs from a clean run's`)
       assert.deepEqual(bulkLoadState(db), {mark: false, scriptIndex: true}, `${what}: the script index is built and the first run over`)
       assert.equal(fs.existsSync(`${db}.lock`), false, `${what} removed the stale lock`)

@@ -64,7 +64,7 @@ describe('node faults during bix index', () => {
     assertCleanFailure(plain, 3, new RegExp(`cannot reach bitcoind at 127\\.0\\.0\\.1:${port} \\(connection refused\\)`))
     assert.ok(Date.now() - started < 15_000)
     assert.equal(json.code, 3)
-    assert.deepEqual(Object.keys(JSON.parse(json.stdout).error).sort(), ['exitCode', 'kind', 'message'])
+    assert.deepEqual(Object.keys(JSON.parse(json.stdout).error).sort(), ['exit_code', 'kind', 'message'])
     assert.equal(JSON.parse(json.stdout).error.kind, 'NodeUnreachable')
     assert.equal(fs.existsSync(db), false, 'nothing written')
     assert.equal(fs.existsSync(`${db}.lock`), false, 'no lock left')

@@ -24,7 +24,7 @@ import {cleanDigest, fixture, indexArgs, indexHeight, seeded, tempDir, waitUntil
 interface Summary {
   height: number
   hash: string
-  reorgs: Array<{forkHeight: number; undone: number}>
+  reorgs: Array<{fork_height: number; undone: number}>
 }
 
 async function fixtureNode(t: {after: (fn: () => Promise<void>) => void}): Promise<TestNode> {
@@ -65,7 +65,7 @@ describe('reorgs while bix index runs', () => {
     node.sim!.reorg({depth})
     const summary = await assertEndsClean(t, node, db, await run.done, `depth ${depth}, batch ${batch}, ${written} written`)
     assert.ok(summary.reorgs.length >= 1, 'the run saw the reorg')
-    assert.equal(summary.reorgs[0].forkHeight, fork, 'undone down to the fork')
+    assert.equal(summary.reorgs[0].fork_height, fork, 'undone down to the fork')
     assert.ok(summary.reorgs[0].undone > batch, `more than one batch undone (${summary.reorgs[0].undone})`)
     assert.equal(summary.height, fixture.height + 1)
   })
@@ -102,7 +102,7 @@ describe('reorgs while bix index runs', () => {
     assert.ok(newWork > oldWork && connected.length < depth, 'the simulator made a shorter branch with more work')
     const summary = await assertEndsClean(t, node, db, await run.done, `${depth} blocks replaced by ${blocks}`)
     assert.equal(summary.height, newTip)
-    assert.equal(summary.reorgs.at(-1)?.forkHeight, fixture.height - depth)
+    assert.equal(summary.reorgs.at(-1)?.fork_height, fixture.height - depth)
   })
 
   test('a shorter, heavier chain found between runs: the next run undoes down to the fork, and queries match the node\'s account of every script of the new chain', async (t) => {
@@ -115,7 +115,7 @@ describe('reorgs while bix index runs', () => {
     node.sim!.reorg({depth, blocks})
     const r = await runBix(indexArgs(node, db, '--json', '--batch-blocks', '3'))
     const summary = await assertEndsClean(t, node, db, r, `${depth} → ${blocks}`)
-    assert.deepEqual(summary.reorgs, [{forkHeight: fixture.height - depth, undone: depth}])
+    assert.deepEqual(summary.reorgs, [{fork_height: fixture.height - depth, undone: depth}])
 
     // every output script of the new chain, as the node's getblock 3 and scantxoutset tell it
     const checked = await assertIndexAgreesWithCore(db, node)

@@ -373,9 +373,8 @@ export async function bixReports(db: string, scripts: string[]): Promise<BixRepo
     const args = [...nonEmpty.flatMap((s) => ['--script', s]), ...empty.flatMap((s) => ['--scripthash', electrumScriptHash(s)])]
     const r = await runBix(['query', 'address', '--network', 'regtest', '--db', db, '--offline', '--json', '--utxos', '--history', '--limit', '0', ...args], {timeoutMs: 120_000})
     assert.equal(r.code, 0, r.stderr)
-    const parsed = JSON.parse(r.stdout) as BixReport | BixReport[]
-    // one target gives an object, several an array; each --script answer names its script, a --scripthash one does not
-    const answered = Array.isArray(parsed) ? parsed : [parsed]
+    // an array, one answer per target; each --script answer names its script, a --scripthash one does not
+    const answered = JSON.parse(r.stdout) as BixReport[]
     assert.equal(answered.length, batch.length)
     const byScript = new Map<string, BixReport>(answered.map((report) => [report.script ?? '', report]))
     assert.equal(byScript.size, batch.length, 'one answer per script')
