@@ -367,7 +367,7 @@ describe('bix query address', () => {
     while (!(await Promise.race([exited, new Promise<false>((resolve) => setTimeout(() => resolve(false), 200))]))) {
       const r = await runBix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.miner, '--json', '--offline'])
       assert.equal(r.code, 0, r.stderr)
-      const report = JSON.parse(r.stdout) as Report
+      const [report] = JSON.parse(r.stdout) as Report[]
       const height = report.freshness.index!.height
       assert.ok(height >= last, 'the tip only moves forward')
       // a whole batch or nothing: the figures are those of Core's chain up to exactly that height
