@@ -201,6 +201,6 @@ describe('a read-only index', () => {
       return index.tip()?.height
     })
     assert.equal(reads, 2, 'read again after the change')
-    assert.equal(height, (expected.status as {tipHeight: number}).tipHeight)
+    assert.equal(height, (expected.status as {tip_height: number}).tip_height)
   })
 })
