@@ -1,24 +1,17 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../../lib/base-command.js'
-import {toDisplayHex} from '../../lib/chain/hashes.js'
-import {type NetworkName, networkFromChainName} from '../../lib/chain/networks.js'
-import {badInput, isBixError} from '../../lib/errors.js'
-import {getBlockchainInfo} from '../../lib/node/node-api.js'
-import type {NodeConfig} from '../../lib/node/types.js'
+import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import type {NetworkName} from '../../lib/chain/networks.js'
+import {badInput} from '../../lib/errors.js'
+import {QueryCommand} from '../../lib/query-command.js'
 import {type AddressReport, addressReport} from '../../lib/query/address-report.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
-import {openIndex} from '../../lib/store/database.js'
 import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 import {JsonStream} from '../../lib/ui/json-stream.js'
 
-/** When the node is asked how fresh the index is, it must not hold the answer up. */
-const NODE_CHECK_CONNECT_S = 1
-const NODE_CHECK_TIMEOUT_S = 3
-
-export default class QueryAddress extends BaseCommand<typeof QueryAddress> {
+export default class QueryAddress extends QueryCommand<typeof QueryAddress> {
   static override summary = 'Balance, history and UTXOs of addresses, script hashes or scripts, confirmed and unconfirmed.'
   static override description = `Answers from the index alone: no node is needed. Each answer says which index tip it reflects and how old the mempool snapshot is (bix sync-mempool takes it); when the node is reachable, a warning says if the index lags behind it (--offline skips that check).
 
@@ -69,11 +62,7 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
       throw badInput('nothing to look up: give an address, --scripthash HEX, --script HEX or --file FILE')
     }
 
-    const {config, configError} = this.nodeConfigIfAny()
-    const network = (flags.network as NetworkName | undefined) ?? (flags.db ? undefined : (config?.network ?? 'main'))
-    // with --db the file says which network it holds
-    const dbPath = this.databasePath(flags.db, network ?? 'main')
-    const db = openIndex(dbPath, {mode: 'read', network})
+    const db = this.openQueryIndex()
     // many answers are written as they come, so that memory stays flat; a few are collected (object for one, array for several)
     const stream = flags.jsonl ? new JsonStream(process.stdout, 'lines') : flags.file && this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
     const collected: AddressReport[] = []
@@ -119,45 +108,10 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
       db.close()
     }
 
-    if (!flags.offline && config && config.network === db.network) await this.warnIfBehind(config, indexTip)
-    else if (!flags.offline && configError && this.flags.verbose) this.note(`freshness not checked against the node: ${configError}`)
+    await this.checkFreshness(db.network, indexTip)
     if (staleMempool) this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
     if (stream) return undefined
     return given === 1 && !flags.file ? collected[0] : collected
-  }
-
-  /** The node's settings, for the default database path and the freshness check; a query runs without them. */
-  private nodeConfigIfAny(): {config?: NodeConfig; configError?: string} {
-    try {
-      return {config: this.resolveNode(this.flags)}
-    } catch (err) {
-      if (!isBixError(err)) throw err
-      return {configError: err.message}
-    }
-  }
-
-  private async warnIfBehind(config: NodeConfig, tip: {height: number; hash: Buffer} | undefined): Promise<void> {
-    const client = this.connectNode(
-      config,
-      {...this.flags, 'connect-timeout': NODE_CHECK_CONNECT_S, 'rpc-timeout': Math.min(this.flags['rpc-timeout'], NODE_CHECK_TIMEOUT_S)},
-      {retryForMs: 0},
-    )
-    let info
-    try {
-      info = await getBlockchainInfo(client, {retry: false})
-    } catch (err) {
-      if (!isBixError(err) || err.kind === 'Interrupted') throw err
-      // the node is optional here: an answer from the index alone is still an answer
-      if (this.flags.verbose) this.note(`freshness not checked against the node: ${err.message}`)
-      return
-    }
-    if (networkFromChainName(info.chain) !== config.network) return
-    const indexHeight = tip?.height ?? -1
-    if (info.blocks > indexHeight) {
-      this.warnLine(`the index is ${formatCount(info.blocks - indexHeight)} blocks behind the node (index ${indexHeight}, node ${info.blocks}); run bix index`)
-    } else if (tip && info.blocks === indexHeight && info.bestBlockHash !== toDisplayHex(tip.hash)) {
-      this.warnLine(`the index's tip at height ${indexHeight} is not the node's (a reorg); run bix index`)
-    }
   }
 
   private render(r: AddressReport, network: NetworkName, separate: boolean): void {
