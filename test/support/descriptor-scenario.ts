@@ -9,8 +9,9 @@
  *   for each, Core's `getdescriptorinfo` (the checksum), `deriveaddresses`
  *   and `scantxoutset` over a range;
  * - Core's own descriptor wallet after payments to others and between its
- *   own addresses (every address type): `listdescriptors` (public),
- *   `getbalances` and `listtransactions` netted per transaction.
+ *   own addresses (every address type), two of them left unconfirmed:
+ *   `listdescriptors` (public), `getbalances` and `listtransactions` netted
+ *   per transaction.
  *
  * Under BITCOIND the test builds it live; test/fixtures/regtest-core/
  * record-descriptors.ts records it (blocks and answers) for the simulator.
@@ -56,6 +57,8 @@ export interface WalletTruth {
 export interface DescriptorScenario {
   bitcoind: string
   blocks: BuiltBlock[]
+  /** the wallet's unconfirmed transactions at the end, raw, in the order sent (a payment to itself first) */
+  mempool: string[]
   cases: DescriptorCase[]
   wallet: WalletTruth
 }
@@ -160,6 +163,17 @@ export async function buildDescriptorScenario(node: RpcNode): Promise<Descriptor
     }
   }
 
+  // last, two payments left unconfirmed: one to itself, one to someone else (an address of no case)
+  const other = `wpkh(${keys().b}/9/0)`
+  const external = (await rpc<string[]>('deriveaddresses', [`${other}#${(await rpc<{checksum: string}>('getdescriptorinfo', [other])).checksum}`]))[0]
+  const pending = [
+    await rpc<string>('sendtoaddress', [await rpc<string>('getnewaddress', ['', 'bech32m']), '0.75']),
+    await rpc<string>('sendtoaddress', [external, '0.4']),
+  ]
+  selfTxids.push(pending[0])
+  const mempool: string[] = []
+  for (const txid of pending) mempool.push(await rpc<string>('getrawtransaction', [txid]))
+
   const wallet = await walletTruth(rpc, selfTxids)
   const tip = await rpc<number>('getblockcount')
   const blocks: BuiltBlock[] = []
@@ -168,7 +182,7 @@ export async function buildDescriptorScenario(node: RpcNode): Promise<Descriptor
     blocks.push({height, hash, hex: await rpc<string>('getblock', [hash, 0])})
   }
   const {subversion} = await rpc<{subversion: string}>('getnetworkinfo')
-  return {bitcoind: subversion, blocks, cases, wallet}
+  return {bitcoind: subversion, blocks, mempool, cases, wallet}
 }
 
 async function walletTruth(rpc: Rpc, selfTxids: string[]): Promise<WalletTruth> {

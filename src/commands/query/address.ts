@@ -7,6 +7,7 @@ import {QueryCommand} from '../../lib/query-command.js'
 import {type AddressReport, addressReport} from '../../lib/query/address-report.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
+import {AddressReader} from '../../lib/store/address-reader.js'
 import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 import {JsonStream} from '../../lib/ui/json-stream.js'
@@ -77,7 +78,7 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
         ...(flags.script ?? []).map((s) => scriptTarget(s, db.network)),
       ]
       const now = Math.floor(Date.now() / 1000)
-      const options = {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now}
+      const options = {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: new AddressReader(db)}
       const answer = async (target: QueryTarget) => {
         if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
         const report = addressReport(db, target, options)

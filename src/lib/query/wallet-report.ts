@@ -80,11 +80,12 @@ export function walletReport(db: IndexDb, wallet: WalletDescriptor[], options: W
   const balance = {confirmed: 0, unconfirmed: 0, total: 0}
   let freshness: Freshness | undefined
   let checked = 0
+  const reader = new AddressReader(db)
 
   const look = (script: Buffer, where: Derivation): boolean => {
     options.signal?.throwIfAborted()
     checked++
-    const report = addressReport(db, scriptTarget(script.toString('hex'), options.network), {utxos: true, history: true, limit: 0, now: options.now})
+    const report = addressReport(db, scriptTarget(script.toString('hex'), options.network), {utxos: true, history: true, limit: 0, now: options.now, reader})
     freshness ??= report.freshness
     const txCount = report.chain_stats.tx_count + report.mempool_stats.tx_count
     if (txCount === 0) return false
@@ -114,7 +115,6 @@ export function walletReport(db: IndexDb, wallet: WalletDescriptor[], options: W
     }
   })
 
-  const reader = new AddressReader(db)
   const history = newestFirst([...txs.values()], reader)
   utxos.sort((a, b) => newer(a, b) || (a.txid < b.txid ? -1 : a.txid > b.txid ? 1 : a.vout - b.vout))
   const limit = options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY
