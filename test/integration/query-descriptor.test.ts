@@ -145,6 +145,13 @@ describe('bix query descriptor', () => {
     assert.deepEqual(answer.history!.slice(0, unconfirmed.length).map((h) => h.height), unconfirmed.map(() => null))
     const heights = answer.history!.slice(unconfirmed.length).map((h) => h.height!)
     assert.deepEqual(heights, [...heights].sort((a, b) => b - a))
+    // the same descriptors given twice: every script still counts once
+    const twice = await queryDescriptor(chain.db, ...wallet.descriptors, ...wallet.descriptors.slice(4), '--json')
+    assert.equal(twice.code, 0, twice.stderr)
+    const again = JSON.parse(twice.stdout) as WalletAnswer
+    assert.equal(again.balance.total, coreTotal, 'getbalances, with descriptors repeated')
+    assert.equal(again.tx_count, Object.keys(wallet.net).length)
+    assert.equal(again.addresses.length, answer.addresses.length)
     t.diagnostic(`${history.size} transactions held to ${chain.node.kind === 'bitcoind' ? 'Core live' : 'recorded Core answers (simulator chain)'}`)
   })
 

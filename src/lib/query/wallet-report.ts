@@ -82,6 +82,8 @@ export function walletReport(db: IndexDb, wallet: WalletDescriptor[], options: W
   let checked = 0
   const reader = new AddressReader(db)
 
+  // a script two descriptors share (the same key given twice) counts once
+  const seen = new Set<string>()
   const look = (script: Buffer, where: Derivation): boolean => {
     options.signal?.throwIfAborted()
     checked++
@@ -89,6 +91,8 @@ export function walletReport(db: IndexDb, wallet: WalletDescriptor[], options: W
     freshness ??= report.freshness
     const txCount = report.chain_stats.tx_count + report.mempool_stats.tx_count
     if (txCount === 0) return false
+    if (seen.has(report.scripthash)) return true
+    seen.add(report.scripthash)
     addresses.push({...where, address: report.address, script: report.script!, scripthash: report.scripthash, balance: report.balance, tx_count: txCount})
     balance.confirmed += report.balance.confirmed
     balance.unconfirmed += report.balance.unconfirmed
