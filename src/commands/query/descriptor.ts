@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {dbFlags, nodeFlags} from '../../lib/base-command.js'
 import {descriptorChains} from '../../lib/chain/descriptor.js'
@@ -29,7 +29,10 @@ Each ranged branch is derived from index 0 until --gap consecutive scripts have 
   ]
 
   static override strict = false
-  static override args = {}
+  static override args = {
+    // oclif would otherwise take piped stdin as the descriptor, racing --file - for it
+    descriptor: Args.string({description: "the wallet's descriptors, or an extended public key (several: one wallet)", ignoreStdin: true}),
+  }
 
   static override flags = {
     ...nodeFlags,
