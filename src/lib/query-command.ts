@@ -28,13 +28,18 @@ export abstract class QueryCommand<T extends typeof Command> extends BaseCommand
     return this.flags as unknown as QueryFlags
   }
 
-  protected openQueryIndex(): IndexDb {
+  /** The index file to read, and the network it must hold (undefined with --db: the file says). */
+  protected queryIndex(): {file: string; network?: NetworkName} {
     const flags = this.queryFlags
     const {config} = this.nodeConfigIfAny()
     const network = (flags.network as NetworkName | undefined) ?? (flags.db ? undefined : (config?.network ?? 'main'))
     // with --db the file says which network it holds
-    const dbPath = this.databasePath(flags.db, network ?? 'main')
-    return openIndex(dbPath, {mode: 'read', network})
+    return {file: this.databasePath(flags.db, network ?? 'main'), network}
+  }
+
+  protected openQueryIndex(): IndexDb {
+    const {file, network} = this.queryIndex()
+    return openIndex(file, {mode: 'read', network})
   }
 
   /** Warns when the node is ahead of (or on another branch than) the tip the answers reflect. */

@@ -46,7 +46,9 @@ export interface RunningBix {
 }
 
 function childEnv(extra: BixOptions['env']): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
+  // BIX_RETRY_FOR=0: a test of a node that is down wants the quick give-up it always had, not the commands'
+  // 30 s default; the tests of --retry-for set it (or unset it, to see the default)
+  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0'}
   delete env.FORCE_COLOR
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (value === undefined) delete env[key]

@@ -4,10 +4,11 @@ import {dbFlags, nodeFlags} from '../../lib/base-command.js'
 import type {NetworkName} from '../../lib/chain/networks.js'
 import {badInput} from '../../lib/errors.js'
 import {QueryCommand} from '../../lib/query-command.js'
-import {type AddressReport, addressReport} from '../../lib/query/address-report.js'
+import {type AddressReport, type ReportOptions, addressReport} from '../../lib/query/address-report.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
 import {AddressReader} from '../../lib/store/address-reader.js'
+import {type IndexDb, type StoredTip, readIndex} from '../../lib/store/database.js'
 import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 import {JsonStream} from '../../lib/ui/json-stream.js'
@@ -64,34 +65,62 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
       throw badInput('nothing to look up: give an address, --scripthash HEX, --script HEX or --file FILE')
     }
 
-    const db = this.openQueryIndex()
-    // many answers are written as they come, so that memory stays flat; a few are collected (object for one, array for several)
-    const stream = flags.jsonl ? new JsonStream(process.stdout, 'lines') : flags.file && this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
-    const collected: AddressReport[] = []
-    let answered = 0
-    let staleMempool = false
+    const fixed = (network: NetworkName): QueryTarget[] => [
+      ...addresses.map((a) => addressTarget(a, network)),
+      ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
+      ...(flags.script ?? []).map((s) => scriptTarget(s, network)),
+    ]
+    const now = Math.floor(Date.now() / 1000)
+    const options = (db: IndexDb) => ({utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: new AddressReader(db)})
+    let network: NetworkName
     let indexTip
+    let reports: AddressReport[] = []
+    if (!flags.file && !flags.jsonl) {
+      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
+      const {file, network: expected} = this.queryIndex()
+      const read = readIndex(file, {network: expected}, (db) => {
+        const o = options(db)
+        return {reports: fixed(db.network).map((target) => addressReport(db, target, o)), tip: db.tip(), network: db.network}
+      })
+      ;({reports, tip: indexTip, network} = read)
+      if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, network, i > 0))
+    } else {
+      ;({tip: indexTip, network} = await this.stream(fixed, options))
+    }
+
+    await this.checkFreshness(network, indexTip)
+    if (reports.some(staleMempool) || this.streamedStale) {
+      this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
+    }
+    if (flags.file || flags.jsonl) return undefined
+    return given === 1 ? reports[0] : reports
+  }
+
+  private streamedStale = false
+
+  /**
+   * --file and --jsonl: answers written as they are ready, so that memory
+   * stays flat whatever the count, all at the tip the run started at.
+   */
+  private async stream(fixed: (network: NetworkName) => QueryTarget[], options: (db: IndexDb) => ReportOptions): Promise<{tip: StoredTip | undefined; network: NetworkName}> {
+    const {flags} = this
+    const db = this.openQueryIndex()
+    const out = flags.jsonl ? new JsonStream(process.stdout, 'lines') : this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
+    let answered = 0
     try {
-      const fixed: QueryTarget[] = [
-        ...addresses.map((a) => addressTarget(a, db.network)),
-        ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
-        ...(flags.script ?? []).map((s) => scriptTarget(s, db.network)),
-      ]
-      const now = Math.floor(Date.now() / 1000)
-      const options = {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: new AddressReader(db)}
+      const o = options(db)
       const answer = async (target: QueryTarget) => {
         if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
-        const report = addressReport(db, target, options)
-        if (report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used) staleMempool = true
-        if (stream) await stream.write(report)
-        else if (this.jsonEnabled()) collected.push(report)
+        const report = addressReport(db, target, o)
+        if (staleMempool(report)) this.streamedStale = true
+        if (out) await out.write(report)
         else this.render(report, db.network, answered > 0)
         answered++
       }
-      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
-      indexTip = await withReadSnapshot(db, async () => {
+      // one read transaction for the whole run, across the awaits
+      const tip = await withReadSnapshot(db, async () => {
         const tip = db.tip()
-        for (const target of fixed) await answer(target)
+        for (const target of fixed(db.network)) await answer(target)
         if (flags.file) {
           for await (const line of readTargetLines(flags.file)) {
             let target: QueryTarget
@@ -105,15 +134,11 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
         }
         return tip
       })
-      await stream?.end()
+      await out?.end()
+      return {tip, network: db.network}
     } finally {
       db.close()
     }
-
-    await this.checkFreshness(db.network, indexTip)
-    if (staleMempool) this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
-    if (stream) return undefined
-    return given === 1 && !flags.file ? collected[0] : collected
   }
 
   private render(r: AddressReport, network: NetworkName, separate: boolean): void {
@@ -159,6 +184,8 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     }
   }
 }
+
+const staleMempool = (report: AddressReport) => report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used
 
 function describeActivity(a: {txid: string; height: number | null; time: number}): string {
   return `${a.height === null ? 'unconfirmed' : `height ${formatCount(a.height)}`}, ${formatTime(a.time)}, ${a.txid}`
