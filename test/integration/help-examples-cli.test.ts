@@ -6,7 +6,9 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
+import {DescriptorsFactory} from '@bitcoinerlab/descriptors'
 import {Config} from '@oclif/core'
+import bs58check from 'bs58check'
 import {networks, payments} from 'bitcoinjs-lib'
 
 import {REPO_ROOT, runBix} from '../support/cli.js'
@@ -173,6 +175,15 @@ describe('every --help example runs as written', () => {
     const indexed = await runBix(['index', ...node.cliArgs(), '--quiet'], {env: {BIX_DATA_DIR: data}})
     assert.equal(indexed.code, 0, indexed.stderr)
 
+    // a wallet's extended keys (BIP32, fixed seed): a tpub, and the vpub form wallets export for native segwit
+    const {BIP32} = DescriptorsFactory()
+    const account = BIP32.fromSeed(Buffer.alloc(32, 7), networks.regtest).derivePath("m/84'/1'/0'").neutered().toBase58()
+    const vpubBytes = Buffer.from(bs58check.decode(account))
+    vpubBytes.writeUInt32BE(0x045f1cf6, 0)
+    const vpub = bs58check.encode(vpubBytes)
+    fs.writeFileSync(path.join(work, 'addresses.txt'), `# addresses to check\n${address}\nscripthash:${electrumHash}\n`)
+    fs.writeFileSync(path.join(work, 'wallets.txt'), `${vpub}\nwpkh([d34db33f/84h/1h/0h]${account}/<0;1>/*)\n`)
+
     const maker = txMaker(node)
     const single = await maker.payment(1_000n)
     fs.writeFileSync(path.join(work, 'txs.txt'), `${await maker.payment(1_000n)}\n${await maker.payment(1_000n)}\n`)
@@ -195,6 +206,16 @@ describe('every --help example runs as written', () => {
       {text: '4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b', by: () => history[1], why: 'a txid in the address\'s history on mainnet'},
       {text: '8b01df4e368ea28f8dc0423bcf7a4923e3a12d307c875e47a0cfbf90b5c39161', by: () => electrumHash, why: 'an Electrum script hash with history on mainnet'},
       {text: '0200000001…', by: () => single, why: 'a signed transaction, elided in the help'},
+      {
+        text: 'zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs',
+        by: () => vpub,
+        why: 'a mainnet native-segwit account key (BIP84\'s test vector): a regtest index takes its test-network form, vpub',
+      },
+      {
+        text: 'xpub6DJ2dNUysrn5Vt36jH2KLBT2i1auw1tTSSomg8PhqNiUtx8QX2SvC9nrHu81fT41fvDUnhMjEzQgXnQjKEu3oaqMSzhSrHMxyyoEAmUHQbY',
+        by: () => account,
+        why: 'a mainnet extended public key in a descriptor: a regtest index takes a tpub',
+      },
     )
 
     const bin = path.join(scratch, 'bin')

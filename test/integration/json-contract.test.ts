@@ -237,7 +237,7 @@ describe('every command prints --json as docs/json.md says', () => {
     assert.deepEqual(accepted.map((r) => [r.txid, r.status]), txs.map((tx) => [tx.getId(), 'accepted']))
   })
 
-  test('sync-mempool, then query address: an array in the order given, even for one target', async () => {
+  test('sync-mempool, then query address and query descriptor: an array in the order given, even for one target; --jsonl a line each', async () => {
     const sync = await bix(['sync-mempool'])
     assert.equal(sync.code, 0, sync.stderr)
     assert.equal((assertShape('sync-mempool', sync.stdout) as {total: number}).total, (await node.rpc<{size: number}>('getmempoolinfo')).size)
@@ -255,6 +255,27 @@ describe('every command prints --json as docs/json.md says', () => {
     assert.equal(reports[2].scripthash, scripthash)
     assert.equal(reports[0].pending_spends.length, 1)
     assert.deepEqual(Object.keys(reports[0].next_after ?? {}).sort(), ['history', 'utxos'])
+
+    // a wallet of both addresses from the command line, then one wallet a line from a file: one element each, in order
+    const file = path.join(dir, 'wallets.txt')
+    fs.writeFileSync(file, `addr(${wallet})\naddr(${OPEN_ADDRESS})\n`)
+    const wallets = await bix(['query', 'descriptor', `addr(${OPEN_ADDRESS})`, `addr(${wallet})`, '--file', file, '--utxos', '--history', '--limit', '1'])
+    assert.equal(wallets.code, 0, wallets.stderr)
+    const answers = assertShape('query descriptor', wallets.stdout) as Array<{descriptors: string[]; truncated?: boolean}>
+    assert.deepEqual(answers.map((w) => w.descriptors), [[`addr(${OPEN_ADDRESS})`, `addr(${wallet})`], [`addr(${wallet})`], [`addr(${OPEN_ADDRESS})`]])
+    assert.equal(answers[0].truncated, true)
+    const alone = await bix(['query', 'descriptor', `addr(${wallet})`])
+    assert.equal(alone.code, 0, alone.stderr)
+    assert.equal((assertShape('query descriptor', alone.stdout) as unknown[]).length, 1)
+
+    // --jsonl: each line one element of the same shape
+    for (const [name, args] of [['query address', ['query', 'address', wallet, OPEN_ADDRESS]], ['query descriptor', ['query', 'descriptor', '--file', file]]] as const) {
+      const lines = await runBix([...args, ...node.cliArgs(), '--db', db, '--jsonl'])
+      assert.equal(lines.code, 0, lines.stderr)
+      const objects = lines.stdout.trimEnd().split('\n')
+      assert.equal(objects.length, 2, lines.stdout)
+      for (const line of objects) assertShape(name, `[${line}]`)
+    }
   })
 
   test('status and wait-sync: one object, with the node up, and with neither node nor index', async () => {

@@ -15,6 +15,8 @@ export interface BixOptions {
   env?: Record<string, string | undefined>
   /** written to stdin, which is then closed */
   input?: string
+  /** spawnBix only: leave stdin open for the test to write to (child.stdin) and end */
+  openStdin?: boolean
   /** SIGKILL after this long (default 60 s); the result says timedOut */
   timeoutMs?: number
   cwd?: string
@@ -76,7 +78,7 @@ export function spawnBix(args: string[], opts: BixOptions = {}): RunningBix {
     notify()
   })
   child.stdin!.on('error', () => {})
-  child.stdin!.end(opts.input)
+  if (!opts.openStdin) child.stdin!.end(opts.input)
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true

@@ -1,25 +1,25 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../../lib/base-command.js'
-import {toDisplayHex} from '../../lib/chain/hashes.js'
-import {type NetworkName, networkFromChainName} from '../../lib/chain/networks.js'
-import {badInput, isBixError} from '../../lib/errors.js'
-import {getBlockchainInfo} from '../../lib/node/node-api.js'
-import type {NodeConfig} from '../../lib/node/types.js'
-import {type AddressReport, addressReport} from '../../lib/query/address-report.js'
-import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget} from '../../lib/query/targets.js'
-import {readIndex} from '../../lib/store/database.js'
+import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import type {NetworkName} from '../../lib/chain/networks.js'
+import {badInput} from '../../lib/errors.js'
+import {QueryCommand} from '../../lib/query-command.js'
+import {type AddressReport, type ReportOptions, addressReport} from '../../lib/query/address-report.js'
+import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
+import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
+import {AddressReader} from '../../lib/store/address-reader.js'
+import {type IndexDb, type StoredTip, readIndex} from '../../lib/store/database.js'
+import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
+import {Answers} from '../../lib/ui/answers.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 
-/** When the node is asked how fresh the index is, it must not hold the answer up. */
-const NODE_CHECK_CONNECT_S = 1
-const NODE_CHECK_TIMEOUT_S = 3
-
-export default class QueryAddress extends BaseCommand<typeof QueryAddress> {
+export default class QueryAddress extends QueryCommand<typeof QueryAddress> {
   static override summary = 'Balance, history and UTXOs of addresses, script hashes or scripts, confirmed and unconfirmed.'
   static override description = `Answers from the index alone: no node is needed. Each answer says which index tip it reflects and how old the mempool snapshot is (bix sync-mempool takes it); when the node is reachable, a warning says if the index lags behind it (--offline skips that check).
 
 Accepts every standard address form of the index's network (P2PKH, P2SH, P2WPKH, P2WSH, P2TR and later segwit versions), --scripthash (Electrum's, as Electrum servers and Esplora show it) and --script for any output script. --json follows Esplora's shape (chain_stats, mempool_stats, utxos, history; amounts in satoshis; unconfirmed entries have height null); an array, one element per target in the order given (targets given with --scripthash and --script follow the addresses), even for one.
+
+--file FILE (- for stdin) answers many targets in one process, one a line: an address, scripthash:HEX or script:HEX; blank lines and lines starting with # are skipped. Answers are written as they are ready (--json: one array; --jsonl: one object per line), all at the same index tip. A bad line stops the run with exit 2 and names its line number; the answers before it have been written.
 
 Lists are newest first, unconfirmed before confirmed, --limit entries at a time; --after TXID continues the history after that transaction, --after TXID:VOUT the UTXOs after that output. UTXOs that an unconfirmed transaction spends are listed apart (pending_spends), with that transaction.`
 
@@ -32,11 +32,13 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     },
     {description: 'By Electrum script hash, on a regtest index.', command: '<%= config.bin %> <%= command.id %> --network regtest --scripthash 8b01df4e368ea28f8dc0423bcf7a4923e3a12d307c875e47a0cfbf90b5c39161'},
     {description: 'A non-standard script.', command: '<%= config.bin %> <%= command.id %> --script 6a0474657374'},
+    {description: 'Balances of many addresses, one JSON object per line.', command: '<%= config.bin %> <%= command.id %> --file addresses.txt --jsonl'},
   ]
 
   static override strict = false
   static override args = {
-    address: Args.string({description: 'addresses to look up (several allowed)'}),
+    // oclif would otherwise take piped stdin as the address, racing --file - for it
+    address: Args.string({description: 'addresses to look up (several allowed)', ignoreStdin: true}),
   }
 
   static override flags = {
@@ -49,79 +51,91 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     limit: Flags.integer({description: 'entries per list (0: all)', default: 25, min: 0}),
     after: Flags.string({description: 'continue a list: after TXID (history) or after TXID:VOUT (UTXOs)'}),
     offline: Flags.boolean({description: 'do not ask the node whether the index is behind it'}),
+    file: Flags.string({
+      description: 'also look up the targets in this file (- for stdin), one a line: an address, scripthash:HEX or script:HEX; blank lines and lines starting with # are skipped',
+    }),
+    jsonl: Flags.boolean({description: 'JSON Lines: one answer object per line, written as each is ready'}),
   }
 
-  public async run(): Promise<AddressReport[]> {
+  public async run(): Promise<AddressReport[] | undefined> {
     const {flags} = this
     const addresses = this.positionalArgs
-    const asked = addresses.length + (flags.scripthash?.length ?? 0) + (flags.script?.length ?? 0)
-    if (asked === 0) {
-      throw badInput('nothing to look up: give an address, --scripthash HEX or --script HEX')
+    const given = addresses.length + (flags.scripthash?.length ?? 0) + (flags.script?.length ?? 0)
+    if (given === 0 && !flags.file) {
+      throw badInput('nothing to look up: give an address, --scripthash HEX, --script HEX or --file FILE')
     }
 
-    const {config, configError} = this.nodeConfigIfAny()
-    const network = (flags.network as NetworkName | undefined) ?? (flags.db ? undefined : (config?.network ?? 'main'))
-    // with --db the file says which network it holds
-    const dbPath = this.databasePath(flags.db, network ?? 'main')
+    const fixed = (network: NetworkName): QueryTarget[] => [
+      ...addresses.map((a) => addressTarget(a, network)),
+      ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
+      ...(flags.script ?? []).map((s) => scriptTarget(s, network)),
+    ]
     const now = Math.floor(Date.now() / 1000)
-    // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
-    const {reports, tip: indexTip, db} = readIndex(dbPath, {network}, (db) => {
-      const targets: QueryTarget[] = [
-        ...addresses.map((a) => addressTarget(a, db.network)),
-        ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
-        ...(flags.script ?? []).map((s) => scriptTarget(s, db.network)),
-      ]
-      return {
-        reports: targets.map((target) => addressReport(db, target, {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now})),
-        tip: db.tip(),
-        db: {network: db.network},
-      }
-    })
-
-    if (!flags.offline && config && config.network === db.network) await this.warnIfBehind(config, indexTip)
-    else if (!flags.offline && configError && this.flags.verbose) this.note(`freshness not checked against the node: ${configError}`)
-    for (const report of reports) {
-      if (report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used) {
-        this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
-        break
-      }
+    const options = (db: IndexDb) => ({utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: new AddressReader(db)})
+    let network: NetworkName
+    let indexTip
+    let reports: AddressReport[] = []
+    if (!flags.file && !flags.jsonl) {
+      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
+      const {file, network: expected} = this.queryIndex()
+      const read = readIndex(file, {network: expected}, (db) => {
+        const o = options(db)
+        return {reports: fixed(db.network).map((target) => addressReport(db, target, o)), tip: db.tip(), network: db.network}
+      })
+      ;({reports, tip: indexTip, network} = read)
+      if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, network, i > 0))
+    } else {
+      ;({tip: indexTip, network} = await this.stream(fixed, options))
     }
-    if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, db.network, i > 0))
+
+    await this.checkFreshness(network, indexTip)
+    if (reports.some(staleMempool) || this.streamedStale) {
+      this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
+    }
+    if (flags.file || flags.jsonl) return undefined
     // an array even for one target: a script never has to test the shape
     return reports
   }
 
-  /** The node's settings, for the default database path and the freshness check; a query runs without them. */
-  private nodeConfigIfAny(): {config?: NodeConfig; configError?: string} {
-    try {
-      return {config: this.resolveNode(this.flags)}
-    } catch (err) {
-      if (!isBixError(err)) throw err
-      return {configError: err.message}
-    }
-  }
+  private streamedStale = false
 
-  private async warnIfBehind(config: NodeConfig, tip: {height: number; hash: Buffer} | undefined): Promise<void> {
-    const client = this.connectNode(
-      config,
-      {...this.flags, 'connect-timeout': NODE_CHECK_CONNECT_S, 'rpc-timeout': Math.min(this.flags['rpc-timeout'], NODE_CHECK_TIMEOUT_S)},
-      {retryForMs: 0},
-    )
-    let info
+  /**
+   * --file and --jsonl: answers written as they are ready, so that memory
+   * stays flat whatever the count, all at the tip the run started at.
+   */
+  private async stream(fixed: (network: NetworkName) => QueryTarget[], options: (db: IndexDb) => ReportOptions): Promise<{tip: StoredTip | undefined; network: NetworkName}> {
+    const {flags} = this
+    const db = this.openQueryIndex()
+    const answers = new Answers<AddressReport>({json: this.jsonEnabled(), jsonl: flags.jsonl, stream: true, render: (r, separate) => this.render(r, db.network, separate)})
     try {
-      info = await getBlockchainInfo(client, {retry: false})
-    } catch (err) {
-      if (!isBixError(err) || err.kind === 'Interrupted') throw err
-      // the node is optional here: an answer from the index alone is still an answer
-      if (this.flags.verbose) this.note(`freshness not checked against the node: ${err.message}`)
-      return
-    }
-    if (networkFromChainName(info.chain) !== config.network) return
-    const indexHeight = tip?.height ?? -1
-    if (info.blocks > indexHeight) {
-      this.warnLine(`the index is ${formatCount(info.blocks - indexHeight)} blocks behind the node (index ${indexHeight}, node ${info.blocks}); run bix index`)
-    } else if (tip && info.blocks === indexHeight && info.bestBlockHash !== toDisplayHex(tip.hash)) {
-      this.warnLine(`the index's tip at height ${indexHeight} is not the node's (a reorg); run bix index`)
+      const o = options(db)
+      const answer = async (target: QueryTarget) => {
+        if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
+        const report = addressReport(db, target, o)
+        if (staleMempool(report)) this.streamedStale = true
+        await answers.add(report)
+      }
+      // one read transaction for the whole run, across the awaits
+      const tip = await withReadSnapshot(db, async () => {
+        const tip = db.tip()
+        for (const target of fixed(db.network)) await answer(target)
+        if (flags.file) {
+          for await (const line of readTargetLines(flags.file)) {
+            let target: QueryTarget
+            try {
+              target = targetOfLine(line.text, db.network)
+            } catch (err) {
+              throw errorAtLine(flags.file, line, err)
+            }
+            await answer(target)
+          }
+        }
+        return tip
+      })
+      await answers.end()
+      return {tip, network: db.network}
+    } finally {
+      db.close()
     }
   }
 
@@ -168,6 +182,8 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     }
   }
 }
+
+const staleMempool = (report: AddressReport) => report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used
 
 function describeActivity(a: {txid: string; height: number | null; time: number}): string {
   return `${a.height === null ? 'unconfirmed' : `height ${formatCount(a.height)}`}, ${formatTime(a.time)}, ${a.txid}`

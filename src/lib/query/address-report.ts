@@ -90,6 +90,8 @@ export interface ReportOptions {
   after?: string
   /** unix seconds, for the snapshot's age */
   now: number
+  /** one reader for all the targets of a read snapshot, so that its statements are prepared once (default: a new one) */
+  reader?: AddressReader
 }
 
 export function addressReport(db: IndexDb, target: QueryTarget, options: ReportOptions): AddressReport {
@@ -98,7 +100,7 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
     const where = tip ? `at height ${tip.height}` : 'empty so far'
     throw new BixError('IndexBusy', `the index is still being built (its first bix index run, ${where}, has not finished); queries work once it has`)
   }
-  const reader = new AddressReader(db)
+  const reader = options.reader ?? new AddressReader(db)
   const snapshot = mempoolSnapshotInfo(db)
   const mempoolUsed = mempoolSnapshotIsCurrent(snapshot, tip?.hash)
   const pool = mempoolView(reader, mempoolUsed ? mempoolActivityOf(db, target.scriptKey) : undefined)
