@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Bundles the built CLI into dist/cli.js (with @oclif/core and every library but the native
-// better-sqlite3) and each worker thread into a file of its own beside it. A cold start then
-// reads and compiles one file instead of resolving and loading ~200 modules one by one, which
-// was most of the time of a quick command such as `bix query address`.
+// Bundles the built CLI into dist/cli.js (with @oclif/core and every library; only the native
+// addon of better-sqlite3 stays in node_modules) and each worker thread into a file of its own
+// beside it. A cold start then reads and compiles one file instead of resolving and loading ~200
+// modules one by one, which was most of the time of a quick command such as `bix query address`.
 //
 // The bundle is CommonJS (dist/package.json says so) because bin/run.js compiles it with V8's
 // code cache through vm.Script, which Node 20 offers for scripts and not for ES modules.
@@ -48,14 +48,14 @@ const result = await esbuild.build({
 // oclif loads ES-module plugins and hooks (@oclif/plugin-help...) with import(). Code compiled
 // from V8's code cache by vm.Script (bin/run.js) loses what import() needs (Node reports
 // ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so each import() of the bundle calls bixImport,
-// which bin/run.js provides from an ES module of its own.
+// which bin/run.js provides with its own import().
 const DYNAMIC_IMPORT = /\bawait import\(/g
 for (const file of result.outputFiles) {
   let text = file.text
   if (file.path.endsWith(`${path.sep}cli.js`)) {
     const sites = text.match(DYNAMIC_IMPORT)?.length ?? 0
-    // @oclif/core's module loader (3), its tsx registration, lilconfig's config loader
-    if (sites !== 5) throw new Error(`bundle: expected 5 dynamic imports in dist/cli.js, found ${sites}: check what changed`)
+    // today 5: @oclif/core's module loader (3), its tsx registration, lilconfig's config loader
+    if (sites === 0) throw new Error('bundle: no dynamic import found in dist/cli.js where @oclif/core has some: check what changed')
     text = text.replaceAll(DYNAMIC_IMPORT, 'await bixImport(')
     const left = text.match(/[^\w$.]import\(/g)?.length ?? 0
     // the banner's own, an error message of oclif's, and two in the source of src/lib/worker-thread.ts's eval worker
