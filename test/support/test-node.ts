@@ -3,11 +3,13 @@
  * Bitcoin Core regtest node when BITCOIND=/path/to/bitcoind is set. Both are
  * driven through the same RPCs (generatetoaddress, getnewaddress,
  * sendtoaddress, bumpfee, invalidateblock...), so one test body runs against
- * either. Tests that need faults check `supportsFaults` and skip otherwise:
+ * either. A test that injects a fault Core cannot produce on demand (warm-up,
+ * 503, dropped connections, slow or damaged answers, cookie rotation, restarts
+ * at exact points) asks for the simulator whatever BITCOIND says, and says so:
  *
- *   const node = await startTestNode()
+ *   // simulator: fault injection (a 503 storm)
+ *   const node = await startFaultSimulator()
  *   t.after(() => node.stop())
- *   if (!node.sim) return t.skip('needs the simulator: fault injection')
  *   node.sim.faults.workQueueFull(3)
  */
 import {Transaction} from 'bitcoinjs-lib'
@@ -79,12 +81,28 @@ export const satsToBtcString = (sats: bigint | number): string => {
 }
 
 export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNode> {
-  const stage: FixtureStage | undefined = opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined
+  const stage = fixtureStage(opts)
   const binary = opts.bitcoind ?? process.env.BITCOIND
   const node = binary ? await startBitcoindNode(binary, opts, stage) : await startSimNode(opts, stage)
   if (opts.matureBlocks) await node.mine(opts.matureBlocks)
   return node
 }
+
+/** A simulator node even when BITCOIND is set, for a fault real Core cannot produce on demand. */
+export type FaultTestNode = TestNode & {readonly kind: 'sim'; readonly sim: Simulator}
+
+/**
+ * The one way to ask for the simulator whatever BITCOIND says: the test injects
+ * a fault (warm-up, 503, dropped connections, slow or damaged answers, cookie
+ * rotation, a restart at an exact point) that a real node cannot give on demand.
+ */
+export async function startFaultSimulator(opts: Omit<TestNodeOptions, 'bitcoind'> = {}): Promise<FaultTestNode> {
+  const node = await startSimNode(opts, fixtureStage(opts))
+  if (opts.matureBlocks) await node.mine(opts.matureBlocks)
+  return node
+}
+
+const fixtureStage = (opts: TestNodeOptions): FixtureStage | undefined => (opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined)
 
 /** The parts both kinds share: everything goes through RPC. */
 abstract class RpcTestNode implements Partial<TestNode> {
@@ -141,7 +159,7 @@ abstract class RpcTestNode implements Partial<TestNode> {
   }
 }
 
-class SimTestNode extends RpcTestNode implements TestNode {
+class SimTestNode extends RpcTestNode implements FaultTestNode {
   readonly kind = 'sim' as const
   readonly supportsFaults = true
   readonly client: TestRpcClient
@@ -180,7 +198,7 @@ class SimTestNode extends RpcTestNode implements TestNode {
   }
 }
 
-async function startSimNode(opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
+async function startSimNode(opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<SimTestNode> {
   const sim = await Simulator.start({...opts.sim, rest: opts.rest ?? true, fixture: stage, auth: opts.auth})
   return new SimTestNode(sim)
 }
