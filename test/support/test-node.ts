@@ -12,6 +12,8 @@
  *   t.after(() => node.stop())
  *   node.sim.faults.workQueueFull(3)
  */
+import {execFileSync} from 'node:child_process'
+import fs from 'node:fs'
 import {Transaction} from 'bitcoinjs-lib'
 
 import {Bitcoind} from './bitcoind.js'
@@ -100,6 +102,57 @@ export async function startFaultSimulator(opts: Omit<TestNodeOptions, 'bitcoind'
   const node = await startSimNode(opts, fixtureStage(opts))
   if (opts.matureBlocks) await node.mine(opts.matureBlocks)
   return node
+}
+
+export interface CountedCookie {
+  /** how many times the new cookie has been read so far */
+  reads(): number
+  /** puts the cookie back as a plain file; call it before the node stops (which deletes the file) */
+  stop(): Promise<void>
+}
+
+/**
+ * Rotates the simulator's cookie, as a restarted bitcoind would, and serves
+ * the new one through a named pipe that counts every read: how a test sees
+ * that bix read the new cookie exactly once. The pipe's mtime is held still,
+ * so that bix's look at the file's stamp sees no change after its read.
+ */
+export function rotateCookieCountingReads(node: FaultTestNode): CountedCookie {
+  node.sim.rotateCookie()
+  const file = node.cookiePath
+  const content = fs.readFileSync(file)
+  const stamp = fs.statSync(file).mtime
+  fs.rmSync(file)
+  execFileSync('mkfifo', ['-m', '600', file])
+  fs.utimesSync(file, stamp, stamp)
+  let reads = 0
+  let stopped = false
+  const serving = (async () => {
+    while (!stopped) {
+      // opening for writing waits for a reader: each open is one read of the cookie
+      const pipe = await fs.promises.open(file, 'w')
+      if (!stopped) {
+        await pipe.write(content)
+        reads++
+      }
+      await pipe.close()
+      fs.utimesSync(file, stamp, stamp)
+      // a reader still open when the next open came would get the cookie twice: let it see the end and go
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  })()
+  return {
+    reads: () => reads,
+    async stop() {
+      stopped = true
+      // a reader of our own lets the open that waits for one return
+      const release = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+      await serving
+      fs.closeSync(release)
+      fs.rmSync(file)
+      fs.writeFileSync(file, content, {mode: 0o600})
+    },
+  }
 }
 
 const fixtureStage = (opts: TestNodeOptions): FixtureStage | undefined => (opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined)
