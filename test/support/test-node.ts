@@ -116,6 +116,8 @@ export interface CountedCookie {
  * the new one through a named pipe that counts every read: how a test sees
  * that bix read the new cookie exactly once. The pipe's mtime is held still,
  * so that bix's look at the file's stamp sees no change after its read.
+ * The test's own client reads the cookie too, and would wait on the pipe with
+ * nobody to serve it: stop() before the test calls the node itself.
  */
 export function rotateCookieCountingReads(node: FaultTestNode): CountedCookie {
   node.sim.rotateCookie()
@@ -127,28 +129,29 @@ export function rotateCookieCountingReads(node: FaultTestNode): CountedCookie {
   fs.utimesSync(file, stamp, stamp)
   let reads = 0
   let stopped = false
-  const serving = (async () => {
-    while (!stopped) {
-      // opening for writing waits for a reader: each open is one read of the cookie
-      const pipe = await fs.promises.open(file, 'w')
-      if (!stopped) {
-        await pipe.write(content)
-        reads++
-      }
-      await pipe.close()
-      fs.utimesSync(file, stamp, stamp)
-      // a reader still open when the next open came would get the cookie twice: let it see the end and go
-      await new Promise((resolve) => setTimeout(resolve, 200))
+  // polled without blocking (a blocked open would hold a thread of this process for good): it succeeds once a reader waits
+  const serve = (): void => {
+    if (stopped) return
+    let pipe: number
+    try {
+      pipe = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+    } catch {
+      setTimeout(serve, 2).unref()
+      return
     }
-  })()
+    fs.writeSync(pipe, content)
+    fs.closeSync(pipe)
+    fs.utimesSync(file, stamp, stamp)
+    reads++
+    // a reader still open when the next look came would get the cookie twice: let it see the end and go
+    setTimeout(serve, 200).unref()
+  }
+  serve()
   return {
     reads: () => reads,
     async stop() {
       stopped = true
-      // a reader of our own lets the open that waits for one return
-      const release = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
-      await serving
-      fs.closeSync(release)
+      if (!fs.existsSync(file)) return
       fs.rmSync(file)
       fs.writeFileSync(file, content, {mode: 0o600})
     },
