@@ -327,12 +327,12 @@ describe('bix status', () => {
   test('a node slower than --rpc-timeout: status gives up after that long, says so, exit 3 (simulator: fault injection)', async (t) => {
     const node = await startFaultSimulator()
     t.after(() => node.stop())
-    node.sim.faults.slow(5000)
+    node.sim.faults.slow(30_000)
     const started = Date.now()
     const r = await runBix(['status', ...node.cliArgs(), '--rpc-timeout', '1'], isolated(t))
     assert.equal(r.code, 3, r.stderr)
-    // a limit the user sees: the node answers after 5 s, and status must not wait for it (it gives up after 1 s; status does not retry)
-    assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`)
+    // a ratio: the node would answer after 30 s; status, told to wait 1 s, is done in well under half of that
+    assert.ok(Date.now() - started < 15_000, `${Date.now() - started} ms`)
     assert.match(r.stdout, /^node +unavailable: no answer to \w+ from bitcoind at 127\.0\.0\.1:\d+ \(no answer within 1\.0 s\); raise --rpc-timeout if the node is busy$/m)
   })
 
