@@ -34,11 +34,15 @@ export interface RunOptions {
 
 /** `node bin/run.js <args>`, waited for. */
 export async function runBix(args: string[], o: RunOptions = {}): Promise<ProcessRun> {
-  const nodeArgs = [...(o.nodeArgs ?? []), BIN, ...args]
+  return runNode([...(o.nodeArgs ?? []), BIN, ...args], o.env)
+}
+
+/** `node <nodeArgs>` (e.g. `-e 0`), waited for and measured as bix is, in the environment bix gets. */
+export async function runNode(nodeArgs: string[], extraEnv?: NodeJS.ProcessEnv): Promise<ProcessRun> {
   const timed = existsSync(GNU_TIME)
   const [command, argv] = timed ? [GNU_TIME, ['-v', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs]
   const started = performance.now()
-  const child = spawn(command, argv, {cwd: REPO_ROOT, env: {...cleanEnv(), ...o.env}, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(command, argv, {cwd: REPO_ROOT, env: {...cleanEnv(), ...extraEnv}, stdio: ['ignore', 'pipe', 'pipe']})
   const stdout: Buffer[] = []
   const stderr: Buffer[] = []
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))

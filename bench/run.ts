@@ -5,14 +5,14 @@
  *
  *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q,h,f,m,n] [--parallelism N] [--max-memory MiB] [--mempool-txs N] [--profile]
  */
-import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {parseArgs} from 'node:util'
 
-import {databaseBytes, jsonOf, runBix} from './bix-cli.js'
+import {databaseBytes, jsonOf, runBix, runNode} from './bix-cli.js'
 import {CACHE_DIR, type ChainManifest, DEFAULT_TXS, REPO_ROOT, ensureChain} from './generate-chain.js'
 import {measureMempoolFetchLimit, measureParseLimit, measureRpcLimit} from './limits.js'
 import {hotFunctions} from './profile-summary.js'
@@ -22,7 +22,7 @@ import {manyAddressesBench} from './many-addresses.js'
 import type {ServerReady} from './serve-chain.js'
 import type {MempoolChange, MempoolServerReady} from './serve-mempool.js'
 
-const QUERY_RUNS = 5
+const QUERY_RUNS = 11
 /** bix index's default --max-memory (MiB); read-ahead is a quarter of it (src/lib/index/index-node.ts) */
 const BIX_DEFAULT_MAX_MEMORY = 512
 const READ_AHEAD_SHARE = 0.25
@@ -221,23 +221,35 @@ async function coldQuery(chain: ChainManifest, o: Options): Promise<Sample> {
   const db = path.join(RUNS_DIR, source, 'index.db')
   if (databaseBytes(db) === 0) throw new Error(`the query part needs an index: run part b (or c, d) first; ${db} is missing`)
   const args = ['query', 'address', chain.stats.busiest.address, '--network', 'regtest', '--db', db, '--json']
-  const coldRuns = async (env?: NodeJS.ProcessEnv): Promise<number[]> => {
-    const times: number[] = []
+  // each query is followed by `node -e 0`, started and measured the same way, so that both see
+  // the same load: the target is a ratio, what bix adds to what the machine charges every process
+  const coldRuns = async (env?: NodeJS.ProcessEnv): Promise<{bix: number[]; node: number[]}> => {
+    const bix: number[] = []
+    const node: number[] = []
     for (let i = 0; i < QUERY_RUNS; i++) {
       const run = await runBix(args, {env})
       jsonOf<unknown>(run, 'bix query address')
-      times.push(run.wallMs)
+      bix.push(run.wallMs)
+      const bare = await runNode(['-e', '0'], env)
+      if (bare.exitCode !== 0) throw new Error(`node -e 0 exited ${bare.exitCode}`)
+      node.push(bare.wallMs)
     }
-    return times
+    return {bix, node}
   }
-  const times = await coldRuns()
-  const ms = median(times)
+  const asIs = await coldRuns()
+  const ms = median(asIs.bix)
   const entries = chain.stats.busiest.received + chain.stats.busiest.spent
-  // what the machine charges every process before bix runs a line, for the report to set beside it
-  const nodeMs = median(Array.from({length: QUERY_RUNS}, () => nodeStartMs()))
   // a CA bundle named in NODE_EXTRA_CA_CERTS is read by Node at every start (~90 ms for the system bundle here)
-  const withoutExtraCertsMs = process.env.NODE_EXTRA_CA_CERTS ? median(await coldRuns({NODE_EXTRA_CA_CERTS: ''})) : undefined
-  return {txs: entries, ms, txPerSec: (entries * 1000) / ms, queryMs: times, nodeMs, withoutExtraCertsMs}
+  const unset = process.env.NODE_EXTRA_CA_CERTS ? await coldRuns({NODE_EXTRA_CA_CERTS: ''}) : undefined
+  return {
+    txs: entries,
+    ms,
+    txPerSec: (entries * 1000) / ms,
+    queryMs: asIs.bix,
+    nodeMs: median(asIs.node),
+    withoutExtraCertsMs: unset && median(unset.bix),
+    nodeWithoutExtraCertsMs: unset && median(unset.node),
+  }
 }
 
 /** Part f: 10,000 addresses of the chain from one file, one process, answers as JSON Lines. */
@@ -247,14 +259,6 @@ async function manyAddresses(chain: ChainManifest, o: Options): Promise<Sample> 
   if (databaseBytes(db) === 0) throw new Error(`the --file part needs an index: run part b (or c, d) first; ${db} is missing`)
   const r = await manyAddressesBench({datadir: chain.datadir, db, blocks: chain.stats.blocks, busiest: chain.stats.busiest.address, count: MANY_ADDRESSES, workDir: RUNS_DIR})
   return {txs: r.entries, ms: r.ms, txPerSec: (r.entries * 1000) / r.ms, peakRss: r.peakRss}
-}
-
-/** Wall clock of `node -e 0` in this environment. */
-function nodeStartMs(): number {
-  const started = performance.now()
-  const r = spawnSync(process.execPath, ['-e', '0'], {stdio: 'ignore'})
-  if (r.status !== 0) throw new Error(`node -e 0 exited ${r.status}`)
-  return performance.now() - started
 }
 
 /** bix sync-mempool --json's summary, the fields the benchmark reads. */

@@ -2,10 +2,9 @@ import {Args, Flags} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
 import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
-import {type TxReport, broadcast} from '../lib/broadcast/broadcast.js'
+import type {TxReport} from '../lib/broadcast/broadcast.js'
 import {parseBurnLimit, parseFeeRateLimit} from '../lib/broadcast/fee-limits.js'
 import {openIndexPrevouts} from '../lib/broadcast/index-prevouts.js'
-import {prepareTransactions} from '../lib/broadcast/prepare.js'
 import {readRawTransactions} from '../lib/broadcast/raw-input.js'
 import {type BroadcastResult, type BroadcastStatus, succeeded} from '../lib/broadcast/result.js'
 import {checkNode} from '../lib/node/preflight.js'
@@ -55,6 +54,8 @@ Exit codes (the worst outcome wins, in this order): 4 a transaction's fate staye
     const maxBurn = flags['max-burn'] === undefined ? undefined : parseBurnLimit(flags['max-burn'])
     const config = this.resolveNode(flags)
 
+    // loaded here, not with the command list: decoding transactions (bitcoinjs-lib) would weigh on every command's start
+    const [{broadcast}, {prepareTransactions}] = await Promise.all([import('../lib/broadcast/broadcast.js'), import('../lib/broadcast/prepare.js')])
     const raws = await readRawTransactions({args: argv as string[], file: flags.file, readStdin})
     const txs = prepareTransactions(raws, config.network)
 

@@ -2,10 +2,10 @@ import {Flags} from '@oclif/core'
 import path from 'node:path'
 
 import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
-import {type MempoolSyncResult, syncMempool} from '../lib/mempool/mempool-sync.js'
+import type {MempoolSyncResult} from '../lib/mempool/mempool-sync.js'
 import {formatCount, formatDuration} from '../lib/ui/format.js'
 import {type MempoolSyncJson, mempoolSyncJson} from '../lib/ui/json.js'
-import {Progress} from '../lib/ui/progress.js'
+import type {Progress} from '../lib/ui/progress.js'
 
 /** index's defaults, for --index */
 const INDEX_MAX_MEMORY_MIB = 512
@@ -39,6 +39,8 @@ Safe to run from cron every minute: a run with nothing to do finishes in a few c
     const config = this.resolveNode(flags)
     const dbPath = this.databasePath(flags.db, config.network)
     const client = this.connectNode(config, flags, {retryForMs: flags['retry-for']})
+    // loaded here, not with the command list: every other command's start would pay for them
+    const [{syncMempool}, {Progress}] = await Promise.all([import('../lib/mempool/mempool-sync.js'), import('../lib/ui/progress.js')])
     let progress: Progress | undefined
     try {
       const result = await syncMempool({

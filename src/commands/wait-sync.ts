@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import ora, {type Ora} from 'ora'
+import type {Ora} from 'ora'
 
 import {BaseCommand, nodeFlags} from '../lib/base-command.js'
 import {badInput} from '../lib/errors.js'
@@ -7,7 +7,7 @@ import {type SyncState, describeSyncState, waitForSync} from '../lib/node/sync-w
 import {isInteractive} from '../lib/ui/colour.js'
 import {formatDuration} from '../lib/ui/format.js'
 import type {WaitSyncJson} from '../lib/ui/json.js'
-import {Progress} from '../lib/ui/progress.js'
+import type {Progress} from '../lib/ui/progress.js'
 
 const seconds = Flags.custom<number>({
   parse: async (input) => {
@@ -42,7 +42,7 @@ Exits 0 once synced, 4 when --timeout runs out (the message says what it was sti
     const config = this.resolveNode(flags)
     // each poll makes one attempt, so it can report why it is still waiting
     const client = this.connectNode(config, flags, {retryForMs: 0})
-    const display = new SyncDisplay(this.silent)
+    const display = new SyncDisplay(this.silent, await loadTerminalUi(this.silent))
     let outcome
     try {
       outcome = await waitForSync(client, {
@@ -74,6 +74,21 @@ Exits 0 once synced, 4 when --timeout runs out (the message says what it was sti
 
 /** How often a non-terminal gets a line while nothing changes. */
 const PLAIN_EVERY_MS = 5000
+/**
+ * The spinner (ora) and the bar (cli-progress) of a terminal, loaded only when
+ * stderr is one: off a terminal, and for every other command, they are not needed.
+ */
+interface TerminalUi {
+  ora: (typeof import('ora'))['default']
+  Progress: typeof Progress
+}
+
+async function loadTerminalUi(silent: boolean): Promise<TerminalUi | undefined> {
+  if (silent || !isInteractive(process.stderr)) return undefined
+  const [{default: ora}, {Progress}] = await Promise.all([import('ora'), import('../lib/ui/progress.js')])
+  return {ora, Progress}
+}
+
 /** The sync rate is measured over this window. */
 const RATE_WINDOW_MS = 60_000
 
@@ -83,7 +98,7 @@ const RATE_WINDOW_MS = 60_000
  * phase, otherwise (cron, pipes, service logs).
  */
 class SyncDisplay {
-  private readonly interactive = isInteractive(process.stderr)
+  private readonly interactive: boolean
   private progress?: Progress
   private spinner?: Ora
   private lastKey = ''
@@ -91,7 +106,12 @@ class SyncDisplay {
   private lastText = ''
   private readonly samples: Array<{at: number; blocks: number}> = []
 
-  constructor(private readonly silent: boolean) {}
+  constructor(
+    private readonly silent: boolean,
+    private readonly ui: TerminalUi | undefined,
+  ) {
+    this.interactive = ui !== undefined
+  }
 
   show(state: SyncState): void {
     if (this.silent) return
@@ -129,7 +149,7 @@ class SyncDisplay {
         // the bar stays; what interrupted it goes above it, once
         if (text !== this.lastText) this.progress.log(text)
       } else {
-        this.spinner ??= ora({stream: process.stderr, text}).start()
+        this.spinner ??= this.ui!.ora({stream: process.stderr, text}).start()
         this.spinner.text = text
       }
       this.lastText = text
@@ -141,7 +161,7 @@ class SyncDisplay {
     const {blocks, headers, verificationProgress} = state.info
     const detail = `| verified ${(verificationProgress * 100).toFixed(2)}%${rate === undefined ? '' : ` | ${rate.toFixed(1)} blocks/s`}`
     if (!this.progress) {
-      this.progress = new Progress({silent: false, unit: 'blocks'})
+      this.progress = new this.ui!.Progress({silent: false, unit: 'blocks'})
       this.progress.start(Math.max(headers, blocks), blocks, 'syncing')
     }
     this.progress.update(blocks, {detail}, Math.max(headers, blocks))

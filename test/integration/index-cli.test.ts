@@ -6,12 +6,14 @@ import {describe, test} from 'node:test'
 
 import {runBix, spawnBix} from '../support/cli.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
-import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'
 
 /**
  * `bix index` run as a user runs it, against the simulator (or bitcoind with
  * BITCOIND set): sources, --to-height, --json, the writer lock, Ctrl-C, bad
- * blocks from the node.
+ * blocks from the node. Tests that catch a run midway slow the node down, and
+ * those that send a wrong block damage its answers: they ask for the fault
+ * simulator whatever BITCOIND says (each says so in its name).
  */
 
 const fixture = readFixtureChain()
@@ -119,34 +121,40 @@ describe('bix index', () => {
     assert.match(missing.stderr, /--source blk: no blocks directory at /)
   })
 
-  test('a second index run on the same database exits 5 naming the first one\'s PID; --wait-lock waits for it', async (t) => {
-    const node = await startTestNode({fixtureChain: true})
+  test('a second index run on the same database exits 5 naming the first one\'s PID; --wait-lock waits for it (simulator: slowed node)', async (t) => {
+    const node = await startFaultSimulator({fixtureChain: true})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to slow the node down')
     const db = tempDb(t)
     node.sim.faults.slow(20)
     const first = spawnBix(indexArgs(node, db, '--rpc-parallelism', '1', '--source', 'rpc'))
     t.after(() => first.kill('SIGKILL'))
-    await waitUntil(() => node.sim!.calls('getblock') >= 3)
+    const ended: string[] = []
+    void first.done.then(() => ended.push('first'))
+    await waitUntil(() => node.sim.calls('getblock') >= 3)
     const second = await runBix(indexArgs(node, db))
     assert.equal(second.code, 5, second.stderr)
     assert.match(second.stderr, new RegExp(`\\b${first.child.pid}\\b`))
-    const waiting = spawnBix(indexArgs(node, db, '--wait-lock', '--json'))
+    // (not --json, which is silent: the note that it waits is the evidence)
+    const waiting = spawnBix(indexArgs(node, db, '--wait-lock'))
+    void waiting.done.then(() => ended.push('waiting'))
+    // the node stays slow until the waiting run has found the lock taken and said so
+    await waiting.waitFor(new RegExp(`waiting for the index run pid ${first.child.pid} to finish`), 'stderr')
+    assert.equal(first.child.exitCode, null, 'the first run was still writing when the second began to wait')
     node.sim.faults.slow(0)
     const [a, b] = await Promise.all([first.done, waiting.done])
     assert.equal(a.code, 0, a.stderr)
     assert.equal(b.code, 0, b.stderr)
-    assert.equal((JSON.parse(b.stdout) as Summary).blocks, 0, 'the waiting run found the work done')
+    assert.deepEqual(ended, ['first', 'waiting'], 'the waiting run ended after the one it waited for')
+    assert.match(b.stdout, new RegExp(`^up to date at height ${fixture.height} \\(${fixture.tip}\\)$`, 'm'), 'the waiting run found the work done')
   })
 
-  test('Ctrl-C writes the batch in hand, exits 130 naming the height, and the next run finishes the job', async (t) => {
-    const node = await startTestNode({fixtureChain: true})
+  test('Ctrl-C writes the batch in hand, exits 130 naming the height, and the next run finishes the job (simulator: slowed node)', async (t) => {
+    const node = await startFaultSimulator({fixtureChain: true})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to slow the node down')
     const db = tempDb(t)
     node.sim.faults.slow(10)
     const run = spawnBix(indexArgs(node, db, '--rpc-parallelism', '1', '--source', 'rpc', '--batch-blocks', '10'))
-    await waitUntil(() => node.sim!.calls('getblock') >= 35)
+    await waitUntil(() => node.sim.calls('getblock') >= 35)
     run.kill('SIGINT')
     const r = await run.done
     assert.equal(r.code, 130, r.stderr)
@@ -164,13 +172,12 @@ describe('bix index', () => {
     assert.equal(s.hash, fixture.tip)
   })
 
-  test('SIGTERM exits 143 the same way', async (t) => {
-    const node = await startTestNode({fixtureChain: true})
+  test('SIGTERM exits 143 the same way (simulator: slowed node)', async (t) => {
+    const node = await startFaultSimulator({fixtureChain: true})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to slow the node down')
     node.sim.faults.slow(10)
     const run = spawnBix(indexArgs(node, tempDb(t), '--rpc-parallelism', '1', '--source', 'rpc'))
-    await waitUntil(() => node.sim!.calls('getblock') >= 5)
+    await waitUntil(() => node.sim.calls('getblock') >= 5)
     run.kill('SIGTERM')
     const r = await run.done
     assert.equal(r.code, 143, r.stderr)
@@ -178,10 +185,9 @@ describe('bix index', () => {
     assert.match(r.stderr, /interrupted by SIGTERM: (the index is at height \d+ \([0-9a-f]{64}\)|the index is empty); run bix index again to continue/)
   })
 
-  test('a node that sends another block than the one asked for: BadBlock naming height and hash, exit 1, and a later run is clean', async (t) => {
-    const node = await startTestNode({fixtureChain: true})
+  test('a node that sends another block than the one asked for: BadBlock naming height and hash, exit 1, and a later run is clean (simulator: fault injection)', async (t) => {
+    const node = await startFaultSimulator({fixtureChain: true})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator: fault injection')
     const db = tempDb(t)
     const first = await runBix(indexArgs(node, db, '--to-height', '50', '--source', 'rpc'))
     assert.equal(first.code, 0, first.stderr)
@@ -199,10 +205,9 @@ describe('bix index', () => {
     assert.equal(s.hash, fixture.tip)
   })
 
-  test('the same bad block over REST is refused the same way', async (t) => {
-    const node = await startTestNode({fixtureChain: true})
+  test('the same bad block over REST is refused the same way (simulator: fault injection)', async (t) => {
+    const node = await startFaultSimulator({fixtureChain: true})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator: fault injection')
     node.sim.faults.wrongBlocks(1)
     const bad = await runBix(indexArgs(node, tempDb(t), '--source', 'rest'))
     assert.equal(bad.code, 1)

@@ -10,7 +10,7 @@ import {Transaction} from 'bitcoinjs-lib'
 import {acquireWriterLock} from '../../src/lib/store/lock.js'
 import {type BixResult, runBix, spawnBix} from '../support/cli.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
-import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'
 
 /**
  * `bix sync-mempool` run as a user runs it, against the simulator (or
@@ -185,10 +185,10 @@ describe('bix sync-mempool', () => {
     assert.ok(storedSnapshot(db).txs[0].startsWith(extra))
   })
 
-  test('a second run fetches only the difference, and a run with nothing to do is quick and, with --quiet, silent', async (t) => {
-    const node = await startTestNode({matureBlocks: 101})
+  test('a second run fetches only the difference, and a run with nothing to do is quick and, with --quiet, silent (simulator: evicts on demand, counts calls)', async (t) => {
+    // the simulator whatever BITCOIND says: it evicts a transaction on demand and counts every call bix makes
+    const node = await startFaultSimulator({matureBlocks: 101})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to count RPC calls')
     const db = tempDb(t)
     await index(node, db)
     const sent: string[] = []
@@ -223,9 +223,9 @@ describe('bix sync-mempool', () => {
   })
 
   test('a block found during the sync: the sync does not complete (exit 6, the old snapshot kept); with --index it indexes the block and goes again', async (t) => {
-    const node = await startTestNode({matureBlocks: 101})
+    // simulator: fault injection (answers slowed, and a block mined at the moment bix fetches)
+    const node = await startFaultSimulator({matureBlocks: 101})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to mine while bix fetches')
     const sim = node.sim
     const db = tempDb(t)
     await index(node, db)
@@ -258,9 +258,9 @@ describe('bix sync-mempool', () => {
 
   test('a transaction gone between listing and fetching (-5) is left out with its child, and the sync completes', async (t) => {
     // two mature coinbases: `other` does not spend the parent's change
-    const node = await startTestNode({matureBlocks: 102})
+    // simulator: fault injection (a transaction evicted at the moment bix fetches)
+    const node = await startFaultSimulator({matureBlocks: 102})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to drop a transaction mid-sync')
     const sim = node.sim
     const db = tempDb(t)
     await index(node, db)
@@ -284,9 +284,9 @@ describe('bix sync-mempool', () => {
   })
 
   test('waits for the node to finish loading its mempool before trusting it', async (t) => {
-    const node = await startTestNode({matureBlocks: 101})
+    // simulator: fault injection (a mempool.dat still loading)
+    const node = await startFaultSimulator({matureBlocks: 101})
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator to pretend mempool.dat is loading')
     const db = tempDb(t)
     await index(node, db)
     await node.send(await node.newAddress(), 80_000)

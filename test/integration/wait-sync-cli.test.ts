@@ -6,14 +6,16 @@ import {describe, test} from 'node:test'
 
 import {runBix, spawnBix} from '../support/cli.js'
 import {ANSI, hasScript, runOnTerminal} from '../support/terminal.js'
-import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type TestNode, rotateCookieCountingReads, startFaultSimulator, startTestNode} from '../support/test-node.js'
 import {closedPort} from '../support/tiny-node.js'
 
 /**
  * `bix wait-sync` run as a user runs it, against the simulator (or bitcoind
  * with BITCOIND set): it waits through a node that is down, warming up,
  * restarting or still in initial block download, and ends with exit 0 once
- * synced, 4 on --timeout, 2 or 3 at once when waiting cannot help.
+ * synced, 4 on --timeout, 2 or 3 at once when waiting cannot help. Warm-up,
+ * 503s, headers far ahead and a cookie rotated mid-request are faults real Core
+ * cannot give on demand: those tests ask for the simulator (and say so).
  */
 
 interface WaitSyncJson {
@@ -46,18 +48,19 @@ async function nowhere(t: {after: (fn: () => void) => void}): Promise<string[]> 
 
 /**
  * Puts the node in initial block download, one block short of its headers;
- * returns what brings it out (mining that block), or undefined when this
- * node cannot be held there. The simulator pretends; a fresh bitcoind, whose
- * only block is the 2011 genesis, really is in IBD until it mines one.
+ * returns what brings it out (mining that block). The simulator pretends; a
+ * fresh bitcoind, whose only block is the 2011 genesis, really is in IBD
+ * until it mines one.
  */
-async function holdInInitialBlockDownload(node: TestNode): Promise<(() => Promise<unknown>) | undefined> {
+async function holdInInitialBlockDownload(node: TestNode): Promise<() => Promise<unknown>> {
   if (node.sim) {
     const target = (await node.tipHeight()) + 1
     node.sim.faults.initialBlockDownload(target)
     return () => node.mine(1)
   }
   const info = await node.rpc<{initialblockdownload: boolean}>('getblockchaininfo')
-  return info.initialblockdownload ? () => node.mine(1) : undefined
+  assert.equal(info.initialblockdownload, true, 'a fresh bitcoind is in initial block download until it mines a block')
+  return () => node.mine(1)
 }
 
 describe('bix wait-sync', () => {
@@ -70,7 +73,8 @@ describe('bix wait-sync', () => {
     assert.match(r.stdout, /^synced: regtest at height 2 \(waited \d+ ms\)\n$/)
     assert.doesNotMatch(r.stderr, ANSI)
 
-    const j = await runBix(waitArgs(node, '--json'))
+    // a long --interval: an answer that came after a second poll would show it
+    const j = await runBix(['wait-sync', ...node.cliArgs(), '--interval', '5', '--json'])
     assert.equal(j.code, 0, j.stderr)
     assert.equal(j.stderr, '')
     const s = JSON.parse(j.stdout) as WaitSyncJson
@@ -79,13 +83,12 @@ describe('bix wait-sync', () => {
       {synced: true, endpoint: node.rpcUrl, chain: 'regtest', blocks: 2, headers: 2, ibd: false},
     )
     assert.ok(s.verification_progress > 0 && s.verification_progress <= 1)
-    assert.ok(s.waited_seconds >= 0 && s.waited_seconds < 5)
+    assert.ok(s.waited_seconds >= 0 && s.waited_seconds < 5, `a synced node is taken at its first answer, without waiting an interval (waited ${s.waited_seconds} s)`)
   })
 
-  test('through warm-up (-28): says what the node is doing on stderr, then exits 0', async (t) => {
-    const node = await startTestNode()
+  test('through warm-up (-28): says what the node is doing on stderr, then exits 0 (simulator: fault injection)', async (t) => {
+    const node = await startFaultSimulator()
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator: fault injection')
     const sim = node.sim
     sim.faults.warmup({message: 'Verifying blocks…'})
     const run = spawnBix(waitArgs(node))
@@ -109,10 +112,9 @@ describe('bix wait-sync', () => {
     assert.ok((JSON.parse(j.stdout) as WaitSyncJson).waited_seconds > 0)
   })
 
-  test('a 503 storm (work queue full): the wait says the node is busy and rides it out', async (t) => {
-    const node = await startTestNode()
+  test('a 503 storm (work queue full): the wait says the node is busy and rides it out (simulator: fault injection)', async (t) => {
+    const node = await startFaultSimulator()
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator: fault injection')
     node.sim.faults.workQueueFull(6)
     const r = await runBix(waitArgs(node))
     assert.equal(r.code, 0, r.stderr)
@@ -120,10 +122,9 @@ describe('bix wait-sync', () => {
     assert.match(r.stdout, /^synced: regtest at height 0 /)
   })
 
-  test('initial block download with headers ahead: shows blocks/headers while it catches up, exits 0 once there', async (t) => {
-    const node = await startTestNode()
+  test('initial block download with headers ahead: shows blocks/headers while it catches up, exits 0 once there (simulator: fault injection)', async (t) => {
+    const node = await startFaultSimulator()
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator: fault injection')
     await node.mine(1)
     node.sim.faults.initialBlockDownload(4)
     const run = spawnBix(waitArgs(node))
@@ -140,11 +141,11 @@ describe('bix wait-sync', () => {
   test('--timeout while the node stays behind: exit 4, saying how far it got; --json keeps exit 4', async (t) => {
     const node = await startTestNode()
     t.after(() => node.stop())
-    const release = await holdInInitialBlockDownload(node)
-    if (!release) return t.skip('needs a node in initial block download (the simulator, or a fresh bitcoind)')
+    await holdInInitialBlockDownload(node)
     const started = Date.now()
     const r = await runBix(waitArgs(node, '--timeout', '1'))
     assert.equal(r.code, 4, r.stderr)
+    // a limit the user sees: --timeout 1 must not hold a script up for ten
     assert.ok(Date.now() - started < 10_000)
     assert.match(r.stderr, /^error: timed out after 1\.\d s waiting for bitcoind at http:\/\/127\.0\.0\.1:\d+ to sync; last: syncing \d+\/\d+ blocks/m)
     assert.equal(r.stdout, '')
@@ -173,7 +174,6 @@ describe('bix wait-sync', () => {
     const node = await startTestNode()
     t.after(() => node.stop())
     const release = await holdInInitialBlockDownload(node)
-    if (!release) return t.skip('needs a node in initial block download (the simulator, or a fresh bitcoind)')
     const run = spawnBix(waitArgs(node))
     t.after(() => run.kill('SIGKILL'))
     await run.waitFor(/^syncing /m)
@@ -198,10 +198,9 @@ describe('bix wait-sync', () => {
     }
   })
 
-  test('a cookie that rotates under a request in flight: one 401, one fresh read, and the wait goes on', async (t) => {
-    const node = await startTestNode()
+  test('a cookie that rotates under a request in flight: one 401, one fresh read, and the wait goes on (simulator: fault injection)', async (t) => {
+    const node = await startFaultSimulator()
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator: fault injection')
     const sim = node.sim
     const release = await holdInInitialBlockDownload(node)
     const run = spawnBix(waitArgs(node))
@@ -211,27 +210,37 @@ describe('bix wait-sync', () => {
     sim.faults.slow(300)
     const before = sim.calls('getblockchaininfo')
     await waitUntil(() => sim.calls('getblockchaininfo') > before, 5)
-    sim.rotateCookie()
-    await waitUntil(() => sim.faults.authFailures > 0)
+    const refusedBefore = sim.faults.authFailures
+    const cookie = rotateCookieCountingReads(node)
+    await waitUntil(() => sim.faults.authFailures > refusedBefore)
     sim.faults.slow(0)
-    await release!()
+    // a few more polls with the new cookie before the wait ends
+    const polls = sim.calls('getblockchaininfo')
+    await waitUntil(() => sim.calls('getblockchaininfo') >= polls + 3)
+    const reads = cookie.reads()
+    // (before this test's own client reads the cookie again, to mine)
+    await cookie.stop()
+    await release()
     const r = await run.done
     assert.equal(r.code, 0, r.stderr)
     assert.doesNotMatch(r.stderr, /authorization failed/)
+    assert.equal(sim.faults.authFailures - refusedBefore, 1, 'the one request under way with the old cookie was refused, and no other')
+    assert.equal(reads, 1, 'the new cookie was read once, and used from then on')
   })
 
   test('wrong credentials end the wait at once with exit 3: waiting would not fix them', async (t) => {
     const node = await startTestNode()
     t.after(() => node.stop())
     const started = Date.now()
-    const r = await runBix(waitArgs(node, '--rpcuser', 'nobody', '--rpcpassword', 'not-the-password', '--json'))
+    // a long --interval: a wait that polled again before giving up would take longer than one
+    const r = await runBix(['wait-sync', ...node.cliArgs(), '--interval', '5', '--rpcuser', 'nobody', '--rpcpassword', 'not-the-password', '--json'])
     assert.equal(r.code, 3, r.stdout)
     const {error} = JSON.parse(r.stdout) as ErrorJson
     assert.equal(error.kind, 'AuthFailed')
     assert.equal(error.exit_code, 3)
     assert.match(error.message, /rpcuser\/rpcpassword from flags were rejected/)
     assert.ok(!r.stdout.includes('not-the-password'))
-    assert.ok(Date.now() - started < 10_000)
+    assert.ok(Date.now() - started < 5000, `ended before a second poll (${Date.now() - started} ms)`)
   })
 
   test('failover: the first --rpc-url is dead, the wait ends on the second', async (t) => {
@@ -276,6 +285,7 @@ describe('bix wait-sync', () => {
     run.kill('SIGINT')
     const r = await run.done
     assert.equal(r.code, 130, r.stderr)
+    // a limit the user sees: Ctrl-C answered within 2 s, not at the end of the 5 s interval it came in
     assert.ok(Date.now() - interrupted < 2000, `${Date.now() - interrupted} ms`)
     assert.match(r.stderr, /^error: interrupted by SIGINT$/m)
   })

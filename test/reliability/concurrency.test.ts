@@ -6,7 +6,7 @@ import {Block} from 'bitcoinjs-lib'
 import {addressToScript} from '../../src/lib/chain/address.js'
 import {type BixResult, runBix, spawnBix} from '../support/cli.js'
 import {indexDigest} from '../support/index-digest.js'
-import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type FaultTestNode, startFaultSimulator} from '../support/test-node.js'
 import {assertCleanFailure, blocksServed, cleanDigest, fixture, indexArgs, indexHeight, seeded, tempDir, waitUntil} from './support.js'
 
 /**
@@ -15,13 +15,17 @@ import {assertCleanFailure, blocksServed, cleanDigest, fixture, indexArgs, index
  * share the writer lock), and queries while an index run commits batch
  * after batch, each answer exactly what the chain says at the tip it
  * reports, never a mix of two tips.
+ *
+ * Simulator: fault injection, whatever BITCOIND says: every test slows the
+ * node's answers down so that the processes are sure to overlap; a real node
+ * serves the 147 blocks faster than a second process starts.
  */
 
-let node: TestNode
+let node: FaultTestNode
 let clean: string
 
 before(async () => {
-  node = await startTestNode({fixtureChain: true})
+  node = await startFaultSimulator({fixtureChain: true})
   clean = await cleanDigest({after}, node)
 })
 after(() => node?.stop())
@@ -70,10 +74,10 @@ describe('concurrent bix processes on one database', () => {
   test('two index runs started together, three times: one writes, the other exits 5 naming its PID; the index is right', async (t) => {
     for (let round = 0; round < 3; round++) {
       const db = path.join(tempDir(t), 'index.db')
-      node.sim!.faults.slow(8)
+      node.sim.faults.slow(8)
       const runs = [0, 1].map(() => spawnBix(indexArgs(node, db, '--batch-blocks', '5', '--source', 'rpc', '--rpc-parallelism', '2')))
       const results: BixResult[] = await Promise.all(runs.map((r) => r.done))
-      node.sim!.faults.clear()
+      node.sim.faults.clear()
       const winners = results.filter((r) => r.code === 0)
       assert.equal(winners.length, 1, `round ${round}: exactly one run writes: ${results.map((r) => `${r.code} ${r.stderr}`).join(' | ')}`)
       const loser = results.findIndex((r) => r.code !== 0)
@@ -85,13 +89,13 @@ describe('concurrent bix processes on one database', () => {
 
   test('sync-mempool while an index run writes: exit 5 naming it, and neither is harmed', async (t) => {
     const db = path.join(tempDir(t), 'index.db')
-    node.sim!.faults.slow(8)
+    node.sim.faults.slow(8)
     const base = blocksServed(node)
     const run = spawnBix(indexArgs(node, db, '--batch-blocks', '5', '--source', 'rpc', '--rpc-parallelism', '1'))
     await waitUntil(() => blocksServed(node) - base >= 10)
     const sync = await runBix(['sync-mempool', ...node.cliArgs(), '--db', db])
     assertCleanFailure(sync, 5, new RegExp(`pid ${run.child.pid}\\b`))
-    node.sim!.faults.clear()
+    node.sim.faults.clear()
     const r = await run.done
     assert.equal(r.code, 0, r.stderr)
     assert.equal(indexDigest(db), clean)
@@ -107,7 +111,7 @@ describe('concurrent bix processes on one database', () => {
     assert.equal((await runBix(indexArgs(node, db, '--quiet', '--to-height', String(start)))).code, 0)
     const addresses = fixture.addresses
     // slow enough that several queries (each a new process) fit in the run, even on a loaded machine
-    node.sim!.faults.slow(60)
+    node.sim.faults.slow(60)
     const run = spawnBix(indexArgs(node, db, '--batch-blocks', '1', '--source', 'rpc', '--rpc-parallelism', '1'), {timeoutMs: 120_000})
     const seen = new Set<number>()
     const accounts = new Map<number, ReturnType<typeof accountAt>>()
@@ -143,7 +147,7 @@ describe('concurrent bix processes on one database', () => {
         )
       }
     }
-    node.sim!.faults.clear()
+    node.sim.faults.clear()
     const r = await run.done
     assert.equal(r.code, 0, r.stderr)
     assert.equal(indexDigest(db), clean)

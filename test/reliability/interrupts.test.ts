@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import Database from 'better-sqlite3'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -6,7 +7,7 @@ import {after, before, describe, test} from 'node:test'
 
 import {runBix, spawnBix} from '../support/cli.js'
 import {indexDigest} from '../support/index-digest.js'
-import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type FaultTestNode, startFaultSimulator} from '../support/test-node.js'
 import {
   assertCleanFailure,
   assertConsistentMempool,
@@ -25,9 +26,13 @@ import {
  * exit 130, one line saying so, and nothing half-written (an index is a
  * correct prefix that the next run completes, a mempool snapshot is the old
  * one or marked incomplete, a query or status leaves the database as it was).
+ *
+ * Simulator: fault injection, whatever BITCOIND says: each command is caught
+ * waiting on an answer the simulator holds back (slowed answers, warm-up),
+ * which real Core cannot be made to do at a chosen moment.
  */
 
-let node: TestNode
+let node: FaultTestNode
 let hashes: string[]
 let cleanIndex: string
 let cleanMempool: string
@@ -35,8 +40,8 @@ let indexed: string
 let dir: string
 
 before(async () => {
-  node = await startTestNode({matureBlocks: 150})
-  const sim = node.sim!
+  node = await startFaultSimulator({matureBlocks: 150})
+  const sim = node.sim
   for (let i = 0; i < 120; i++) sim.send({to: sim.newAddress(), value: 20_000 + i})
   hashes = sim.chain.active.map((e) => e.hash)
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-rel-'))
@@ -60,18 +65,29 @@ function copyOfIndexed(t: {after: (fn: () => void) => void}): string {
 
 const INTERRUPTED = /^error: interrupted by SIGINT/
 
+/** The txids (as displayed) of the mempool snapshot a database holds. */
+function snapshotTxids(file: string): Set<string> {
+  const db = new Database(file, {readonly: true, fileMustExist: true})
+  try {
+    const rows = db.prepare<[], Buffer>('SELECT txid FROM mempool_txs').pluck().all()
+    return new Set(rows.map((txid) => Buffer.from(txid).reverse().toString('hex')))
+  } finally {
+    db.close()
+  }
+}
+
 describe('SIGINT during each command', () => {
   test('bix index: exit 130 naming the height; the index is a correct prefix and the next run completes it', async (t) => {
     const {int} = seeded(t, 'SIGINT index')
     const db = path.join(tempDir(t), 'index.db')
     const at = int(5, 140)
-    node.sim!.faults.slow(5)
+    node.sim.faults.slow(5)
     const base = blocksServed(node)
     const run = spawnBix(indexArgs(node, db, '--batch-blocks', String(int(1, 9)), '--source', int(0, 1) ? 'rpc' : 'rest', '--rpc-parallelism', '2'))
     await waitUntil(() => blocksServed(node) - base >= at)
     run.kill('SIGINT')
     const r = await run.done
-    node.sim!.faults.clear()
+    node.sim.faults.clear()
     const line = assertCleanFailure(r, 130, /^error: interrupted by SIGINT: the index (is at height \d+ \([0-9a-f]{64}\)|is empty); run bix index again to continue$/)
     const [, height, hash] = /height (\d+) \(([0-9a-f]{64})\)/.exec(line) ?? [undefined, '-1', undefined]
     assert.equal(assertConsistentPrefix(db, hashes, `SIGINT after ${at} blocks`), Number(height), 'the message names the height written')
@@ -83,7 +99,7 @@ describe('SIGINT during each command', () => {
 
   test('bix sync-mempool: exit 130; the snapshot is the old one or marked incomplete, and the next sync makes it whole', async (t) => {
     const {int} = seeded(t, 'SIGINT sync-mempool')
-    const sim = node.sim!
+    const sim = node.sim
     const db = copyOfIndexed(t)
     // new transactions for this run to fetch, and one gone from the node's mempool
     const sent = Array.from({length: int(300, 500)}, (_, i) => sim.send({to: sim.newAddress(), value: 30_000 + i}).txid)
@@ -99,6 +115,8 @@ describe('SIGINT during each command', () => {
     assertCleanFailure(r, 130, INTERRUPTED)
     const complete = assertConsistentMempool(db, 'after SIGINT')
     if (complete) assert.equal(mempoolDigest(db), before, 'a snapshot that says it is complete is the previous one')
+    const cut = snapshotTxids(db)
+    assert.ok(sent.some((txid) => !cut.has(txid)), 'the interrupted sync did not get all the new transactions: SIGINT came mid-sync')
     const again = await runBix(['sync-mempool', ...node.cliArgs(), '--db', db, '--json'])
     assert.equal(again.code, 0, again.stderr)
     assert.equal((JSON.parse(again.stdout) as {total: number}).total, sim.chain.mempool.entries.size)
@@ -107,20 +125,25 @@ describe('SIGINT during each command', () => {
     assert.equal((await runBix(['sync-mempool', ...node.cliArgs(), '--db', reference, '--index', '--quiet'])).code, 0)
     assert.equal(mempoolDigest(db), mempoolDigest(reference), 'the repaired snapshot equals a clean sync\'s')
     assert.equal(indexDigest(db), indexDigest(reference))
-    assert.ok(sent.length > 0)
+    const repaired = snapshotTxids(db)
+    assert.deepEqual(
+      sent.filter((txid) => !repaired.has(txid)),
+      [],
+      'the next sync fetched every transaction the interrupted one had not',
+    )
   })
 
   test('bix query address, waiting on the node for the freshness check: exit 130, the database untouched', async (t) => {
     const db = copyOfIndexed(t)
     const before = fileBytesDigest(db)
-    const address = node.sim!.newAddress()
-    node.sim!.faults.slowAnswers('getblockchaininfo', 5000)
-    const calls = node.sim!.calls('getblockchaininfo')
+    const address = node.sim.newAddress()
+    node.sim.faults.slowAnswers('getblockchaininfo', 5000)
+    const calls = node.sim.calls('getblockchaininfo')
     const run = spawnBix(['query', 'address', ...node.cliArgs(), '--db', db, address])
-    await waitUntil(() => node.sim!.calls('getblockchaininfo') > calls)
+    await waitUntil(() => node.sim.calls('getblockchaininfo') > calls)
     run.kill('SIGINT')
     const r = await run.done
-    node.sim!.faults.clear()
+    node.sim.faults.clear()
     assertCleanFailure(r, 130, INTERRUPTED)
     assert.equal(fileBytesDigest(db), before)
   })
@@ -128,7 +151,7 @@ describe('SIGINT during each command', () => {
   test('bix broadcast, waiting for the answer to sendrawtransaction: exit 130, and it says what it knows', async (t) => {
     const db = copyOfIndexed(t)
     const before = fileBytesDigest(db)
-    const sim = node.sim!
+    const sim = node.sim
     const tx = sim.createTransaction({to: sim.newAddress(), value: 40_000})
     sim.faults.slowAnswers('sendrawtransaction', 5000)
     const calls = sim.calls('sendrawtransaction')
@@ -145,33 +168,33 @@ describe('SIGINT during each command', () => {
   })
 
   test('bix wait-sync, waiting through warm-up: exit 130', async () => {
-    node.sim!.faults.warmup({message: 'Loading block index…'})
+    node.sim.faults.warmup({message: 'Loading block index…'})
     const run = spawnBix(['wait-sync', ...node.cliArgs(), '--interval', '0.2'])
     await run.waitFor(/Loading block index/)
     run.kill('SIGINT')
     const r = await run.done
-    node.sim!.faults.clear()
+    node.sim.faults.clear()
     assertCleanFailure(r, 130, INTERRUPTED)
   })
 
   test('bix status, waiting on a slow node: exit 130, nothing printed as if it were the answer', async (t) => {
     const db = copyOfIndexed(t)
     const before = fileBytesDigest(db)
-    node.sim!.faults.slowAnswers('getblockchaininfo', 5000)
-    node.sim!.faults.slowAnswers('getnetworkinfo', 5000)
-    const calls = node.sim!.calls('getblockchaininfo') + node.sim!.calls('getnetworkinfo')
+    node.sim.faults.slowAnswers('getblockchaininfo', 5000)
+    node.sim.faults.slowAnswers('getnetworkinfo', 5000)
+    const calls = node.sim.calls('getblockchaininfo') + node.sim.calls('getnetworkinfo')
     const run = spawnBix(['status', ...node.cliArgs(), '--db', db])
-    await waitUntil(() => node.sim!.calls('getblockchaininfo') + node.sim!.calls('getnetworkinfo') > calls)
+    await waitUntil(() => node.sim.calls('getblockchaininfo') + node.sim.calls('getnetworkinfo') > calls)
     run.kill('SIGINT')
     const r = await run.done
-    node.sim!.faults.clear()
+    node.sim.faults.clear()
     assertCleanFailure(r, 130, INTERRUPTED)
     assert.equal(fileBytesDigest(db), before)
   })
 
   test('bix index --wait-lock, waiting for another writer: exit 130, the other run unharmed', async (t) => {
     const db = path.join(tempDir(t), 'index.db')
-    node.sim!.faults.slow(10)
+    node.sim.faults.slow(10)
     const first = spawnBix(indexArgs(node, db, '--batch-blocks', '5', '--source', 'rpc', '--rpc-parallelism', '1'))
     const base = blocksServed(node)
     await waitUntil(() => blocksServed(node) - base >= 5)
@@ -180,7 +203,7 @@ describe('SIGINT during each command', () => {
     waiting.kill('SIGINT')
     const w = await waiting.done
     assertCleanFailure(w, 130, INTERRUPTED)
-    node.sim!.faults.clear()
+    node.sim.faults.clear()
     const r = await first.done
     assert.equal(r.code, 0, r.stderr)
     assert.equal(indexDigest(db), cleanIndex)

@@ -6,7 +6,7 @@ import {runBix, spawnBix} from '../support/cli.js'
 import {assertIndexAgreesWithCore} from '../support/core-oracle.js'
 import {indexDigest} from '../support/index-digest.js'
 import {blockWork} from '../support/simnode/block-codec.js'
-import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type FaultTestNode, startFaultSimulator} from '../support/test-node.js'
 import {cleanDigest, fixture, indexArgs, indexHeight, seeded, tempDir, waitUntil} from './support.js'
 
 /**
@@ -19,6 +19,10 @@ import {cleanDigest, fixture, indexArgs, indexHeight, seeded, tempDir, waitUntil
  * Real Core on regtest cannot make the shorter branch (every block must
  * carry the regtest powLimit bits, so more work needs more blocks); the
  * simulator mines it with harder bits, which bix has to accept by work.
+ *
+ * Simulator: fault injection, whatever BITCOIND says: the reorgs mid-run land
+ * at a chosen moment of a run the simulator slows down, and the shorter,
+ * heavier branches are ones Core's regtest cannot mine.
  */
 
 interface Summary {
@@ -27,15 +31,15 @@ interface Summary {
   reorgs: Array<{fork_height: number; undone: number}>
 }
 
-async function fixtureNode(t: {after: (fn: () => Promise<void>) => void}): Promise<TestNode> {
-  const node = await startTestNode({fixtureChain: true})
+async function fixtureNode(t: {after: (fn: () => Promise<void>) => void}): Promise<FaultTestNode> {
+  const node = await startFaultSimulator({fixtureChain: true})
   t.after(() => node.stop())
   return node
 }
 
 /** Spawns a slow index run with small batches and resolves once it has committed past `height`. */
-async function indexPast(node: TestNode, db: string, height: number, batch: number) {
-  node.sim!.faults.slow(6)
+async function indexPast(node: FaultTestNode, db: string, height: number, batch: number) {
+  node.sim.faults.slow(6)
   const run = spawnBix(indexArgs(node, db, '--json', '--batch-blocks', String(batch), '--source', 'rpc', '--rpc-parallelism', '2'), {timeoutMs: 90_000})
   await waitUntil(() => indexHeight(db) > height || run.child.exitCode !== null, 30_000, `index past ${height}`)
   assert.equal(run.child.exitCode, null, `the run ended before height ${height}: ${run.stderr()}`)
@@ -43,10 +47,10 @@ async function indexPast(node: TestNode, db: string, height: number, batch: numb
 }
 
 /** The run ended well, at the node's tip, identical to a clean index of the node's chain as it is now. */
-async function assertEndsClean(t: {after: (fn: () => void) => void}, node: TestNode, db: string, r: {code: number | null; stdout: string; stderr: string}, what: string): Promise<Summary> {
+async function assertEndsClean(t: {after: (fn: () => void) => void}, node: FaultTestNode, db: string, r: {code: number | null; stdout: string; stderr: string}, what: string): Promise<Summary> {
   assert.equal(r.code, 0, `${what}: ${r.stderr}`)
   const summary = JSON.parse(r.stdout) as Summary
-  node.sim!.faults.clear()
+  node.sim.faults.clear()
   assert.equal(summary.hash, await node.tipHash(), `${what}: the index ends at the node's tip`)
   assert.equal(indexDigest(db), await cleanDigest(t, node), `${what}: the index equals a clean run on the new chain`)
   return summary
@@ -62,7 +66,7 @@ describe('reorgs while bix index runs', () => {
     const fork = fixture.height - depth
     const run = await indexPast(node, db, fork + batch + 1, batch)
     const written = indexHeight(db)
-    node.sim!.reorg({depth})
+    node.sim.reorg({depth})
     const summary = await assertEndsClean(t, node, db, await run.done, `depth ${depth}, batch ${batch}, ${written} written`)
     assert.ok(summary.reorgs.length >= 1, 'the run saw the reorg')
     assert.equal(summary.reorgs[0].fork_height, fork, 'undone down to the fork')
@@ -73,7 +77,7 @@ describe('reorgs while bix index runs', () => {
   test('three reorgs of random depth at random moments of one run', async (t) => {
     const {int} = seeded(t, 'reorg storm')
     const node = await fixtureNode(t)
-    const sim = node.sim!
+    const sim = node.sim
     const db = path.join(tempDir(t), 'index.db')
     const run = await indexPast(node, db, 20, int(1, 5))
     const done: string[] = []
@@ -90,7 +94,7 @@ describe('reorgs while bix index runs', () => {
   test('onto a branch with fewer blocks but more work, while the index is past the new tip', async (t) => {
     const {int} = seeded(t, 'shorter chain mid-run')
     const node = await fixtureNode(t)
-    const sim = node.sim!
+    const sim = node.sim
     const db = path.join(tempDir(t), 'index.db')
     const depth = int(15, 40)
     const blocks = int(1, 5)
@@ -112,7 +116,7 @@ describe('reorgs while bix index runs', () => {
     assert.equal((await runBix(indexArgs(node, db, '--quiet', '--batch-blocks', '5'))).code, 0)
     const depth = int(5, 46)
     const blocks = int(1, Math.max(1, depth - 2))
-    node.sim!.reorg({depth, blocks})
+    node.sim.reorg({depth, blocks})
     const r = await runBix(indexArgs(node, db, '--json', '--batch-blocks', '3'))
     const summary = await assertEndsClean(t, node, db, r, `${depth} → ${blocks}`)
     assert.deepEqual(summary.reorgs, [{fork_height: fixture.height - depth, undone: depth}])

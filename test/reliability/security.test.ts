@@ -6,7 +6,7 @@ import {after, before, describe, test} from 'node:test'
 
 import {type BixOptions, type BixResult, REPO_ROOT, runBix, spawnBix} from '../support/cli.js'
 import {closedPort} from '../support/tiny-node.js'
-import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type FaultTestNode, type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'
 import {blocksServed, fixture, inParallel, tempDir, waitUntil} from './support.js'
 
 /**
@@ -22,15 +22,23 @@ const URL_PASSWORD = 'url-secret-pa55/word'
 const USER = 'bixuser'
 
 let node: TestNode
-let cookieNode: TestNode
+/** simulator: fault injection (503s, slowed answers) with the same credentials, for runs that must meet trouble */
+let faulty: FaultTestNode
+/** simulator: fault injection (a cookie rotated at a chosen point of a run) */
+let cookieNode: FaultTestNode
 let dir: string
 
 before(async () => {
-  ;[node, cookieNode] = await Promise.all([startTestNode({fixtureChain: true, auth: {user: USER, password: PASSWORD}}), startTestNode({fixtureChain: true})])
+  const auth = {user: USER, password: PASSWORD}
+  ;[node, faulty, cookieNode] = await Promise.all([
+    startTestNode({fixtureChain: true, auth}),
+    startFaultSimulator({fixtureChain: true, auth}),
+    startFaultSimulator({fixtureChain: true}),
+  ])
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-rel-sec-'))
 })
 after(async () => {
-  await Promise.all([node?.stop(), cookieNode?.stop()])
+  await Promise.all([node?.stop(), faulty?.stop(), cookieNode?.stop()])
   fs.rmSync(dir, {recursive: true, force: true})
 })
 
@@ -48,19 +56,21 @@ function assertNoLeak(results: Array<{what: string; r: BixResult}>, secrets: str
 
 describe('secrets', () => {
   test('rpcpassword and --rpc-url credentials: never in any output of any command, in success or failure, with --verbose or --json', async (t) => {
-    const sim = node.sim!
+    const sim = faulty.sim
     const port = String(node.rpcPort)
     const db = path.join(tempDir(t), 'index.db')
     const conf = path.join(tempDir(t), 'bitcoin.conf')
     fs.writeFileSync(conf, `regtest=1\n[regtest]\nrpcuser=${USER}\nrpcpassword=${PASSWORD}\nrpcport=${port}\n`)
     const down = String(await closedPort())
     const flags = ['--network', 'regtest', '--rpcport', port, '--rpcuser', USER, '--rpcpassword', PASSWORD]
-    const url = ['--network', 'regtest', '--rpc-url', `http://${USER}:${encodeURIComponent(URL_PASSWORD)}@127.0.0.1:${port}`]
+    const urlTo = (p: number | string) => ['--network', 'regtest', '--rpc-url', `http://${USER}:${encodeURIComponent(URL_PASSWORD)}@127.0.0.1:${p}`]
+    const url = urlTo(port)
     const wrong = ['--network', 'regtest', '--rpcport', port, '--rpcuser', USER, '--rpcpassword', PASSWORD + 'x']
     const tx = fixture.mempool[0].hex
     const runs: Array<{what: string; args: string[]; opts?: BixOptions; before?: () => void}> = [
       {what: 'index --verbose', args: ['index', ...flags, '--db', db, '--verbose', '--batch-blocks', '20']},
-      {what: 'index --json with 503s and retries', args: ['index', ...url, '--db', db, '--json', '--verbose'], before: () => sim.faults.workQueueFull(3)},
+      // simulator: fault injection (503s); the same recorded chain, so it adds to the same index
+      {what: 'index --json with 503s and retries', args: ['index', ...urlTo(faulty.rpcPort), '--db', db, '--json', '--verbose'], before: () => sim.faults.workQueueFull(3)},
       {what: 'sync-mempool --verbose', args: ['sync-mempool', ...flags, '--db', db, '--verbose']},
       {what: 'query address --verbose', args: ['query', 'address', ...flags, '--db', db, '--verbose', fixture.addresses[0]]},
       {what: 'status --verbose', args: ['status', ...flags, '--db', db, '--verbose']},
@@ -102,7 +112,7 @@ describe('secrets', () => {
   })
 
   test('the cookie value: never in any output, also when the cookie is rejected or rotated', async (t) => {
-    const sim = cookieNode.sim!
+    const sim = cookieNode.sim
     const db = path.join(tempDir(t), 'index.db')
     const cookies: string[] = [fs.readFileSync(cookieNode.cookiePath, 'utf8').split(':')[1]]
     const args = cookieNode.cliArgs()
@@ -143,8 +153,9 @@ describe('files bix creates', () => {
     let run
     try {
       // the default place: <BIX_DATA_DIR>/<network>/index.db, directories made by bix
-      node.sim!.faults.slow(10)
-      run = spawnBix(['index', '--network', 'regtest', '--rpcport', String(node.rpcPort), '--rpcuser', USER, '--rpcpassword', PASSWORD, '--batch-blocks', '3', '--source', 'rpc', '--rpc-parallelism', '1'], {
+      // simulator: fault injection (slowed answers, so that the files are caught while the run writes)
+      faulty.sim.faults.slow(10)
+      run = spawnBix(['index', '--network', 'regtest', '--rpcport', String(faulty.rpcPort), '--rpcuser', USER, '--rpcpassword', PASSWORD, '--batch-blocks', '3', '--source', 'rpc', '--rpc-parallelism', '1'], {
         env: {BIX_DATA_DIR: dataDir},
       })
     } finally {
@@ -165,7 +176,7 @@ describe('files bix creates', () => {
     assert.equal(mode(`${db}.lock`), 0o600, 'the lock')
     run.kill('SIGKILL')
     await run.done
-    node.sim!.faults.clear()
+    faulty.sim.faults.clear()
     assert.deepEqual(modes(), expected, 'left by kill -9')
     // and the files the next run and sync-mempool make (a fresh -shm, the lock again)
     fs.rmSync(`${db}-shm`)

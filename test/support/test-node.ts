@@ -3,13 +3,17 @@
  * Bitcoin Core regtest node when BITCOIND=/path/to/bitcoind is set. Both are
  * driven through the same RPCs (generatetoaddress, getnewaddress,
  * sendtoaddress, bumpfee, invalidateblock...), so one test body runs against
- * either. Tests that need faults ask for the simulator even under BITCOIND,
- * and say so in their name:
+ * either. A test that injects a fault Core cannot produce on demand (warm-up,
+ * 503, dropped connections, slow or damaged answers, cookie rotation, restarts
+ * at exact points) asks for the simulator whatever BITCOIND says, and says so:
  *
- *   const node = await startTestNode({simulator: true})  // simulator: fault injection
+ *   // simulator: fault injection (a 503 storm)
+ *   const node = await startFaultSimulator()   // or startTestNode({simulator: true}) where the node's type matters
  *   t.after(() => node.stop())
- *   node.sim!.faults.workQueueFull(3)
+ *   node.sim.faults.workQueueFull(3)
  */
+import {execFileSync} from 'node:child_process'
+import fs from 'node:fs'
 import {Transaction} from 'bitcoinjs-lib'
 
 import {Bitcoind} from './bitcoind.js'
@@ -85,12 +89,82 @@ export const satsToBtcString = (sats: bigint | number): string => {
 }
 
 export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNode> {
-  const stage: FixtureStage | undefined = opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined
+  const stage = fixtureStage(opts)
   const binary = opts.simulator ? undefined : (opts.bitcoind ?? process.env.BITCOIND)
   const node = binary ? await startBitcoindNode(binary, opts, stage) : await startSimNode(opts, stage)
   if (opts.matureBlocks) await node.mine(opts.matureBlocks)
   return node
 }
+
+/** A simulator node even when BITCOIND is set, for a fault real Core cannot produce on demand. */
+export type FaultTestNode = TestNode & {readonly kind: 'sim'; readonly sim: Simulator}
+
+/**
+ * The one way to ask for the simulator whatever BITCOIND says: the test injects
+ * a fault (warm-up, 503, dropped connections, slow or damaged answers, cookie
+ * rotation, a restart at an exact point) that a real node cannot give on demand.
+ */
+export async function startFaultSimulator(opts: Omit<TestNodeOptions, 'bitcoind'> = {}): Promise<FaultTestNode> {
+  const node = await startSimNode(opts, fixtureStage(opts))
+  if (opts.matureBlocks) await node.mine(opts.matureBlocks)
+  return node
+}
+
+export interface CountedCookie {
+  /** how many times the new cookie has been read so far */
+  reads(): number
+  /** puts the cookie back as a plain file; call it before the node stops (which deletes the file) */
+  stop(): Promise<void>
+}
+
+/**
+ * Rotates the simulator's cookie, as a restarted bitcoind would, and serves
+ * the new one through a named pipe that counts every read: how a test sees
+ * that bix read the new cookie exactly once. The pipe's mtime is held still,
+ * so that bix's look at the file's stamp sees no change after its read.
+ * The test's own client reads the cookie too, and would wait on the pipe with
+ * nobody to serve it: stop() before the test calls the node itself.
+ */
+export function rotateCookieCountingReads(node: FaultTestNode): CountedCookie {
+  node.sim.rotateCookie()
+  const file = node.cookiePath
+  const content = fs.readFileSync(file)
+  const stamp = fs.statSync(file).mtime
+  fs.rmSync(file)
+  execFileSync('mkfifo', ['-m', '600', file])
+  fs.utimesSync(file, stamp, stamp)
+  let reads = 0
+  let stopped = false
+  // polled without blocking (a blocked open would hold a thread of this process for good): it succeeds once a reader waits
+  const serve = (): void => {
+    if (stopped) return
+    let pipe: number
+    try {
+      pipe = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+    } catch {
+      setTimeout(serve, 2).unref()
+      return
+    }
+    fs.writeSync(pipe, content)
+    fs.closeSync(pipe)
+    fs.utimesSync(file, stamp, stamp)
+    reads++
+    // a reader still open when the next look came would get the cookie twice: let it see the end and go
+    setTimeout(serve, 200).unref()
+  }
+  serve()
+  return {
+    reads: () => reads,
+    async stop() {
+      stopped = true
+      if (!fs.existsSync(file)) return
+      fs.rmSync(file)
+      fs.writeFileSync(file, content, {mode: 0o600})
+    },
+  }
+}
+
+const fixtureStage = (opts: TestNodeOptions): FixtureStage | undefined => (opts.fixtureChain === true ? 'after-reorg' : opts.fixtureChain || undefined)
 
 /** The parts both kinds share: everything goes through RPC. */
 abstract class RpcTestNode implements Partial<TestNode> {
@@ -147,7 +221,7 @@ abstract class RpcTestNode implements Partial<TestNode> {
   }
 }
 
-class SimTestNode extends RpcTestNode implements TestNode {
+class SimTestNode extends RpcTestNode implements FaultTestNode {
   readonly kind = 'sim' as const
   readonly supportsFaults = true
   readonly client: TestRpcClient
@@ -186,7 +260,7 @@ class SimTestNode extends RpcTestNode implements TestNode {
   }
 }
 
-async function startSimNode(opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
+async function startSimNode(opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<SimTestNode> {
   const sim = await Simulator.start({...opts.sim, rest: opts.rest ?? true, fixture: stage, auth: opts.auth})
   return new SimTestNode(sim)
 }

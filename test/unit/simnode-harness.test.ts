@@ -4,7 +4,7 @@
  * against either, which is what lets integration tests do the same.
  */
 import assert from 'node:assert/strict'
-import {chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
@@ -12,7 +12,7 @@ import {describe, test} from 'node:test'
 import {REPO_ROOT, runBix, spawnBix} from '../support/cli.js'
 import {RpcCallError} from '../support/simnode/client.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
-import {startTestNode} from '../support/test-node.js'
+import {startFaultSimulator, startTestNode} from '../support/test-node.js'
 
 describe('test node', () => {
   test('a wallet flow: mine to maturity, receive on every address type, bump a fee, confirm', async (t) => {
@@ -74,20 +74,21 @@ describe('test node', () => {
   })
 
   test('restart keeps the port and hands out a new cookie', async (t) => {
+    // (on a real bitcoind too: it takes a few seconds)
     const node = await startTestNode()
     t.after(() => node.stop())
-    if (!node.supportsFaults) return t.skip('restarting a real bitcoind takes seconds; covered by the simulator')
     const port = node.rpcPort
     await node.mine(2)
+    const cookie = readFileSync(node.cookiePath, 'utf8')
     await node.restart()
     assert.equal(node.rpcPort, port)
+    assert.notEqual(readFileSync(node.cookiePath, 'utf8'), cookie, 'a new cookie')
     assert.equal(await node.tipHeight(), 2)
   })
 
-  test('fault switches are there on the simulator only', async (t) => {
-    const node = await startTestNode()
+  test('fault switches are there on the simulator, asked for whatever BITCOIND says', async (t) => {
+    const node = await startFaultSimulator()
     t.after(() => node.stop())
-    if (!node.sim) return t.skip('needs the simulator: fault injection')
     node.sim.faults.warmup({requests: 1})
     await assert.rejects(node.rpc('getblockcount'), (err: unknown) => err instanceof RpcCallError && err.code === -28)
     assert.equal(await node.rpc('getblockcount'), 0)

@@ -2,13 +2,12 @@ import {Flags} from '@oclif/core'
 import path from 'node:path'
 
 import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../../lib/base-command.js'
-import {type IndexRunSummary, indexNode} from '../../lib/index/index-node.js'
+import type {IndexRunSummary} from '../../lib/index/index-node.js'
 import {SOURCE_KINDS} from '../../lib/sources/block-source.js'
 import type {SourceChoice} from '../../lib/sources/choose-source.js'
 import {isInteractive} from '../../lib/ui/colour.js'
 import {formatBytes, formatCount, formatDuration} from '../../lib/ui/format.js'
 import {type IndexRunJson, indexRunJson} from '../../lib/ui/json.js'
-import {Progress} from '../../lib/ui/progress.js'
 
 export default class Index extends BaseCommand<typeof Index> {
   static override summary = 'Build the address index, or bring it up to the node\'s tip.'
@@ -59,6 +58,8 @@ The first run on an empty index sorts its script index once at the end, in tempo
     const {flags} = this
     const config = this.resolveNode(flags)
     const dbPath = this.databasePath(flags.db, config.network)
+    // loaded here, not with the command list: every other command's start would pay for them
+    const [{indexNode}, {Progress}] = await Promise.all([import('../../lib/index/index-node.js'), import('../../lib/ui/progress.js')])
     const progress = new Progress({silent: this.silent, unit: 'blocks'})
     const client = this.connectNode(config, flags, {retryForMs: flags['retry-for'], onNotice: (line) => progress.log(line)})
     const plain = !isInteractive(process.stderr)

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3'
 import {parentPort} from 'node:worker_threads'
 
 import type {CheckpointReply, CheckpointRequest} from './checkpointer.js'
+import {sqliteAddon} from './sqlite-addon.js'
 
 /**
  * The checkpointing thread: its own connection to the index, which copies
@@ -18,7 +19,7 @@ parentPort!.on('message', (request: CheckpointRequest) => {
       db = undefined
       reply = {done: true}
     } else {
-      db ??= new Database(request.file, {fileMustExist: true})
+      db ??= new Database(request.file, {fileMustExist: true, nativeBinding: sqliteAddon()})
       db.pragma('wal_checkpoint(PASSIVE)')
       reply = {done: true}
     }

@@ -6,6 +6,7 @@ import {pathToFileURL} from 'node:url'
 import {NETWORKS, type NetworkName, isNetworkName} from '../chain/networks.js'
 import {BixError} from '../errors.js'
 import {MIGRATIONS, type Migration, SCHEMA_VERSION, migrate} from './schema.js'
+import {sqliteAddon} from './sqlite-addon.js'
 import {databaseError, isSqliteError} from './sqlite-errors.js'
 
 /**
@@ -250,7 +251,7 @@ function writable(dir: string): boolean {
 }
 
 function openAs(file: string, options: OpenOptions): IndexDb {
-  const sqlite = new Database(file, {readonly: options.mode === 'read', fileMustExist: true})
+  const sqlite = new Database(file, {readonly: options.mode === 'read', fileMustExist: true, nativeBinding: sqliteAddon()})
   try {
     if (options.mode === 'write' && sqlite.readonly) {
       throw new BixError('DatabaseError', `cannot write ${file}: the file is read-only`)
