@@ -65,6 +65,9 @@ for (const file of result.outputFiles) {
   fs.writeFileSync(file.path, text)
 }
 fs.writeFileSync(path.join(root, 'dist', 'package.json'), `${JSON.stringify({type: 'commonjs'})}\n`)
+// tiny-secp256k1 (query descriptor's curve arithmetic) reads secp256k1.wasm from beside its own
+// module, which in the bundle is dist/cli.js
+fs.copyFileSync(path.join(root, 'node_modules', 'tiny-secp256k1', 'lib', 'secp256k1.wasm'), path.join(root, 'dist', 'secp256k1.wasm'))
 for (const [file, output] of Object.entries(result.metafile.outputs)) {
   if (!file.endsWith('.map')) console.log(`${file}: ${(output.bytes / 1024).toFixed(0)} KiB`)
 }

@@ -260,7 +260,7 @@ describe('every command prints --json as docs/json.md says', () => {
     const file = path.join(dir, 'wallets.txt')
     fs.writeFileSync(file, `addr(${wallet})\naddr(${OPEN_ADDRESS})\n`)
     const wallets = await bix(['query', 'descriptor', `addr(${OPEN_ADDRESS})`, `addr(${wallet})`, '--file', file, '--utxos', '--history', '--limit', '1'])
-    assert.equal(wallets.code, 0, wallets.stderr)
+    assert.equal(wallets.code, 0, wallets.stdout + wallets.stderr)
     const answers = assertShape('query descriptor', wallets.stdout) as Array<{descriptors: string[]; truncated?: boolean}>
     assert.deepEqual(answers.map((w) => w.descriptors), [[`addr(${OPEN_ADDRESS})`, `addr(${wallet})`], [`addr(${wallet})`], [`addr(${OPEN_ADDRESS})`]])
     assert.equal(answers[0].truncated, true)
