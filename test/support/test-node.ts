@@ -36,6 +36,8 @@ export interface TestNodeOptions {
   bitcoindOptions?: {txindex?: boolean; listen?: boolean; args?: string[]}
   /** the simulator even when BITCOIND is set, for what Core cannot do on demand (the test says which) */
   simulator?: boolean
+  /** -txospenderindex: gettxspendingprevout names confirmed spenders too (Core and simulator) */
+  txospenderindex?: boolean
 }
 
 export interface TestNode {
@@ -187,7 +189,7 @@ class SimTestNode extends RpcTestNode implements TestNode {
 }
 
 async function startSimNode(opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
-  const sim = await Simulator.start({...opts.sim, rest: opts.rest ?? true, fixture: stage, auth: opts.auth})
+  const sim = await Simulator.start({...opts.sim, rest: opts.rest ?? true, fixture: stage, auth: opts.auth, txospenderindex: opts.txospenderindex})
   return new SimTestNode(sim)
 }
 
@@ -262,7 +264,8 @@ class BitcoindTestNode extends RpcTestNode implements TestNode {
 async function startBitcoindNode(binary: string, opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
   const rest = opts.rest ?? true
   const {txindex, listen, args: extraArgs} = opts.bitcoindOptions ?? {}
-  const bitcoind = await Bitcoind.start({binary, rest, auth: opts.auth, txindex, listen, extraArgs})
+  const args = [...(extraArgs ?? []), ...(opts.txospenderindex ? ['-txospenderindex'] : [])]
+  const bitcoind = await Bitcoind.start({binary, rest, auth: opts.auth, txindex, listen, extraArgs: args})
   const node = new BitcoindTestNode(bitcoind, rest)
   if (stage) {
     try {

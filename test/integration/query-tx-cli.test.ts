@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {after, before, test} from 'node:test'
+
+import {runBix} from '../support/cli.js'
+import {FIXTURE_DIR, readFixtureChain} from '../support/simnode/fixture-chain.js'
+import {type TestNode, startTestNode} from '../support/test-node.js'
+import {type TxTruth, type TxsTruth, coreTxsTruth} from '../support/tx-oracle.js'
+
+/**
+ * `bix query tx` held to Bitcoin Core's own account of every transaction
+ * (test/support/tx-oracle.ts: getrawtransaction 2 <blockhash>, getblock,
+ * getmempoolentry, gettxout, gettxspendingprevout with -txospenderindex) on
+ * the recorded Core chain after its reorg, with its mempool. The node runs
+ * with -txindex (the oracle needs it), bix never asks it for a confirmed
+ * transaction: it reads blocks. With BITCOIND set the node is Core; without
+ * it the simulator, whose answers are first held to the recording of Core's
+ * (tx-truth.json).
+ */
+
+const recorded = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'tx-truth.json'), 'utf8')) as TxsTruth & {bitcoind: string}
+const staleBlocks = readFixtureChain().stale.map((b) => b.hash)
+
+let fixture: {node: TestNode; db: string; truth: TxsTruth}
+let dir: string
+
+before(async () => {
+  const node = await startTestNode({fixtureChain: true, txospenderindex: true})
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-query-tx-'))
+  const db = path.join(dir, 'index.db')
+  const r = await runBix(['index', ...node.cliArgs(), '--db', db, '--json'])
+  assert.equal(r.code, 0, r.stderr)
+  const truth = await coreTxsTruth(node, staleBlocks)
+  fixture = {node, db, truth}
+})
+
+after(async () => {
+  await fixture?.node.stop()
+  if (dir) fs.rmSync(dir, {recursive: true, force: true})
+})
+
+test('the node answers as the recording of Core does (on Core too: the recording must stay true)', () => {
+  const {bitcoind: _recordedBy, ...recordedTruth} = recorded
+  assert.deepEqual(fixture.truth, recordedTruth)
+})
+
+async function queryTx(node: TestNode, db: string, txids: string[], ...flags: string[]): Promise<TxTruth[]> {
+  const r = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--json', ...flags, ...txids])
+  assert.equal(r.code, 0, r.stderr)
+  const answer = JSON.parse(r.stdout) as TxTruth | TxTruth[]
+  return Array.isArray(answer) ? answer : [answer]
+}
+
+test('every transaction of a chain with a reorg, and of the mempool, is what Core says it is: place, fee, sizes, prevouts, outputs, spenders, bytes', async () => {
+  const {node, db, truth} = fixture
+  const all = [...truth.txs, ...truth.mempool]
+  // sanity of the chain itself: the checks below see confirmed and mempool spenders, coinbases, segwit and legacy inputs
+  assert.ok(truth.mempool.length > 0 && truth.stale_only.length > 0)
+  assert.ok(truth.txs.some((tx) => tx.outspends.some((o) => o.spent && o.status?.confirmed)))
+  assert.ok(truth.txs.some((tx) => tx.outspends.some((o) => o.spent && !o.status?.confirmed)))
+
+  for (let i = 0; i < all.length; i += 100) {
+    const chunk = all.slice(i, i + 100)
+    const answers = await queryTx(node, db, chunk.map((tx) => tx.txid), '--hex')
+    assert.equal(answers.length, chunk.length)
+    chunk.forEach((expected, k) => assert.deepEqual(answers[k], expected, `transaction ${expected.txid}`))
+  }
+})
+
+test('without --hex there is no raw transaction; one txid gives an object; the human summary names place, fee and spenders', async () => {
+  const {node, db, truth} = fixture
+  const spent = truth.txs.find((tx) => tx.fee > 0 && tx.outspends.some((o) => o.spent && o.status?.confirmed))!
+  const r = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--json', spent.txid])
+  assert.equal(r.code, 0, r.stderr)
+  const {hex: _hex, ...withoutHex} = spent
+  assert.deepEqual(JSON.parse(r.stdout), withoutHex)
+
+  const human = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, spent.txid])
+  assert.equal(human.code, 0, human.stderr)
+  assert.match(human.stdout, new RegExp(`height ${spent.status.block_height}, position ${spent.block_position}, ${spent.status.block_hash}`))
+  assert.match(human.stdout, new RegExp(`fee +${(spent.fee / 1e8).toFixed(8)} BTC`))
+  const spend = spent.outspends.find((o) => o.spent && o.status?.confirmed)!
+  assert.ok(human.stdout.includes(`spent by ${spend.txid}:${spend.vin} at height ${spend.status!.block_height}`), human.stdout)
+  assert.ok(!human.stdout.includes(spent.hex))
+})
+
+test('a transaction only a stale block holds is unknown: one line naming it, exit 9; a malformed txid is exit 2', async () => {
+  const {node, db, truth} = fixture
+  for (const txid of truth.stale_only) {
+    const r = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, txid])
+    assert.equal(r.code, 9, r.stderr)
+    assert.equal(r.stdout, '')
+    assert.equal(r.stderr.trim().split('\n').length, 1)
+    assert.match(r.stderr, new RegExp(`transaction ${txid} is neither in the index nor in the node's mempool`))
+  }
+  const bad = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, 'abc'])
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /"abc" is not a txid \(64 hex digits\)/)
+})
