@@ -1,6 +1,6 @@
 import type {Command} from '@oclif/core'
 
-import {BaseCommand} from './base-command.js'
+import {BaseCommand, type NodeFlagValues} from './base-command.js'
 import {toDisplayHex} from './chain/hashes.js'
 import {type NetworkName, networkFromChainName} from './chain/networks.js'
 import {BixError} from './errors.js'
@@ -20,12 +20,12 @@ const READ_AHEAD = {concurrency: 4, maxBytes: 64 * 1024 * 1024}
  * writes) and the node, for blocks and the mempool.
  */
 export abstract class TxQueryCommand<T extends typeof Command> extends BaseCommand<T> {
-  protected async withLookup<R>(flags: {db?: string; network?: string}, ask: (lookup: TxLookup) => Promise<R>): Promise<R> {
-    const config = this.resolveNode(this.flags as never)
+  protected async withLookup<R>(flags: NodeFlagValues & {db?: string}, ask: (lookup: TxLookup) => Promise<R>): Promise<R> {
+    const config = this.resolveNode(flags)
     const network = (flags.network as NetworkName | undefined) ?? config.network
     const db = openIndex(this.databasePath(flags.db, network), {mode: 'read', network: flags.db ? (flags.network as NetworkName | undefined) : network})
     try {
-      const client = this.connectNode(config, this.flags as never)
+      const client = this.connectNode(config, flags)
       const signal = this.interrupt.signal
       const info = await getBlockchainInfo(client, {signal})
       const nodeNetwork = networkFromChainName(info.chain)

@@ -99,3 +99,46 @@ test('a transaction only a stale block holds is unknown: one line naming it, exi
   assert.equal(bad.code, 2)
   assert.match(bad.stderr, /"abc" is not a txid \(64 hex digits\)/)
 })
+
+test('a wallet\'s chain of unconfirmed payments: prevouts from the mempool, spenders in the mempool; once mined and indexed, the same transactions confirmed; a replaced one is unknown', async (t) => {
+  const node = await startTestNode({matureBlocks: 101, txospenderindex: true})
+  t.after(() => node.stop())
+  const walletDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-query-tx-wallet-'))
+  t.after(() => fs.rmSync(walletDir, {recursive: true, force: true}))
+  const db = path.join(walletDir, 'index.db')
+  const index = async () => {
+    const r = await runBix(['index', ...node.cliArgs(), '--db', db, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+  }
+  await index()
+  // one mature coinbase: the wallet pays the later ones from the earlier ones' unconfirmed change
+  const sent = [await node.send(await node.newAddress(), 100_000), await node.send(await node.newAddress('bech32m'), 250_000), await node.send(await node.newAddress('legacy'), 70_000)]
+  const before = await coreTxsTruth(node, [])
+  const inMempool = before.mempool
+  assert.deepEqual(inMempool.map((tx) => tx.txid).sort(), [...sent].sort())
+  assert.ok(inMempool.some((tx) => tx.vin.some((input) => sent.includes(input.txid))), 'a payment spends another one\'s change')
+  assert.ok(inMempool.some((tx) => tx.outspends.some((o) => o.spent && !o.status?.confirmed)), 'a mempool transaction spends another one\'s output')
+  assert.deepEqual(await queryTx(node, db, sent, '--hex'), sent.map((txid) => inMempool.find((tx) => tx.txid === txid)))
+  // the coinbase they spend: confirmed, its output spent by a mempool transaction
+  const funding = before.txs.find((tx) => tx.outspends.some((o) => o.spent && !o.status?.confirmed))!
+  assert.deepEqual(await queryTx(node, db, [funding.txid], '--hex'), [funding])
+
+  const [mined] = await node.mine(1)
+  // not indexed yet: the payments are in a block the index does not have
+  const behind = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, sent[0]])
+  assert.equal(behind.code, 9, behind.stderr)
+  assert.match(behind.stderr, /warning: the index is 1 blocks behind the node/)
+  await index()
+  const after = await coreTxsTruth(node, [])
+  const confirmed = sent.map((txid) => after.txs.find((tx) => tx.txid === txid)!)
+  assert.ok(confirmed.every((tx) => tx.status.block_hash === mined))
+  assert.deepEqual(await queryTx(node, db, sent, '--hex'), confirmed)
+
+  // a replacement: the replaced transaction is in neither the chain nor the mempool
+  const payment = await node.send(await node.newAddress(), 40_000)
+  const replacement = await node.bumpFee(payment)
+  const replaced = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, payment])
+  assert.equal(replaced.code, 9, replaced.stderr)
+  const withReplacement = await coreTxsTruth(node, [])
+  assert.deepEqual(await queryTx(node, db, [replacement]), withReplacement.mempool.filter((tx) => tx.txid === replacement).map(({hex: _hex, ...tx}) => tx))
+})

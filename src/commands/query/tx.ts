@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import {isProvablyUnspendable} from '../../lib/chain/script.js'
 import {badInput} from '../../lib/errors.js'
 import {type TxReport, txReport} from '../../lib/query/tx-report.js'
 import {TxQueryCommand} from '../../lib/tx-query-command.js'
@@ -69,7 +70,8 @@ export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
     this.log(`outputs (${r.vout.length})`)
     r.vout.forEach((out, vout) => {
       const spend = r.outspends[vout]
-      const where = spend.spent ? `spent by ${spend.txid}:${spend.vin ?? '?'} ${spend.status?.confirmed ? `at height ${spend.status.block_height}` : '(unconfirmed)'}` : 'unspent'
+      const unspent = isProvablyUnspendable(Buffer.from(out.scriptpubkey, 'hex')) ? 'unspendable' : 'unspent'
+      const where = spend.spent ? `spent by ${spend.txid}:${spend.vin ?? '?'} ${spend.status?.confirmed ? `at height ${spend.status.block_height}` : '(unconfirmed)'}` : unspent
       this.log(`  ${String(vout).padStart(3)}  ${formatBtc(out.value).padStart(17)}  ${out.scriptpubkey_address ?? `${out.scriptpubkey_type} ${out.scriptpubkey}`}`)
       this.log(`       ${where}`)
     })
