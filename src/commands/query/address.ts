@@ -7,9 +7,12 @@ import {badInput, isBixError} from '../../lib/errors.js'
 import {getBlockchainInfo} from '../../lib/node/node-api.js'
 import type {NodeConfig} from '../../lib/node/types.js'
 import {type AddressReport, addressReport} from '../../lib/query/address-report.js'
-import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget} from '../../lib/query/targets.js'
+import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
+import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
 import {openIndex} from '../../lib/store/database.js'
+import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
+import {JsonStream} from '../../lib/ui/json-stream.js'
 
 /** When the node is asked how fresh the index is, it must not hold the answer up. */
 const NODE_CHECK_CONNECT_S = 1
@@ -20,6 +23,8 @@ export default class QueryAddress extends BaseCommand<typeof QueryAddress> {
   static override description = `Answers from the index alone: no node is needed. Each answer says which index tip it reflects and how old the mempool snapshot is (bix sync-mempool takes it); when the node is reachable, a warning says if the index lags behind it (--offline skips that check).
 
 Accepts every standard address form of the index's network (P2PKH, P2SH, P2WPKH, P2WSH, P2TR and later segwit versions), --scripthash (Electrum's, as Electrum servers and Esplora show it) and --script for any output script. --json follows Esplora's shape (chain_stats, mempool_stats, utxos, history; amounts in satoshis; unconfirmed entries have height null); several addresses give an array.
+
+--file FILE (- for stdin) answers many targets in one process, one a line: an address, scripthash:HEX or script:HEX; blank lines and lines starting with # are skipped. Answers are written as they are ready (--json: one array; --jsonl: one object per line), all at the same index tip. A bad line stops the run with exit 2 and names its line number; the answers before it have been written.
 
 Lists are newest first, unconfirmed before confirmed, --limit entries at a time; --after TXID continues the history after that transaction, --after TXID:VOUT the UTXOs after that output. UTXOs that an unconfirmed transaction spends are listed apart (pending_spends), with that transaction.`
 
@@ -32,6 +37,7 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     },
     {description: 'By Electrum script hash, on a regtest index.', command: '<%= config.bin %> <%= command.id %> --network regtest --scripthash 8b01df4e368ea28f8dc0423bcf7a4923e3a12d307c875e47a0cfbf90b5c39161'},
     {description: 'A non-standard script.', command: '<%= config.bin %> <%= command.id %> --script 6a0474657374'},
+    {description: 'Balances of many addresses, one JSON object per line.', command: '<%= config.bin %> <%= command.id %> --file addresses.txt --jsonl'},
   ]
 
   static override strict = false
@@ -49,14 +55,18 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     limit: Flags.integer({description: 'entries per list (0: all)', default: 25, min: 0}),
     after: Flags.string({description: 'continue a list: after TXID (history) or after TXID:VOUT (UTXOs)'}),
     offline: Flags.boolean({description: 'do not ask the node whether the index is behind it'}),
+    file: Flags.string({
+      description: 'also look up the targets in this file (- for stdin), one a line: an address, scripthash:HEX or script:HEX; blank lines and lines starting with # are skipped',
+    }),
+    jsonl: Flags.boolean({description: 'JSON Lines: one answer object per line, written as each is ready'}),
   }
 
-  public async run(): Promise<AddressReport | AddressReport[]> {
+  public async run(): Promise<AddressReport | AddressReport[] | undefined> {
     const {flags} = this
     const addresses = this.positionalArgs
-    const asked = addresses.length + (flags.scripthash?.length ?? 0) + (flags.script?.length ?? 0)
-    if (asked === 0) {
-      throw badInput('nothing to look up: give an address, --scripthash HEX or --script HEX')
+    const given = addresses.length + (flags.scripthash?.length ?? 0) + (flags.script?.length ?? 0)
+    if (given === 0 && !flags.file) {
+      throw badInput('nothing to look up: give an address, --scripthash HEX, --script HEX or --file FILE')
     }
 
     const {config, configError} = this.nodeConfigIfAny()
@@ -64,36 +74,56 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     // with --db the file says which network it holds
     const dbPath = this.databasePath(flags.db, network ?? 'main')
     const db = openIndex(dbPath, {mode: 'read', network})
-    let reports: AddressReport[]
+    // many answers are written as they come, so that memory stays flat; a few are collected (object for one, array for several)
+    const stream = flags.jsonl ? new JsonStream(process.stdout, 'lines') : flags.file && this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
+    const collected: AddressReport[] = []
+    let answered = 0
+    let staleMempool = false
     let indexTip
     try {
-      const targets: QueryTarget[] = [
+      const fixed: QueryTarget[] = [
         ...addresses.map((a) => addressTarget(a, db.network)),
         ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
         ...(flags.script ?? []).map((s) => scriptTarget(s, db.network)),
       ]
       const now = Math.floor(Date.now() / 1000)
+      const options = {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now}
+      const answer = async (target: QueryTarget) => {
+        if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
+        const report = addressReport(db, target, options)
+        if (report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used) staleMempool = true
+        if (stream) await stream.write(report)
+        else if (this.jsonEnabled()) collected.push(report)
+        else this.render(report, db.network, answered > 0)
+        answered++
+      }
       // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
-      const snapshot = db.sqlite.transaction(() => ({
-        reports: targets.map((target) => addressReport(db, target, {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now})),
-        tip: db.tip(),
-      }))()
-      reports = snapshot.reports
-      indexTip = snapshot.tip
+      indexTip = await withReadSnapshot(db, async () => {
+        const tip = db.tip()
+        for (const target of fixed) await answer(target)
+        if (flags.file) {
+          for await (const line of readTargetLines(flags.file)) {
+            let target: QueryTarget
+            try {
+              target = targetOfLine(line.text, db.network)
+            } catch (err) {
+              throw errorAtLine(flags.file, line, err)
+            }
+            await answer(target)
+          }
+        }
+        return tip
+      })
+      await stream?.end()
     } finally {
       db.close()
     }
 
     if (!flags.offline && config && config.network === db.network) await this.warnIfBehind(config, indexTip)
     else if (!flags.offline && configError && this.flags.verbose) this.note(`freshness not checked against the node: ${configError}`)
-    for (const report of reports) {
-      if (report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used) {
-        this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
-        break
-      }
-    }
-    if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, db.network, i > 0))
-    return asked === 1 ? reports[0] : reports
+    if (staleMempool) this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
+    if (stream) return undefined
+    return given === 1 && !flags.file ? collected[0] : collected
   }
 
   /** The node's settings, for the default database path and the freshness check; a query runs without them. */

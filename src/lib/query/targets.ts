@@ -55,6 +55,18 @@ export function scriptHashTarget(hex: string): QueryTarget {
   return {input: hex, address: null, scripthash: hex.toLowerCase(), script: null, scriptKey: scriptKeyOfHash(hash)}
 }
 
+/**
+ * One line of `query address --file`: an address, or `scripthash:HEX` or
+ * `script:HEX`. The prefixes keep the three forms apart without guessing
+ * (64 hex digits could be a script as well as a script hash); no address
+ * form contains a colon.
+ */
+export function targetOfLine(text: string, network: NetworkName): QueryTarget {
+  if (text.startsWith('scripthash:')) return scriptHashTarget(text.slice('scripthash:'.length))
+  if (text.startsWith('script:')) return scriptTarget(text.slice('script:'.length), network)
+  return addressTarget(text, network)
+}
+
 function fromScript(input: string, script: Buffer, address: string | null): QueryTarget {
   return {
     input,
