@@ -49,13 +49,20 @@ test('every output of the chain and the mempool: spent or not, by which transact
     .slice(1)
     .flatMap((tx) => tx.vout.map((_o, vout) => ({tx, vout})))
   assert.ok(all.some(({tx, vout}) => tx.outspends[vout].spent && !tx.outspends[vout].status?.confirmed), 'an output a mempool transaction spends')
-  for (let i = 0; i < all.length; i += 200) {
-    const chunk = all.slice(i, i + 200)
-    const r = await outpoint('--json', ...chunk.map(({tx, vout}) => `${tx.txid}:${vout}`))
-    assert.equal(r.code, 0, r.stderr)
-    const answers = JSON.parse(r.stdout) as unknown[]
-    chunk.forEach(({tx, vout}, k) => assert.deepEqual(answers[k], outpointTruth(tx, vout), `${tx.txid}:${vout}`))
-  }
+  // one process for all of them, from a file, as JSON Lines
+  const file = path.join(dir, 'outpoints.txt')
+  fs.writeFileSync(file, `# every output\n${all.map(({tx, vout}) => `${tx.txid}:${vout}`).join('\n')}\n`)
+  const r = await outpoint('--file', file, '--jsonl')
+  assert.equal(r.code, 0, r.stderr)
+  const answers = r.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown)
+  assert.equal(answers.length, all.length, 'one line per outpoint')
+  all.forEach(({tx, vout}, k) => assert.deepEqual(answers[k], outpointTruth(tx, vout), `${tx.txid}:${vout}`))
+
+  // several on the command line: one array, in order
+  const some = all.slice(0, 5)
+  const several = await outpoint('--json', ...some.map(({tx, vout}) => `${tx.txid}:${vout}`))
+  assert.equal(several.code, 0, several.stderr)
+  assert.deepEqual(JSON.parse(several.stdout), some.map(({tx, vout}) => outpointTruth(tx, vout)))
 })
 
 test('one outpoint gives an object, and a line saying who spends it', async () => {

@@ -142,3 +142,34 @@ test('a wallet\'s chain of unconfirmed payments: prevouts from the mempool, spen
   const withReplacement = await coreTxsTruth(node, [])
   assert.deepEqual(await queryTx(node, db, [replacement]), withReplacement.mempool.filter((tx) => tx.txid === replacement).map(({hex: _hex, ...tx}) => tx))
 })
+
+test('--file: every transaction from one file (comments and blank lines among them), Core\'s answer for each in order, one object per line with --jsonl, one array with --json; stdin with -', async () => {
+  const {node, db, truth} = fixture
+  const all = [...truth.txs, ...truth.mempool]
+  const file = path.join(dir, 'txids.txt')
+  fs.writeFileSync(file, ['# every transaction of the recorded chain, then its mempool', '', ...all.map((tx, i) => (i % 50 === 0 ? `  ${tx.txid}  \n` : tx.txid))].join('\n'))
+  const lines = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--hex', '--file', file, '--jsonl'], {timeoutMs: 120_000})
+  assert.equal(lines.code, 0, lines.stderr)
+  const answers = lines.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as TxTruth)
+  assert.equal(answers.length, all.length, 'one line per txid')
+  all.forEach((expected, i) => assert.deepEqual(answers[i], expected, `line answer ${i}: ${expected.txid}`))
+
+  const some = all.slice(0, 3).map((tx) => tx.txid)
+  const array = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--json', '--file', '-'], {input: `${some.join('\n')}\n`})
+  assert.equal(array.code, 0, array.stderr)
+  assert.deepEqual(JSON.parse(array.stdout), all.slice(0, 3).map(({hex: _hex, ...tx}) => tx))
+})
+
+test('--file: an unknown txid stops the run with exit 9 and names its line; the answers before it are written', async () => {
+  const {node, db, truth} = fixture
+  const file = path.join(dir, 'with-stale.txt')
+  fs.writeFileSync(file, `${truth.txs[1].txid}\n# a stale-only transaction next\n${truth.stale_only[0]}\n${truth.txs[2].txid}\n`)
+  const r = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--file', file, '--jsonl'])
+  assert.equal(r.code, 9, r.stderr)
+  assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 3: transaction ${truth.stale_only[0]} is neither in the index nor in the node's mempool`))
+  const written = r.stdout.trimEnd().split('\n').map((line) => (JSON.parse(line) as TxTruth).txid)
+  assert.deepEqual(written, [truth.txs[1].txid])
+  const missing = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--file', path.join(dir, 'no-such-file')])
+  assert.equal(missing.code, 2)
+  assert.match(missing.stderr, /no such file/)
+})

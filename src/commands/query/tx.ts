@@ -4,18 +4,21 @@ import {dbFlags, nodeFlags} from '../../lib/base-command.js'
 import {isProvablyUnspendable} from '../../lib/chain/script.js'
 import {badInput} from '../../lib/errors.js'
 import {type TxReport, txReport} from '../../lib/query/tx-report.js'
-import {TxQueryCommand} from '../../lib/tx-query-command.js'
+import {TxQueryCommand, manyTargetFlags} from '../../lib/tx-query-command.js'
 import {formatBtc, formatCount, formatTime} from '../../lib/ui/format.js'
 
 export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
   static override summary = 'A transaction: where it is, its inputs with what they spend, its outputs with what spends them.'
   static override description = `Needs no -txindex: a confirmed transaction is found in the index, its bytes and the scripts it spends are read from its blocks (REST when the node serves it, else getblock), values and spenders from the index; an unconfirmed one comes from the node's mempool. Outputs spent by a mempool transaction say so (gettxspendingprevout).
 
---json follows Esplora's /tx/:txid (amounts in satoshis) with its /tx/:txid/outspends as outspends, plus vsize, confirmations and block_position; several txids give an array. A txid neither the index nor the mempool holds exits 9.`
+--json follows Esplora's /tx/:txid (amounts in satoshis) with its /tx/:txid/outspends as outspends, plus vsize, confirmations and block_position; several txids give an array. A txid neither the index nor the mempool holds exits 9.
+
+--file FILE (- for stdin) answers many txids in one process, one a line (# comments and blank lines skipped), written as they are ready (--json: one array; --jsonl: one object per line), all at one index tip. The first bad or unknown txid stops the run (exit 2 or 9) and names its line; the answers before it have been written.`
 
   static override examples = [
     {description: 'A transaction, its fee, inputs and outputs.', command: '<%= config.bin %> <%= command.id %> 4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b'},
     {description: 'As JSON, with the raw transaction.', command: '<%= config.bin %> <%= command.id %> 4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b --json --hex'},
+    {description: 'Many transactions, one JSON object per line.', command: '<%= config.bin %> <%= command.id %> --file txids.txt --jsonl'},
   ]
 
   static override strict = false
@@ -27,18 +30,16 @@ export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
     ...nodeFlags,
     ...dbFlags,
     hex: Flags.boolean({description: 'include the raw transaction, read from its block (or the mempool)'}),
+    ...manyTargetFlags('txids'),
   }
 
-  public async run(): Promise<TxReport | TxReport[]> {
-    const txids = this.positionalArgs
-    if (txids.length === 0) throw badInput('nothing to look up: give a txid')
-    const reports = await this.withLookup(this.flags, async (lookup) => {
-      const answers: TxReport[] = []
-      for (const txid of txids) answers.push(await txReport(lookup, txid, {hex: this.flags.hex}))
-      return answers
-    })
-    if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, i > 0))
-    return txids.length === 1 ? reports[0] : reports
+  public async run(): Promise<TxReport | TxReport[] | undefined> {
+    if (this.positionalArgs.length === 0 && !this.flags.file) throw badInput('nothing to look up: give a txid or --file FILE')
+    return this.answerAll(
+      this.flags,
+      (lookup, txid) => txReport(lookup, txid, {hex: this.flags.hex}),
+      (report, separate) => this.render(report, separate),
+    )
   }
 
   private render(r: TxReport, separate: boolean): void {
