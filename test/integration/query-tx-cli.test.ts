@@ -173,3 +173,29 @@ test('--file: an unknown txid stops the run with exit 9 and names its line; the 
   assert.equal(missing.code, 2)
   assert.match(missing.stderr, /no such file/)
 })
+
+test('a node without REST serves the blocks over getblock: the same answers', async (t) => {
+  const node = await startTestNode({fixtureChain: true, rest: false})
+  t.after(() => node.stop())
+  const restless = path.join(dir, 'restless.db')
+  const indexed = await runBix(['index', ...node.cliArgs(), '--db', restless, '--json'])
+  assert.equal(indexed.code, 0, indexed.stderr)
+  // spent and unspent outputs, a coinbase, several inputs; confirmed spenders need no -txospenderindex on the node
+  const chosen = [recorded.txs[1], ...recorded.txs.filter((tx) => tx.vin.length > 1 && tx.outspends.every((o) => !o.spent || o.status?.confirmed)).slice(0, 3)]
+  assert.equal(chosen.length, 4)
+  assert.deepEqual(await queryTx(node, restless, chosen.map((tx) => tx.txid), '--hex'), chosen)
+  // --verbose counts the node's RPC methods: the blocks came over getblock
+  const verbose = await runBix(['query', 'tx', ...node.cliArgs(), '--db', restless, '--verbose', chosen[0].txid])
+  assert.equal(verbose.code, 0, verbose.stderr)
+  assert.match(verbose.stderr, /^getblock +[1-9]/m)
+})
+
+test('an unreachable node is one line and exit 3', async () => {
+  const {node, db, truth} = fixture
+  const args = node.cliArgs()
+  args[args.indexOf('--rpcport') + 1] = '1'
+  const r = await runBix(['query', 'tx', ...args, '--db', db, '--connect-timeout', '1', truth.txs[1].txid])
+  assert.equal(r.code, 3, r.stderr)
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  assert.equal(r.stdout, '')
+})
