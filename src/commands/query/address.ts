@@ -42,7 +42,8 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
 
   static override strict = false
   static override args = {
-    address: Args.string({description: 'addresses to look up (several allowed)'}),
+    // oclif would otherwise take piped stdin as the address, racing --file - for it
+    address: Args.string({description: 'addresses to look up (several allowed)', ignoreStdin: true}),
   }
 
   static override flags = {
