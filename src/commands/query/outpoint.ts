@@ -21,7 +21,8 @@ export default class QueryOutpoint extends TxQueryCommand<typeof QueryOutpoint> 
 
   static override strict = false
   static override args = {
-    outpoint: Args.string({description: 'outputs as TXID:VOUT (several allowed)'}),
+    // oclif would otherwise take piped stdin as the outpoint, racing --file - for it
+    outpoint: Args.string({description: 'outputs as TXID:VOUT (several allowed)', ignoreStdin: true}),
   }
 
   static override flags = {

@@ -23,7 +23,8 @@ export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
 
   static override strict = false
   static override args = {
-    txid: Args.string({description: 'transaction ids (several allowed)'}),
+    // oclif would otherwise take piped stdin as the txid, racing --file - for it
+    txid: Args.string({description: 'transaction ids (several allowed)', ignoreStdin: true}),
   }
 
   static override flags = {
