@@ -164,6 +164,8 @@ function getRawTransaction(node: NodeState, [txidArg, verbosityArg, blockHashArg
     spent = chain.spentCoins(found.block)?.[index - 1]
   }
   const result: Record<string, unknown> = {
+    // Core 31 adds a mempool transaction's sigop-adjusted vsize first (the simulator's transactions have no sigop excess)
+    vsize_adjusted: found.mempool ? found.mempool.vsize : undefined,
     in_active_chain: inActiveChain,
     ...txJson(found.tx, {verbosity: verbosity >= 2 ? 'prevout' : 'details', spent, includeHex: true, prefixes: chain.addressPrefixes}),
   }
