@@ -4,7 +4,7 @@
  * the short table printed at the end.
  */
 
-export const PART_IDS = ['a', 'e', 'b', 'c', 'd', 'q', 'h', 'm', 'n'] as const
+export const PART_IDS = ['a', 'e', 'b', 'c', 'd', 'q', 'h', 'f', 'm', 'n'] as const
 export type PartId = (typeof PART_IDS)[number]
 
 export const PART_LABELS: Record<PartId, string> = {
@@ -15,6 +15,7 @@ export const PART_LABELS: Record<PartId, string> = {
   e: '(e) limit: getblock over RPC',
   q: 'cold bix query address',
   h: 'cold bix query address, 100,000-entry address',
+  f: 'bix query address --file, 10,000 addresses',
   m: '(m) bix sync-mempool, all new',
   n: '(n) bix sync-mempool, 1% changed',
 }
@@ -114,6 +115,8 @@ export function judge(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
   if (q) targets.push({name: 'cold query of the busiest address under 300 ms', measured: `${q.ms.toFixed(0)} ms`, pass: q.ms < 300})
   const h = parts.h?.median
   if (h) targets.push({name: 'balance of a 100,000-entry address well under a second (whole process)', measured: `${h.ms.toFixed(0)} ms`, pass: h.ms < 700})
+  const f = parts.f?.median
+  if (f) targets.push({name: '10,000 addresses from a file in one process ≤ 5 s', measured: `${f.ms.toFixed(0)} ms`, pass: f.ms <= 5000})
   return targets
 }
 
@@ -122,7 +125,7 @@ export function table(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
   const rows: string[][] = [header]
   for (const id of PART_IDS) {
     const part = parts[id]
-    if (!part || id === 'q' || id === 'h') continue
+    if (!part || id === 'q' || id === 'h' || id === 'f') continue
     const m = part.median
     let vs = id === 'b' && ratios.blkVsParse ? `${ratios.blkVsParse.toFixed(2)}× (a)` : id === 'd' && ratios.rpcVsFetch ? `${ratios.rpcVsFetch.toFixed(2)}× (e)` : ''
     if (m.limitMs) vs = `${(m.ms / m.limitMs).toFixed(2)}× fetch`
@@ -150,6 +153,10 @@ export function table(parts: Partial<Record<PartId, PartResult>>, ratios: Ratios
     const pages = parts.h.samples.flatMap((s) => s.queryMs ?? [])
     const page = pages.length > 0 ? median(pages) : undefined
     lines.push(`${PART_LABELS.h}: balance ${parts.h.median.ms.toFixed(0)} ms${page === undefined ? '' : `, first page of history and UTXOs ${page.toFixed(0)} ms`} (median of new processes)`)
+  }
+  if (parts.f) {
+    const f = parts.f.median
+    lines.push(`${PART_LABELS.f}: ${f.ms.toFixed(0)} ms for ${count(f.txs)} history entries (whole process${f.peakRss === undefined ? '' : `, peak RSS ${mb(f.peakRss)}`})`)
   }
   return lines.join('\n')
 }

@@ -3,7 +3,7 @@
  * machine, on a generated mainnet-shaped regtest chain served by the
  * simulator. See bench/README.md.
  *
- *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q,m,n] [--parallelism N] [--max-memory MiB] [--mempool-txs N] [--profile]
+ *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q,h,f,m,n] [--parallelism N] [--max-memory MiB] [--mempool-txs N] [--profile]
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
@@ -18,6 +18,7 @@ import {measureMempoolFetchLimit, measureParseLimit, measureRpcLimit} from './li
 import {hotFunctions} from './profile-summary.js'
 import {PART_IDS, PART_LABELS, type PartId, type PartResult, type Sample, count, judge, mb, median, ratiosOf, summarize, table} from './report.js'
 import {heavyAddressBench} from './heavy-address.js'
+import {manyAddressesBench} from './many-addresses.js'
 import type {ServerReady} from './serve-chain.js'
 import type {MempoolChange, MempoolServerReady} from './serve-mempool.js'
 
@@ -32,6 +33,8 @@ const MEMPOOL_PARTS: readonly PartId[] = ['m', 'n']
 const CHAINLESS_PARTS: readonly PartId[] = [...MEMPOOL_PARTS, 'h']
 /** history entries of the heavy address (part h) */
 const HEAVY_ENTRIES = 100_000
+/** addresses of part f */
+const MANY_ADDRESSES = 10_000
 const DEFAULT_MEMPOOL_TXS = 100_000
 const RUNS_DIR = path.join(CACHE_DIR, 'runs')
 const PROFILES_DIR = path.join(CACHE_DIR, 'profiles')
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
   const startedAt = new Date()
   const chainParts = [...o.only].filter((id) => !CHAINLESS_PARTS.includes(id))
   const chain = chainParts.length > 0 ? ensureChain({txs: o.txs, seed: o.seed, onProgress: say}) : undefined
-  const needsNode = chainParts.some((id) => id !== 'a')
+  const needsNode = chainParts.some((id) => id !== 'a' && id !== 'f')
   const node = needsNode ? await startNode(chain!.datadir) : undefined
   if (node) say(`node: simulator on port ${node.ready.port}, ${node.ready.blocks} blocks loaded in ${(node.ready.loadMs / 1000).toFixed(1)} s`)
   const samples: Partial<Record<PartId, Sample[]>> = {}
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
       }
     }
     if (o.only.has('q')) record('q', await coldQuery(chain!, o))
+    if (o.only.has('f')) record('f', await manyAddresses(chain!, o))
     if (o.only.has('h')) {
       const heavy = heavyAddressBench(HEAVY_ENTRIES)
       record('h', {txs: heavy.txCount, ms: heavy.balanceMs, txPerSec: (heavy.txCount * 1000) / heavy.balanceMs, queryMs: [heavy.pageMs]})
@@ -234,6 +238,15 @@ async function coldQuery(chain: ChainManifest, o: Options): Promise<Sample> {
   // a CA bundle named in NODE_EXTRA_CA_CERTS is read by Node at every start (~90 ms for the system bundle here)
   const withoutExtraCertsMs = process.env.NODE_EXTRA_CA_CERTS ? median(await coldRuns({NODE_EXTRA_CA_CERTS: ''})) : undefined
   return {txs: entries, ms, txPerSec: (entries * 1000) / ms, queryMs: times, nodeMs, withoutExtraCertsMs}
+}
+
+/** Part f: 10,000 addresses of the chain from one file, one process, answers as JSON Lines. */
+async function manyAddresses(chain: ChainManifest, o: Options): Promise<Sample> {
+  const source = o.only.has('b') ? 'blk' : o.only.has('c') ? 'rest' : o.only.has('d') ? 'rpc' : 'blk'
+  const db = path.join(RUNS_DIR, source, 'index.db')
+  if (databaseBytes(db) === 0) throw new Error(`the --file part needs an index: run part b (or c, d) first; ${db} is missing`)
+  const r = await manyAddressesBench({datadir: chain.datadir, db, blocks: chain.stats.blocks, busiest: chain.stats.busiest.address, count: MANY_ADDRESSES, workDir: RUNS_DIR})
+  return {txs: r.entries, ms: r.ms, txPerSec: (r.entries * 1000) / r.ms, peakRss: r.peakRss}
 }
 
 /** Wall clock of `node -e 0` in this environment. */

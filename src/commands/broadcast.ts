@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
 import {type TxReport, broadcast} from '../lib/broadcast/broadcast.js'
 import {parseBurnLimit, parseFeeRateLimit} from '../lib/broadcast/fee-limits.js'
 import {openIndexPrevouts} from '../lib/broadcast/index-prevouts.js'
@@ -41,6 +41,10 @@ Exit codes (the worst outcome wins, in this order): 4 a transaction's fate staye
     'max-fee-rate': Flags.string({description: "refuse to send above this fee rate, sat/vB (up to 3 decimals; 0 = no limit; default: the node's limit, 10,000 sat/vB)"}),
     'max-burn': Flags.string({description: "allow up to this many sats in each OP_RETURN or other unspendable output (the node's maxburnamount; default 0)"}),
     ...nodeFlags,
+    'retry-for': retryForFlag(
+      30_000,
+      'rides out a node restart; a transaction is sent again only when the node certainly did not get it (refused, 503, warm-up)',
+    ),
     ...dbFlags,
   }
 
@@ -54,7 +58,7 @@ Exit codes (the worst outcome wins, in this order): 4 a transaction's fate staye
     const raws = await readRawTransactions({args: argv as string[], file: flags.file, readStdin})
     const txs = prepareTransactions(raws, config.network)
 
-    const client = this.connectNode(config, flags)
+    const client = this.connectNode(config, flags, {retryForMs: flags['retry-for']})
     const node = await checkNode(client, {network: config.network})
     const index = openIndexPrevouts(this.databasePath(flags.db, config.network), config.network)
     const verb = flags['dry-run'] ? 'testing' : 'sending'

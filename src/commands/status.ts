@@ -1,10 +1,17 @@
+import {Flags} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
+import path from 'node:path'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../lib/base-command.js'
+import {writeFileAtomic} from '../lib/atomic-file.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
+import type {NetworkName} from '../lib/chain/networks.js'
 import {BixError, isBixError} from '../lib/errors.js'
 import {describeCredentials} from '../lib/node/config.js'
 import {type NodeStatus, getNodeStatus} from '../lib/node/node-status.js'
+import {renderExposition} from '../lib/metrics/exposition.js'
+import {statusMetrics} from '../lib/metrics/status-metrics.js'
 import {checkChain} from '../lib/node/preflight.js'
+import {readLastRuns} from '../lib/store/last-runs.js'
 import {type IndexSummary, describeIndex} from '../lib/store/summary.js'
 import {formatBytes, formatCount, formatDuration, formatTime} from '../lib/ui/format.js'
 
@@ -27,17 +34,27 @@ export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show the node and the index on one screen.'
   static override description = `The node: network, version, blocks and headers, verification progress, initial block download, pruning, mempool, peers, warnings and the RPC round trip. The index: its file, tip, how far it lags behind the node, size on disk, whether a \`bix index\` run is writing to it, and whether its first run has finished (queries wait for that).
 
-Fails fast when the node is down: it says which endpoints and which credential source it tried (never a password or cookie), still shows the index, and exits 3. Exits 2 when the node runs another network than the one configured.`
+Fails fast when the node is down (unless --retry-for gives it time): it says which endpoints and which credential source it tried (never a password or cookie), still shows the index, and exits 3. Exits 2 when the node runs another network than the one configured.
+
+--prometheus prints the same as Prometheus metrics (and how each bix command last ended, from <db>.runs.json); --textfile writes them to a file for node_exporter's textfile collector, replacing it in one step. Both exit 0 whenever the metrics were produced, the node down or not: bix_node_up and bix_index_up say what is wrong. A --textfile that cannot be written exits 2.`
 
   static override examples = [
     {description: 'The node from bitcoin.conf and its index.', command: '<%= config.bin %> <%= command.id %>'},
     {description: 'A regtest node, as JSON for monitoring.', command: '<%= config.bin %> <%= command.id %> --network regtest --json'},
     {description: 'An index file elsewhere.', command: '<%= config.bin %> <%= command.id %> --db /srv/bix/index.db'},
+    {description: 'Prometheus metrics on stdout.', command: '<%= config.bin %> <%= command.id %> --prometheus'},
+    {
+      description: 'For node_exporter --collector.textfile.directory, from cron every minute.',
+      command: '<%= config.bin %> <%= command.id %> --textfile /var/lib/prometheus/node-exporter/bix.prom',
+    },
   ]
 
   static override flags = {
     ...nodeFlags,
+    'retry-for': retryForFlag(0, 'none by default: status tells how the node is now; a monitoring script that would rather wait through a restart gives a window'),
     ...dbFlags,
+    prometheus: Flags.boolean({description: 'print Prometheus metrics (text exposition format) instead of the report', exclusive: ['json']}),
+    textfile: Flags.string({description: 'write Prometheus metrics to this file, atomically (for node_exporter\'s textfile collector)', exclusive: ['json']}),
   }
 
   public async run(): Promise<StatusResult> {
@@ -62,10 +79,10 @@ Fails fast when the node is down: it says which endpoints and which credential s
     const client = this.connectNode(
       config,
       {...flags, 'connect-timeout': Math.min(flags['connect-timeout'], STATUS_CONNECT_TIMEOUT_S)},
-      {retryForMs: 0},
+      {retryForMs: flags['retry-for']},
     )
     try {
-      node = await getNodeStatus(client, {retry: false})
+      node = await getNodeStatus(client, {retry: flags['retry-for'] > 0})
       checkChain(client, node)
     } catch (err) {
       if (!isBixError(err) || err.kind === 'Interrupted') throw err
@@ -83,11 +100,41 @@ Fails fast when the node is down: it says which endpoints and which credential s
       indexError: indexError?.message ?? null,
       lag: node && index?.tipHeight != null && !indexError ? node.blocks - index.tipHeight : null,
     }
+    if (flags.prometheus || flags.textfile) {
+      this.exportMetrics(result, indexError ? null : index, config.network, {print: flags.prometheus, file: flags.textfile})
+      // the exporter's job was done: what is wrong is in the metrics, and a cron line must not fail on it
+      return result
+    }
     if (!this.jsonEnabled()) this.render(result, config.network)
     // the report stands; the exit code says what is wrong, the node first
     const failure = nodeError ?? indexError
     if (failure) process.exitCode = failure.exitCode
     return result
+  }
+
+  private exportMetrics(result: StatusResult, index: IndexSummary | null, network: string, to: {print: boolean; file?: string}): void {
+    const node = result.node && !result.nodeError ? result.node : null
+    const text = renderExposition(
+      statusMetrics({
+        network,
+        node,
+        index,
+        lag: node && index ? result.lag : null,
+        lastRuns: readLastRuns(this.databasePath(this.flags.db, network as NetworkName)),
+        now: Date.now() / 1000,
+      }),
+    )
+    if (to.print) process.stdout.write(text)
+    if (to.file) {
+      const file = path.resolve(to.file)
+      try {
+        // readable by node_exporter's own user: metrics hold no secret
+        writeFileAtomic(file, text, 0o644)
+      } catch (err) {
+        const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+        throw new BixError('BadInput', `cannot write the metrics to ${file} (${reason}); --textfile wants a file in a directory bix may write to`)
+      }
+    }
   }
 
   private render(result: StatusResult, network: string): void {

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
 import {type MempoolSyncResult, syncMempool} from '../lib/mempool/mempool-sync.js'
 import {formatCount, formatDuration} from '../lib/ui/format.js'
 import {Progress} from '../lib/ui/progress.js'
@@ -27,6 +27,7 @@ Safe to run from cron every minute: a run with nothing to do finishes in a few c
 
   static override flags = {
     ...nodeFlags,
+    'retry-for': retryForFlag(30_000, 'short by default so that a run from cron every minute gives up before the next one starts'),
     ...dbFlags,
     index: Flags.boolean({description: 'bring the index to the node\'s tip first (and again if a block arrives meanwhile) instead of exiting 6', helpGroup: 'MEMPOOL'}),
     'wait-lock': Flags.boolean({description: 'wait for a bix index writing this database to finish instead of exiting 5', helpGroup: 'MEMPOOL'}),
@@ -36,7 +37,7 @@ Safe to run from cron every minute: a run with nothing to do finishes in a few c
     const {flags} = this
     const config = this.resolveNode(flags)
     const dbPath = this.databasePath(flags.db, config.network)
-    const client = this.connectNode(config, flags)
+    const client = this.connectNode(config, flags, {retryForMs: flags['retry-for']})
     let progress: Progress | undefined
     try {
       const result = await syncMempool({

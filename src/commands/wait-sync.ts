@@ -32,7 +32,9 @@ export default class WaitSync extends BaseCommand<typeof WaitSync> {
   static override summary = 'Wait until bitcoind answers and has finished initial block download.'
   static override description = `Waits through refused connections, warm-up (RPC -28) and restarts until the node is out of initial block download and has validated every header it knows (blocks = headers). Meant for scripts and service units that must not start before the node is ready.
 
-On a terminal it shows a progress bar (verification progress, blocks/headers, rate, ETA); otherwise a line on stderr every few seconds saying what it waits for. Exits 0 once synced, 4 when --timeout runs out (the message says what it was still waiting for), 2 if the node runs another network, 130 on Ctrl-C.`
+On a terminal it shows a progress bar (verification progress, blocks/headers, rate, ETA); otherwise a line on stderr every few seconds saying what it waits for. It has no --retry-for: waiting through outages is what it does, for as long as --timeout allows.
+
+Exits 0 once synced, 4 when --timeout runs out (the message says what it was still waiting for), 2 if the node runs another network, 130 on Ctrl-C.`
 
   static override examples = [
     {description: 'Wait for the node in bitcoin.conf, however long it takes.', command: '<%= config.bin %> <%= command.id %>'},

@@ -1,13 +1,18 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
+import fs from 'node:fs'
 import path from 'node:path'
+import {performance} from 'node:perf_hooks'
 
 import {NETWORK_NAMES, type NetworkName} from './chain/networks.js'
 import {BixError, ExitCode, isBixError} from './errors.js'
 import {resolveNodeConfig} from './node/config.js'
+import {describeRetryWindow, parseRetryWindow} from './node/retry-window.js'
 import {createNodeClient} from './node/rpc-client.js'
 import type {NodeClient, NodeConfig} from './node/types.js'
+import {lastRunsPath, recordLastRun} from './store/last-runs.js'
 import {colourFor} from './ui/colour.js'
 import {formatBytes} from './ui/format.js'
+import {OutageNotice} from './ui/outage-notice.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -45,6 +50,22 @@ export const nodeFlags = {
   'connect-timeout': Flags.integer({description: 'seconds to wait for a connection', env: 'BIX_CONNECT_TIMEOUT', default: 5, min: 1, helpGroup: 'NODE'}),
 }
 
+/**
+ * --retry-for (BIX_RETRY_FOR): how long to wait through a node that refuses,
+ * restarts or warms up before exit 3. Each command picks its default and
+ * says why in its help. In milliseconds once parsed.
+ */
+export function retryForFlag(defaultMs: number, why: string) {
+  return Flags.custom<number>({parse: async (input) => parseRetryWindow(input)})({
+    description: `wait this long for a node that is down, restarting or warming up (90s, 10m, 1h, or seconds; 0: at most a few seconds) before exit 3; ${why}`,
+    env: 'BIX_RETRY_FOR',
+    default: defaultMs,
+    defaultHelp: async () => describeRetryWindow(defaultMs),
+    multiple: false,
+    helpGroup: 'NODE',
+  })
+}
+
 export const dbFlags = {
   db: Flags.string({description: 'index database file (default: <bix data dir>/<network>/index.db)', env: 'BIX_DB', helpGroup: 'INDEX'}),
 }
@@ -73,6 +94,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected readonly stderrColour = colourFor(process.stderr)
   protected readonly stdoutColour = colourFor(process.stdout)
   private node?: NodeClient
+  private readonly startedAt = performance.now()
+  /** the index this run used, for its entry in `<db>.runs.json` */
+  private databaseUsed?: string
   private readonly onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
     if (this.interrupt.signal.aborted) {
       // a second Ctrl-C: the user means it
@@ -127,17 +151,25 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
   }
 
-  /** The shared RPC core, closed when the command ends. */
-  protected connectNode(config: NodeConfig, flags: NodeFlagValues, options: {retryForMs?: number} = {}): NodeClient {
+  /**
+   * The shared RPC core, closed when the command ends. With a retry window
+   * (--retry-for) a wait for the node is told on stderr, except under --quiet
+   * or --json: a cron job that rode out a restart stays silent, and one that
+   * gave up says how long it waited in its error line.
+   */
+  protected connectNode(config: NodeConfig, flags: NodeFlagValues, options: {retryForMs?: number; onNotice?: (line: string) => void} = {}): NodeClient {
+    const notice = this.silent ? undefined : new OutageNotice(options.retryForMs ?? 0, options.onNotice ?? ((line) => this.note(line)))
     this.node = createNodeClient(config, {
       parallelism: flags['rpc-parallelism'],
       connectTimeoutMs: flags['connect-timeout'] * 1000,
       requestTimeoutMs: flags['rpc-timeout'] * 1000,
       signal: this.interrupt.signal,
       retryForMs: options.retryForMs,
-      onRetry: this.flags.verbose
-        ? (event) => process.stderr.write(`retry ${event.method} on ${event.endpoint} in ${event.delayMs} ms: ${event.reason}\n`)
-        : undefined,
+      onRetry: (event) => {
+        if (this.flags.verbose) process.stderr.write(`retry ${event.method} on ${event.endpoint} in ${event.delayMs} ms: ${event.reason}\n`)
+        notice?.retrying(event)
+      },
+      onRecovered: (event) => notice?.recovered(event),
       onWarning: (line) => this.warnLine(line),
     })
     return this.node
@@ -145,7 +177,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** <bix data dir>/<network>/index.db unless --db says otherwise. */
   protected databasePath(dbFlag: string | undefined, network: NetworkName): string {
-    return dbFlag ? path.resolve(dbFlag) : path.join(this.config.dataDir, network, 'index.db')
+    this.databaseUsed = dbFlag ? path.resolve(dbFlag) : path.join(this.config.dataDir, network, 'index.db')
+    return this.databaseUsed
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
@@ -201,7 +234,31 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (this.flags?.verbose) this.printStats(node)
       await node.close()
     }
+    this.recordRun(err)
     return super.finally(err)
+  }
+
+  /**
+   * The last run of each command, beside the index, for `status --prometheus`.
+   * Only beside an index file that exists, and not for the first time after a
+   * database failure: bix leaves nothing beside a file that is not its index.
+   * A file that cannot be written costs the record, never the command.
+   */
+  private recordRun(err: Error | undefined): void {
+    const database = this.databaseUsed ?? dbFlagOf(this.flags)
+    if (!database || !this.id || !fs.existsSync(database)) return
+    // catch() has set the code by now, for our errors and oclif's alike
+    const exitCode = process.exitCode === undefined || process.exitCode === null ? (err ? ExitCode.unexpected : ExitCode.ok) : Number(process.exitCode)
+    if (exitCode === ExitCode.database && !fs.existsSync(lastRunsPath(database))) return
+    try {
+      recordLastRun(database, this.id.replaceAll(':', ' '), {
+        endedAt: Date.now() / 1000,
+        exitCode,
+        durationSeconds: Math.round(performance.now() - this.startedAt) / 1000,
+      })
+    } catch {
+      // a read-only or missing directory: the command's own outcome stands
+    }
   }
 
   private printStats(node: NodeClient): void {
@@ -217,6 +274,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       )
     }
   }
+}
+
+/** --db as given, for a run that failed before it resolved its index (undefined when parsing failed) */
+function dbFlagOf(flags: unknown): string | undefined {
+  const db = (flags as {db?: unknown} | undefined)?.db
+  return typeof db === 'string' ? path.resolve(db) : undefined
 }
 
 /** oclif's parse messages, one line: "Parsing --rpcport\n\tExpected an integer…\nSee more help with --help" → "Parsing --rpcport: Expected an integer…" */

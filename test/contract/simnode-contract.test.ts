@@ -11,6 +11,7 @@ import {readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
+import {regtestChain} from '../support/chain-fixtures.js'
 import {basicAuth, httpRequest, type HttpAnswer} from '../support/simnode/client.js'
 import {FIXTURE_DIR} from '../support/simnode/fixture-chain.js'
 import {Simulator} from '../support/simnode/simulator.js'
@@ -34,6 +35,9 @@ const VOLATILE: Record<string, RegExp[]> = {
   'chaininfo.json': [/^size_on_disk$/],
   'mempool-info.json': [/^usage$/],
 }
+
+/** The ordered broadcast session: a mempool entry's arrival time is the only value two runs do not share. */
+const volatileInBroadcast = (name: string): RegExp[] => (/^\d+-getmempoolentry-/.test(name) ? [/^result\.time$/] : [])
 
 /** Exchanges recorded without their request: how to provoke each one. */
 const PROVOKED: Record<string, (sim: Simulator) => {body: string; auth: string}> = {
@@ -130,7 +134,7 @@ describe('with -txospenderindex, JSON-RPC answers match the recorded node starte
   }
 })
 
-function assertBody(name: string, expected: unknown, answer: HttpAnswer): void {
+function assertBody(name: string, expected: unknown, answer: HttpAnswer, volatile = VOLATILE[name] ?? []): void {
   const text = answer.body.toString('utf8')
   if (typeof expected === 'string') {
     // non-JSON bodies (401 empty, 503 text) and the parse error, recorded as raw text
@@ -140,13 +144,42 @@ function assertBody(name: string, expected: unknown, answer: HttpAnswer): void {
   }
   assert.equal(answer.headers['content-type'], 'application/json')
   assert.ok(text.endsWith('\n'), 'JSON replies end with a newline')
-  assertSameShape(expected, JSON.parse(text), VOLATILE[name] ?? [])
+  assertSameShape(expected, JSON.parse(text), volatile)
 }
+
+describe('broadcast verdicts match the recorded node, exchange after exchange', () => {
+  // Core mined these on top of the fixture, paying P2WSH(OP_TRUE); every exchange runs on the state the ones before it left
+  let node: Simulator
+  before(async () => {
+    node = await Simulator.start({fixture: 'after-reorg'})
+    const extension = JSON.parse(readFileSync(join(FIXTURE_DIR, 'broadcast-extension.json'), 'utf8')) as {blocks: {hex: string}[]}
+    node.loadBlocks(extension.blocks.map((b) => Buffer.from(b.hex, 'hex')))
+  })
+  after(() => node.stop())
+
+  const dir = join(FIXTURE_DIR, 'rpc', 'broadcast')
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    test(name, async () => {
+      const recorded = JSON.parse(readFileSync(join(dir, name), 'utf8')) as RecordedExchange
+      const answer = await httpRequest({
+        port: node.port,
+        method: 'POST',
+        path: recorded.path,
+        headers: {authorization: basicAuth({cookiePath: node.cookiePath}), 'content-type': 'application/json'},
+        body: JSON.stringify(recorded.request),
+      })
+      assert.equal(answer.status, recorded.status, 'HTTP status')
+      assertBody(`broadcast/${name}`, recorded.body, answer, volatileInBroadcast(name))
+    })
+  }
+})
 
 describe('REST answers match the recorded node', () => {
   const rest = (file: string) => readFileSync(join(FIXTURE_DIR, 'rest', file))
   const status = (file: string) => Number(rest(`${file}.status`).toString().trim())
   const firstHeaderHash = (JSON.parse(rest('headers-5.json').toString()) as {hash: string}[])[0].hash
+  // the recorder's pick: the fixture block with the most transactions
+  const busiest = regtestChain().blocks.reduce((a, b) => (b.hex.length > a.hex.length ? b : a)).hash
 
   /** file → the request that produced it */
   const cases: [string, string][] = [
@@ -156,6 +189,11 @@ describe('REST answers match the recorded node', () => {
     ['headers-5.json', `/rest/headers/${firstHeaderHash}.json?count=5`],
     ['headers-5.bin', `/rest/headers/${firstHeaderHash}.bin?count=5`],
     ['mempool-info.json', '/rest/mempool/info.json'],
+    ['block-busiest.bin', `/rest/block/${busiest}.bin`],
+    ['block-busiest.hex', `/rest/block/${busiest}.hex`],
+    ['block-busiest.json', `/rest/block/${busiest}.json`],
+    ['block-notxdetails-busiest.json', `/rest/block/notxdetails/${busiest}.json`],
+    ['block-notfound-json.txt', `/rest/block/${'0'.repeat(64)}.json`],
   ]
   for (const [file, path] of cases) {
     test(`${file} (GET ${path.replace(/[0-9a-f]{64}/, '<hash>')})`, async () => {
@@ -173,7 +211,7 @@ describe('REST answers match the recorded node', () => {
       } else {
         assert.ok(answer.body.equals(expected), `${file}: byte-identical body\n got: ${answer.body.toString('hex').slice(0, 120)}`)
       }
-      const contentType = file.endsWith('.bin') ? 'application/octet-stream' : file.endsWith('.txt') ? 'text/plain' : 'application/json'
+      const contentType = file.endsWith('.bin') ? 'application/octet-stream' : file.endsWith('.txt') || file.endsWith('.hex') ? 'text/plain' : 'application/json'
       assert.equal(answer.headers['content-type'], contentType)
     })
   }

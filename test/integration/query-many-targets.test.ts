@@ -5,10 +5,10 @@ import os from 'node:os'
 import path from 'node:path'
 import {describe, test} from 'node:test'
 
-import {scriptToAddress} from '../../src/lib/chain/address.js'
-import {runBix} from '../support/cli.js'
-import {type BixReport, type CoreTruth, assertSameTruth, coreTruth} from '../support/core-oracle.js'
-import {FIXTURE_DIR} from '../support/simnode/fixture-chain.js'
+import {addressToScript, scriptToAddress} from '../../src/lib/chain/address.js'
+import {runBix, spawnBix} from '../support/cli.js'
+import {type BixReport, type CoreTruth, assertSameTruth, coreChainStatsByHeight, coreTruth} from '../support/core-oracle.js'
+import {FIXTURE_DIR, readFixtureChain} from '../support/simnode/fixture-chain.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
 
 /**
@@ -133,5 +133,55 @@ describe('bix query address --file', () => {
     const directory = await query(db, '--file', dir)
     assert.equal(directory.code, 2)
     assert.equal(directory.stderr.trim().split('\n').length, 1, directory.stderr)
+  })
+
+  test('simulator: fault injection — while bix index commits batch after batch, every answer of one --file run names the tip the run started at and has Core\'s figures at that tip', async (t) => {
+    // the simulator even with BITCOIND set: only it can be slowed down to keep an index run going
+    const node = await startTestNode({fixtureChain: true, bitcoind: ''})
+    t.after(() => node.stop())
+    assert.ok(node.sim)
+    const dir = tempDir(t)
+    const db = path.join(dir, 'index.db')
+    const truth = await coreTruth(node)
+    assertSameTruth(truth, recorded.truth)
+    const miner = readFixtureChain().miner
+    const expected = await coreChainStatsByHeight(node, addressToScript(miner, 'regtest').toString('hex'), truth.tip.height)
+    const first = await runBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--to-height', '20'])
+    assert.equal(first.code, 0, first.stderr)
+    node.sim.faults.slow(15)
+    const indexing = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--source', 'rpc', '--rpc-parallelism', '1', '--batch-blocks', '5'])
+    t.after(() => indexing.kill('SIGKILL'))
+
+    // the targets arrive one at a time on stdin, each after the index has moved on
+    const query = spawnBix(['query', 'address', '--network', 'regtest', '--db', db, '--offline', '--file', '-', '--jsonl'], {openStdin: true, timeoutMs: 300_000})
+    t.after(() => query.kill('SIGKILL'))
+    const tipNow = async () => {
+      const r = await runBix(['query', 'address', '--network', 'regtest', '--db', db, '--offline', '--json', miner])
+      assert.equal(r.code, 0, r.stderr)
+      return (JSON.parse(r.stdout) as BixReport).freshness.index!.height
+    }
+    const seen: number[] = []
+    for (let i = 1; i <= 3; i++) {
+      query.child.stdin!.write(`${miner}\n`)
+      await query.waitFor(new RegExp(`(?:[^\\n]*\\n){${i}}`), 'stdout', 60_000).catch((err: Error) => {
+        throw new Error(`${err.message} ${query.stderr()}`)
+      })
+      const before = await tipNow()
+      seen.push(before)
+      const deadline = Date.now() + 60_000
+      while ((await tipNow()) === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    query.child.stdin!.end()
+    const done = await query.done
+    assert.equal(done.code, 0, done.stderr)
+    const answers = done.stdout.trim().split('\n').map((line) => JSON.parse(line) as BixReport)
+    assert.equal(answers.length, 3)
+    const start = answers[0].freshness.index!.height
+    for (const a of answers) {
+      assert.equal(a.freshness.index!.height, start, 'one tip for the whole run')
+      assert.deepEqual(a.chain_stats, expected[start], `Core's figures at height ${start}`)
+    }
+    assert.ok(seen.at(-1)! > start, `the index moved on meanwhile (${start} → ${seen.at(-1)})`)
+    assert.ok(expected[seen.at(-1)!].tx_count !== expected[start].tx_count, 'and the figures with it')
   })
 })

@@ -91,8 +91,7 @@ export function fileBytesDigest(file: string): string {
  */
 export function assertConsistentPrefix(file: string, hashes: readonly string[], context: string): number {
   if (!fs.existsSync(file)) return -1
-  const db = new Database(file, {readonly: true, fileMustExist: true})
-  try {
+  return readAsNextRunWould(file, (db) => {
     const tables = db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()
     if (!tables.includes('blocks')) return -1
     assert.equal(db.pragma('integrity_check', {simple: true}), 'ok', `${context}: integrity_check`)
@@ -105,8 +104,34 @@ export function assertConsistentPrefix(file: string, hashes: readonly string[], 
     const counted = db.prepare<[], number | null>('SELECT SUM(tx_count) FROM blocks').pluck().get() ?? 0
     assert.equal(txs, counted, `${context}: every transaction of the blocks held, and no other`)
     return rows.length - 1
+  })
+}
+
+/**
+ * Reads a database a killed run left behind without changing it. A run
+ * killed while it put a new file in WAL mode leaves a hot rollback journal,
+ * which a read-only connection cannot roll back (SQLITE_READONLY_ROLLBACK):
+ * then a copy of the two files is read instead, rolled back there as the
+ * next run will roll back the original.
+ */
+function readAsNextRunWould<T>(file: string, read: (db: Database.Database) => T): T {
+  const hotJournal = fs.existsSync(`${file}-journal`)
+  const dir = hotJournal ? fs.mkdtempSync(path.join(os.tmpdir(), 'bix-hot-journal-')) : undefined
+  try {
+    let target = file
+    if (dir) {
+      target = path.join(dir, path.basename(file))
+      fs.copyFileSync(file, target)
+      fs.copyFileSync(`${file}-journal`, `${target}-journal`)
+    }
+    const db = new Database(target, {readonly: !dir, fileMustExist: true})
+    try {
+      return read(db)
+    } finally {
+      db.close()
+    }
   } finally {
-    db.close()
+    if (dir) fs.rmSync(dir, {recursive: true, force: true})
   }
 }
 

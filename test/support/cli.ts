@@ -15,6 +15,8 @@ export interface BixOptions {
   env?: Record<string, string | undefined>
   /** written to stdin, which is then closed */
   input?: string
+  /** spawnBix only: leave stdin open for the test to write to (child.stdin) and end */
+  openStdin?: boolean
   /** SIGKILL after this long (default 60 s); the result says timedOut */
   timeoutMs?: number
   cwd?: string
@@ -44,7 +46,9 @@ export interface RunningBix {
 }
 
 function childEnv(extra: BixOptions['env']): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
+  // BIX_RETRY_FOR=0: a test of a node that is down wants the quick give-up it always had, not the commands'
+  // 30 s default; the tests of --retry-for set it (or unset it, to see the default)
+  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0'}
   delete env.FORCE_COLOR
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (value === undefined) delete env[key]
@@ -74,7 +78,7 @@ export function spawnBix(args: string[], opts: BixOptions = {}): RunningBix {
     notify()
   })
   child.stdin!.on('error', () => {})
-  child.stdin!.end(opts.input)
+  if (!opts.openStdin) child.stdin!.end(opts.input)
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true

@@ -3,12 +3,12 @@
  * Bitcoin Core regtest node when BITCOIND=/path/to/bitcoind is set. Both are
  * driven through the same RPCs (generatetoaddress, getnewaddress,
  * sendtoaddress, bumpfee, invalidateblock...), so one test body runs against
- * either. Tests that need faults check `supportsFaults` and skip otherwise:
+ * either. Tests that need faults ask for the simulator even under BITCOIND,
+ * and say so in their name:
  *
- *   const node = await startTestNode()
+ *   const node = await startTestNode({simulator: true})  // simulator: fault injection
  *   t.after(() => node.stop())
- *   if (!node.sim) return t.skip('needs the simulator: fault injection')
- *   node.sim.faults.workQueueFull(3)
+ *   node.sim!.faults.workQueueFull(3)
  */
 import {Transaction} from 'bitcoinjs-lib'
 
@@ -34,7 +34,7 @@ export interface TestNodeOptions {
   bitcoind?: string
   /** bitcoind only: -txindex (default on; a pruned node cannot have it), listening for peers, more arguments (e.g. -prune=1) */
   bitcoindOptions?: {txindex?: boolean; listen?: boolean; args?: string[]}
-  /** the simulator even when BITCOIND is set, for what Core cannot do on demand (the test says which) */
+  /** the simulator even when BITCOIND is set: for what Core cannot do on demand (faults, an old version; the test says which) */
   simulator?: boolean
   /** -txospenderindex: gettxspendingprevout names confirmed spenders too (Core and simulator) */
   txospenderindex?: boolean

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../../lib/base-command.js'
 import {type IndexRunSummary, indexNode} from '../../lib/index/index-node.js'
 import {SOURCE_KINDS} from '../../lib/sources/block-source.js'
 import type {SourceChoice} from '../../lib/sources/choose-source.js'
@@ -17,6 +17,8 @@ Safe to stop at any moment: Ctrl-C (or SIGTERM) writes the batch in hand and exi
 
 Blocks come from the node's blk*.dat files when bix can read them and has many blocks to index (fastest), else from REST (bitcoind -rest=1), else over RPC; --source picks one. Each block is checked (its hash is the one asked for, its merkle root matches its transactions) before anything is written.
 
+When the node goes away mid-run (a restart, warm-up), the run waits for it up to --retry-for, with a line on stderr when the wait starts and every 15 s, then exits 3 keeping every block indexed so far.
+
 One index run at a time per database (a second one exits 5 naming the first one's PID, or waits with --wait-lock); queries and status keep working meanwhile.
 
 The first run on an empty index sorts its script index once at the end, in temporary files about a quarter of the index's size: beside the database, or in $SQLITE_TMPDIR if set.`
@@ -30,6 +32,7 @@ The first run on an empty index sorts its script index once at the end, in tempo
 
   static override flags = {
     ...nodeFlags,
+    'retry-for': retryForFlag(30_000, 'short by default so that a run from cron every minute gives up before the next one starts (which would exit 5)'),
     ...dbFlags,
     'to-height': Flags.integer({description: 'stop at this height (default: the node\'s tip)', min: 0, helpGroup: 'INDEX'}),
     source: Flags.string({
@@ -55,8 +58,8 @@ The first run on an empty index sorts its script index once at the end, in tempo
     const {flags} = this
     const config = this.resolveNode(flags)
     const dbPath = this.databasePath(flags.db, config.network)
-    const client = this.connectNode(config, flags)
     const progress = new Progress({silent: this.silent, unit: 'blocks'})
+    const client = this.connectNode(config, flags, {retryForMs: flags['retry-for'], onNotice: (line) => progress.log(line)})
     const plain = !isInteractive(process.stderr)
     let started = false
     try {

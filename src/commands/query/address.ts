@@ -1,24 +1,19 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, dbFlags, nodeFlags} from '../../lib/base-command.js'
-import {toDisplayHex} from '../../lib/chain/hashes.js'
-import {type NetworkName, networkFromChainName} from '../../lib/chain/networks.js'
-import {badInput, isBixError} from '../../lib/errors.js'
-import {getBlockchainInfo} from '../../lib/node/node-api.js'
-import type {NodeConfig} from '../../lib/node/types.js'
-import {type AddressReport, addressReport} from '../../lib/query/address-report.js'
+import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import type {NetworkName} from '../../lib/chain/networks.js'
+import {badInput} from '../../lib/errors.js'
+import {QueryCommand} from '../../lib/query-command.js'
+import {type AddressReport, type ReportOptions, addressReport} from '../../lib/query/address-report.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
-import {openIndex} from '../../lib/store/database.js'
+import {AddressReader} from '../../lib/store/address-reader.js'
+import {type IndexDb, type StoredTip, readIndex} from '../../lib/store/database.js'
 import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 import {JsonStream} from '../../lib/ui/json-stream.js'
 
-/** When the node is asked how fresh the index is, it must not hold the answer up. */
-const NODE_CHECK_CONNECT_S = 1
-const NODE_CHECK_TIMEOUT_S = 3
-
-export default class QueryAddress extends BaseCommand<typeof QueryAddress> {
+export default class QueryAddress extends QueryCommand<typeof QueryAddress> {
   static override summary = 'Balance, history and UTXOs of addresses, script hashes or scripts, confirmed and unconfirmed.'
   static override description = `Answers from the index alone: no node is needed. Each answer says which index tip it reflects and how old the mempool snapshot is (bix sync-mempool takes it); when the node is reachable, a warning says if the index lags behind it (--offline skips that check).
 
@@ -70,38 +65,62 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
       throw badInput('nothing to look up: give an address, --scripthash HEX, --script HEX or --file FILE')
     }
 
-    const {config, configError} = this.nodeConfigIfAny()
-    const network = (flags.network as NetworkName | undefined) ?? (flags.db ? undefined : (config?.network ?? 'main'))
-    // with --db the file says which network it holds
-    const dbPath = this.databasePath(flags.db, network ?? 'main')
-    const db = openIndex(dbPath, {mode: 'read', network})
-    // many answers are written as they come, so that memory stays flat; a few are collected (object for one, array for several)
-    const stream = flags.jsonl ? new JsonStream(process.stdout, 'lines') : flags.file && this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
-    const collected: AddressReport[] = []
-    let answered = 0
-    let staleMempool = false
+    const fixed = (network: NetworkName): QueryTarget[] => [
+      ...addresses.map((a) => addressTarget(a, network)),
+      ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
+      ...(flags.script ?? []).map((s) => scriptTarget(s, network)),
+    ]
+    const now = Math.floor(Date.now() / 1000)
+    const options = (db: IndexDb) => ({utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: new AddressReader(db)})
+    let network: NetworkName
     let indexTip
+    let reports: AddressReport[] = []
+    if (!flags.file && !flags.jsonl) {
+      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
+      const {file, network: expected} = this.queryIndex()
+      const read = readIndex(file, {network: expected}, (db) => {
+        const o = options(db)
+        return {reports: fixed(db.network).map((target) => addressReport(db, target, o)), tip: db.tip(), network: db.network}
+      })
+      ;({reports, tip: indexTip, network} = read)
+      if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, network, i > 0))
+    } else {
+      ;({tip: indexTip, network} = await this.stream(fixed, options))
+    }
+
+    await this.checkFreshness(network, indexTip)
+    if (reports.some(staleMempool) || this.streamedStale) {
+      this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
+    }
+    if (flags.file || flags.jsonl) return undefined
+    return given === 1 ? reports[0] : reports
+  }
+
+  private streamedStale = false
+
+  /**
+   * --file and --jsonl: answers written as they are ready, so that memory
+   * stays flat whatever the count, all at the tip the run started at.
+   */
+  private async stream(fixed: (network: NetworkName) => QueryTarget[], options: (db: IndexDb) => ReportOptions): Promise<{tip: StoredTip | undefined; network: NetworkName}> {
+    const {flags} = this
+    const db = this.openQueryIndex()
+    const out = flags.jsonl ? new JsonStream(process.stdout, 'lines') : this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
+    let answered = 0
     try {
-      const fixed: QueryTarget[] = [
-        ...addresses.map((a) => addressTarget(a, db.network)),
-        ...(flags.scripthash ?? []).map((h) => scriptHashTarget(h)),
-        ...(flags.script ?? []).map((s) => scriptTarget(s, db.network)),
-      ]
-      const now = Math.floor(Date.now() / 1000)
-      const options = {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now}
+      const o = options(db)
       const answer = async (target: QueryTarget) => {
         if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
-        const report = addressReport(db, target, options)
-        if (report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used) staleMempool = true
-        if (stream) await stream.write(report)
-        else if (this.jsonEnabled()) collected.push(report)
+        const report = addressReport(db, target, o)
+        if (staleMempool(report)) this.streamedStale = true
+        if (out) await out.write(report)
         else this.render(report, db.network, answered > 0)
         answered++
       }
-      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
-      indexTip = await withReadSnapshot(db, async () => {
+      // one read transaction for the whole run, across the awaits
+      const tip = await withReadSnapshot(db, async () => {
         const tip = db.tip()
-        for (const target of fixed) await answer(target)
+        for (const target of fixed(db.network)) await answer(target)
         if (flags.file) {
           for await (const line of readTargetLines(flags.file)) {
             let target: QueryTarget
@@ -115,49 +134,10 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
         }
         return tip
       })
-      await stream?.end()
+      await out?.end()
+      return {tip, network: db.network}
     } finally {
       db.close()
-    }
-
-    if (!flags.offline && config && config.network === db.network) await this.warnIfBehind(config, indexTip)
-    else if (!flags.offline && configError && this.flags.verbose) this.note(`freshness not checked against the node: ${configError}`)
-    if (staleMempool) this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
-    if (stream) return undefined
-    return given === 1 && !flags.file ? collected[0] : collected
-  }
-
-  /** The node's settings, for the default database path and the freshness check; a query runs without them. */
-  private nodeConfigIfAny(): {config?: NodeConfig; configError?: string} {
-    try {
-      return {config: this.resolveNode(this.flags)}
-    } catch (err) {
-      if (!isBixError(err)) throw err
-      return {configError: err.message}
-    }
-  }
-
-  private async warnIfBehind(config: NodeConfig, tip: {height: number; hash: Buffer} | undefined): Promise<void> {
-    const client = this.connectNode(
-      config,
-      {...this.flags, 'connect-timeout': NODE_CHECK_CONNECT_S, 'rpc-timeout': Math.min(this.flags['rpc-timeout'], NODE_CHECK_TIMEOUT_S)},
-      {retryForMs: 0},
-    )
-    let info
-    try {
-      info = await getBlockchainInfo(client, {retry: false})
-    } catch (err) {
-      if (!isBixError(err) || err.kind === 'Interrupted') throw err
-      // the node is optional here: an answer from the index alone is still an answer
-      if (this.flags.verbose) this.note(`freshness not checked against the node: ${err.message}`)
-      return
-    }
-    if (networkFromChainName(info.chain) !== config.network) return
-    const indexHeight = tip?.height ?? -1
-    if (info.blocks > indexHeight) {
-      this.warnLine(`the index is ${formatCount(info.blocks - indexHeight)} blocks behind the node (index ${indexHeight}, node ${info.blocks}); run bix index`)
-    } else if (tip && info.blocks === indexHeight && info.bestBlockHash !== toDisplayHex(tip.hash)) {
-      this.warnLine(`the index's tip at height ${indexHeight} is not the node's (a reorg); run bix index`)
     }
   }
 
@@ -204,6 +184,8 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
     }
   }
 }
+
+const staleMempool = (report: AddressReport) => report.freshness.mempool.synced_at !== null && !report.freshness.mempool.used
 
 function describeActivity(a: {txid: string; height: number | null; time: number}): string {
   return `${a.height === null ? 'unconfirmed' : `height ${formatCount(a.height)}`}, ${formatTime(a.time)}, ${a.txid}`

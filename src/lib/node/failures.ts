@@ -1,4 +1,5 @@
 import {BixError} from '../errors.js'
+import {describeRetryWindow} from './retry-window.js'
 
 /**
  * Failures that say nothing about the request itself, only that the node could
@@ -92,14 +93,17 @@ const DOWN_KINDS = new Set<FailureKind>(['refused', 'unreachable', 'stopping'])
 /**
  * The error the client gives up with, like bitcoin-cli's: every endpoint
  * tried with its last reason, and a hint at the likely fix.
- * `failures` maps "host:port" to the last failure seen there, in the order tried.
+ * `failures` maps "host:port" to the last failure seen there, in the order tried;
+ * `retriedForMs`, when the caller asked for a retry window, is said at the end.
  */
-export function giveUpError(method: string, failures: ReadonlyMap<string, TransientFailure>): BixError {
+export function giveUpError(method: string, failures: ReadonlyMap<string, TransientFailure>, retriedForMs = 0): BixError {
   const tried = [...failures.entries()]
   const last = tried.at(-1)?.[1]
   if (!last) return new BixError('NodeUnreachable', `no bitcoind endpoint to call ${method} on`)
+  // an operator reading a cron log wants to know the run did wait, and how long
+  const waited = retriedForMs > 0 ? ` (waited ${describeRetryWindow(retriedForMs)}, --retry-for)` : ''
   if (last.final && tried.every(([, f]) => f.kind === last.kind)) {
-    return new BixError(last.final.kind, last.final.message, {cause: last})
+    return new BixError(last.final.kind, last.final.message + waited, {cause: last})
   }
   const list = tried.map(([endpoint, f]) => `${endpoint} (${f.detail})`).join(', ')
   let message: string
@@ -114,5 +118,5 @@ export function giveUpError(method: string, failures: ReadonlyMap<string, Transi
   } else {
     message = `bitcoind did not answer ${method}: ${list}`
   }
-  return new BixError('NodeUnreachable', message, {cause: last})
+  return new BixError('NodeUnreachable', message + waited, {cause: last})
 }

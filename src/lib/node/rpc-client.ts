@@ -194,6 +194,8 @@ class BitcoindClient implements NodeClient {
     const capped = new Set<Endpoint>()
     let index = this.preferred
     let notReadyLeft = NOT_READY_RETRIES
+    const started = Date.now()
+    let waited = false
     try {
       for (let attemptNo = 1; ; attemptNo++) {
         const ep = this.endpoints[index]
@@ -201,6 +203,7 @@ class BitcoindClient implements NodeClient {
           const result = await attempt(ep, signal, timeoutMs, tally)
           ep.limit.succeeded()
           this.preferred = index
+          if (waited) this.options.onRecovered?.({method, endpoint: ep.label, waitedMs: Date.now() - started})
           return result
         } catch (err) {
           if (!(err instanceof TransientFailure)) {
@@ -230,7 +233,8 @@ class BitcoindClient implements NodeClient {
           }
           if (backoff(count) >= BACKOFF_CAP_MS) capped.add(ep)
           const outOfTime = retryForMs > 0 ? Date.now() >= deadline : capped.size === this.endpoints.length
-          if (outOfTime) throw giveUpError(method, failures)
+          if (outOfTime) throw giveUpError(method, failures, retryForMs)
+          waited = true
           if (this.endpoints.length > 1 && (down || capped.has(ep))) index = (index + 1) % this.endpoints.length
           const next = this.endpoints[index]
           const nextFailures = failed.get(next) ?? 0

@@ -45,6 +45,8 @@ export interface ClientOptions {
   retryForMs?: number
   /** told about each retry, for logs and --verbose */
   onRetry?: (event: RetryEvent) => void
+  /** told when a call that had to wait for the node got its answer */
+  onRecovered?: (event: RecoveredEvent) => void
   /** told once per client, before credentials first go to a node that is not on this machine (they travel in clear text) */
   onWarning?: (line: string) => void
 }
@@ -55,6 +57,13 @@ export interface RetryEvent {
   attempt: number
   delayMs: number
   reason: string
+}
+
+export interface RecoveredEvent {
+  method: string
+  endpoint: string
+  /** since the call was first tried */
+  waitedMs: number
 }
 
 export interface CallOptions {

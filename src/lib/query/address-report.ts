@@ -90,6 +90,8 @@ export interface ReportOptions {
   after?: string
   /** unix seconds, for the snapshot's age */
   now: number
+  /** one reader for all the targets of a read snapshot, so that its statements are prepared once (default: a new one) */
+  reader?: AddressReader
 }
 
 export function addressReport(db: IndexDb, target: QueryTarget, options: ReportOptions): AddressReport {
@@ -98,7 +100,7 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
     const where = tip ? `at height ${tip.height}` : 'empty so far'
     throw new BixError('IndexBusy', `the index is still being built (its first bix index run, ${where}, has not finished); queries work once it has`)
   }
-  const reader = new AddressReader(db)
+  const reader = options.reader ?? new AddressReader(db)
   const snapshot = mempoolSnapshotInfo(db)
   const mempoolUsed = mempoolSnapshotIsCurrent(snapshot, tip?.hash)
   const pool = mempoolView(reader, mempoolUsed ? mempoolActivityOf(db, target.scriptKey) : undefined)
@@ -115,6 +117,7 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
     return {txid: toDisplayHex(reader.txidOf(change.txNum)), height: block.height, time: block.time, value_change: change.delta}
   }
   const entryOf = (txNum: number) => confirmedEntry({txNum, delta: 0})
+  const inHistory = (txNum: number) => reader.history(target.scriptKey, txNum + 1, 1).some((c) => c.txNum === txNum)
   const report: AddressReport = {
     address: target.address,
     scripthash: target.scripthash,
@@ -144,10 +147,9 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
       const at = pool.history.findIndex((h) => h.txid === after.txid)
       if (at >= 0) unconfirmedFrom = at + 1
       else {
-        confirmedBefore = reader.txNumOf(fromDisplayHex(after.txid))
-        if (confirmedBefore === undefined || !reader.history(target.scriptKey, confirmedBefore + 1, 1).some((c) => c.txNum === confirmedBefore)) {
-          throw badInput(`--after ${after.txid}: not a transaction of this address's history`)
-        }
+        // a txid that two transactions share (BIP30) names the older one: a page never ends between them (below)
+        confirmedBefore = reader.txNumsOf(fromDisplayHex(after.txid)).find(inHistory)
+        if (confirmedBefore === undefined) throw badInput(`--after ${after.txid}: not a transaction of this address's history`)
         unconfirmedFrom = pool.history.length
       }
     }
@@ -155,9 +157,18 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
     const room = limit - page.length
     // one more than fits says whether there is a next page
     const older = room > 0 ? reader.history(target.scriptKey, confirmedBefore, Number.isFinite(room) ? room + 1 : 0) : []
-    page.push(...older.slice(0, room).map(confirmedEntry))
+    const confirmedPage = older.slice(0, room)
+    let olderLeft = older.length > room
+    // a page ending on the later of two transactions sharing a txid takes in the earlier one too, so that --after can name where it ends
+    const last = confirmedPage.at(-1)
+    const twin = last && reader.txNumsOf(reader.txidOf(last.txNum)).find((txNum) => txNum < last.txNum && inHistory(txNum))
+    if (last && twin !== undefined) {
+      confirmedPage.push(...reader.history(target.scriptKey, last.txNum, 0).filter((c) => c.txNum >= twin))
+      olderLeft = reader.history(target.scriptKey, twin, 1).length > 0
+    }
+    page.push(...confirmedPage.map(confirmedEntry))
     report.history = page
-    const more = unconfirmedFrom + page.length < pool.history.length || older.length > room || (room <= 0 && lastTxNum !== undefined)
+    const more = unconfirmedFrom + page.length < pool.history.length || olderLeft || (room <= 0 && lastTxNum !== undefined)
     if (more && page.length > 0) report.next_after = {...report.next_after, history: page.at(-1)!.txid}
   }
 

@@ -53,6 +53,7 @@ export class AddressReader {
   private readonly txidStmt: Database.Statement<[number], Buffer>
   private readonly blockStmt: Database.Statement<[number], {height: number; hash: Buffer; header: Buffer}>
   private readonly txNumStmt: Database.Statement<[number, Buffer], number>
+  private readonly txNumsStmt: Database.Statement<[number, Buffer], number>
   private readonly blocks = new Map<number, BlockOfTx>()
 
   constructor(private readonly db: IndexDb) {
@@ -75,6 +76,9 @@ export class AddressReader {
     this.txidStmt = s.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck()
     this.blockStmt = s.prepare('SELECT height, hash, header FROM blocks WHERE first_tx <= ? ORDER BY first_tx DESC LIMIT 1')
     this.txNumStmt = s.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
+    this.txNumsStmt = s
+      .prepare<[number, Buffer], number>('SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? AND t.txid = ? ORDER BY k.tx_num')
+      .pluck()
   }
 
   chainActivity(scriptKey: Buffer): ChainActivity {
@@ -121,6 +125,11 @@ export class AddressReader {
   /** The tx_num of a confirmed transaction, undefined if the index does not hold it. */
   txNumOf(txid: Buffer): number | undefined {
     return this.reading(() => this.txNumStmt.get(txidKey(txid), txid)) ?? undefined
+  }
+
+  /** Every tx_num of a confirmed txid, oldest first: one, or two for a coinbase repeated by a BIP30 duplicate. */
+  txNumsOf(txid: Buffer): number[] {
+    return this.reading(() => this.txNumsStmt.all(txidKey(txid), txid))
   }
 
   blockOf(txNum: number): BlockOfTx {

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import fs from 'node:fs'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {NETWORKS, type NetworkName, isNetworkName} from '../chain/networks.js'
 import {BixError} from '../errors.js'
@@ -12,7 +13,19 @@ import {databaseError, isSqliteError} from './sqlite-errors.js'
  * directory, in WAL mode so queries read while `bix index` writes. Opening
  * checks that the file is an index of the expected network and of a schema
  * this bix understands, and migrates an older one in place.
+ *
+ * A reader needs nothing written: an index in a directory bix may not write,
+ * on a read-only mount, or copied elsewhere (a backup, a snapshot) is read as
+ * it is. SQLite reads a WAL database read-only when its -shm and -wal files
+ * are there, or can be created; when neither is possible and there is no
+ * -wal (an index no bix index was writing when it was copied), the file alone
+ * is the whole index and is opened immutable. A -wal that SQLite cannot read
+ * that way holds committed blocks the file lacks: that is said, never skipped.
  */
+
+// better-sqlite3 reads this once, when it loads SQLite (at the first open in the process): it lets
+// openImmutable() name the file as a URI. Every other open passes an absolute path, which is never one.
+process.env.SQLITE_USE_URI ??= '1'
 
 export type OpenMode = 'write' | 'read'
 
@@ -45,6 +58,8 @@ export class IndexDb {
   readonly network: NetworkName
   readonly mode: OpenMode
   readonly schemaVersion: number
+  /** set when the file was opened immutable: how it looked then (see changedSinceOpen) */
+  private readonly immutableStamp?: string
   private readonly tipStmt: Database.Statement<[], {height: number; hash: Buffer}>
   private readonly hashStmt: Database.Statement<[number], Buffer>
   private readonly hashesStmt: Database.Statement<[number, number], Buffer>
@@ -52,12 +67,13 @@ export class IndexDb {
   private readonly setMetaStmt?: Database.Statement<[string, string]>
   private readonly deleteMetaStmt?: Database.Statement<[string]>
 
-  constructor(sqlite: Database.Database, file: string, network: NetworkName, mode: OpenMode, schemaVersion: number) {
+  constructor(sqlite: Database.Database, file: string, network: NetworkName, mode: OpenMode, schemaVersion: number, immutableStamp?: string) {
     this.sqlite = sqlite
     this.path = file
     this.network = network
     this.mode = mode
     this.schemaVersion = schemaVersion
+    this.immutableStamp = immutableStamp
     this.tipStmt = sqlite.prepare('SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1')
     this.hashStmt = sqlite.prepare<[number], Buffer>('SELECT hash FROM blocks WHERE height = ?').pluck()
     this.hashesStmt = sqlite.prepare<[number, number], Buffer>('SELECT hash FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height').pluck()
@@ -97,6 +113,15 @@ export class IndexDb {
     if (this.sqlite.open) this.sqlite.close()
   }
 
+  /**
+   * Whether an index opened immutable was written since (a bix index began on it through another
+   * mount): what was read from it may mix two states. False for an index opened the usual way,
+   * where SQLite's locks keep each read transaction whole.
+   */
+  changedSinceOpen(): boolean {
+    return this.immutableStamp !== undefined && immutableStamp(this.path) !== this.immutableStamp
+  }
+
   private reading<T>(read: () => T): T {
     try {
       return read()
@@ -130,17 +155,78 @@ export function openIndex(file: string, options: OpenOptions): IndexDb {
   try {
     return openAs(resolved, options)
   } catch (err) {
-    // A reader of a WAL database needs the -shm file beside it; in a read-only directory nobody can
-    // create it (SQLite could read the file as immutable, but better-sqlite3 is built without URI names)
-    if (options.mode === 'read' && isSqliteError(err) && /^SQLITE_(CANTOPEN|READONLY)/.test(err.code) && !fs.existsSync(`${resolved}-shm`) && !writable(path.dirname(resolved))) {
-      throw new BixError(
-        'DatabaseError',
-        `cannot read ${resolved}: SQLite must create ${path.basename(resolved)}-shm beside it and its directory is read-only; copy the index to a writable directory`,
-        {cause: err},
-      )
+    // a reader of a WAL database needs -shm (and -wal) beside it, which nobody can create in a read-only directory
+    if (options.mode === 'read' && isSqliteError(err) && /^SQLITE_(CANTOPEN|READONLY)/.test(err.code) && !writable(path.dirname(resolved))) {
+      return openImmutable(resolved, options, err)
     }
     throw databaseError(err, resolved, 'opening')
   }
+}
+
+/**
+ * The index file alone, read as a file that nothing changes (SQLite's
+ * immutable=1: no locks, no -shm, no -wal). Only when there is no -wal to
+ * lose: one holds transactions the file does not have yet.
+ */
+function openImmutable(file: string, options: OpenOptions, cause: Error): IndexDb {
+  const name = path.basename(file)
+  const walBytes = fs.statSync(`${file}-wal`, {throwIfNoEntry: false})?.size ?? 0
+  if (walBytes > 0) {
+    throw new BixError(
+      'DatabaseError',
+      `cannot read ${file}: ${name}-wal beside it holds ${walBytes} bytes of index not yet in ${name}, and SQLite can read them only by creating ${name}-shm, which this read-only directory does not allow; copy ${name} and ${name}-wal together to a writable directory and query the copy, or copy the index while no bix index runs (it then has no -wal)`,
+      {cause},
+    )
+  }
+  const stamp = immutableStamp(file)
+  let sqlite: Database.Database
+  try {
+    sqlite = new Database(`${pathToFileURL(file).href}?immutable=1`, {readonly: true, fileMustExist: true})
+  } catch (err) {
+    throw databaseError(err, file, 'opening')
+  }
+  try {
+    return setUp(sqlite, file, options, stamp)
+  } catch (err) {
+    sqlite.close()
+    throw databaseError(err, file, 'opening')
+  }
+}
+
+/** The file's identity, size and time, and whether a -wal has appeared: any change means a writer came by. */
+function immutableStamp(file: string): string {
+  const stat = fs.statSync(file, {throwIfNoEntry: false})
+  return `${stat?.ino}:${stat?.size}:${stat?.mtimeMs}:${fs.existsSync(`${file}-wal`)}`
+}
+
+/**
+ * One consistent read of the index: `read` runs in one read transaction. A
+ * read-only copy opened immutable that changed meanwhile (a bix index began
+ * writing it through another mount) is read once more, through its -wal.
+ */
+export function readIndex<T>(file: string, options: Omit<OpenOptions, 'mode'>, read: (db: IndexDb) => T): T {
+  for (let attempt = 1; ; attempt++) {
+    const db = openIndex(file, {...options, mode: 'read'})
+    try {
+      let value: T
+      try {
+        value = db.sqlite.transaction(() => read(db))()
+      } catch (err) {
+        // a torn read may look like damage: only a file that did not change is damaged
+        if (!db.changedSinceOpen()) throw err
+        if (attempt === 1) continue
+        throw changedWhileRead(file, err)
+      }
+      if (!db.changedSinceOpen()) return value
+      if (attempt > 1) throw changedWhileRead(file)
+    } finally {
+      db.close()
+    }
+  }
+}
+
+function changedWhileRead(file: string, cause?: unknown): BixError {
+  return new BixError('DatabaseError', `${file} changed while bix read it as a read-only copy (is a bix index writing it?); try again`, {cause})
 }
 
 /**
@@ -195,7 +281,7 @@ function prepareFile(file: string): void {
   }
 }
 
-function setUp(sqlite: Database.Database, file: string, options: OpenOptions): IndexDb {
+function setUp(sqlite: Database.Database, file: string, options: OpenOptions, immutableStamp?: string): IndexDb {
   const cacheKiB = Math.max(2048, Math.floor((options.maxMemoryBytes ?? DEFAULT_CACHE_BYTES) / 1024))
   const tables = sqlite.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()
   const write = options.mode === 'write'
@@ -246,7 +332,7 @@ function setUp(sqlite: Database.Database, file: string, options: OpenOptions): I
       version = migrate(sqlite, version, options.migrations ?? MIGRATIONS)
     }
   }
-  return new IndexDb(sqlite, file, network, options.mode, version)
+  return new IndexDb(sqlite, file, network, options.mode, version, immutableStamp)
 }
 
 /** A new index: the schema and its identity, in one transaction. */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3'
 
 import {BixError} from '../errors.js'
+import {pauseHere} from '../test-pause.js'
 import type {IndexDb} from './database.js'
 import {MEMPOOL_SYNCED_AT, MEMPOOL_TIP} from './mempool-reader.js'
 import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
@@ -136,5 +137,6 @@ export class MempoolWriter {
       this.db.setMeta(MEMPOOL_SYNCED_AT, undefined)
       this.db.setMeta(MEMPOOL_TIP, undefined)
     }
+    pauseHere('mempool-transaction', () => `${change.remove.length} removed, ${change.add.length} added${change.complete ? ', complete' : ''}, not committed`)
   }
 }

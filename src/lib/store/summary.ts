@@ -2,7 +2,7 @@ import fs from 'node:fs'
 
 import {toDisplayHex} from '../chain/hashes.js'
 import type {NetworkName} from '../chain/networks.js'
-import {openIndex} from './database.js'
+import {readIndex} from './database.js'
 import {readLockHolder} from './lock.js'
 import {mempoolSnapshotInfo} from './mempool-reader.js'
 import {BULK_LOAD} from './schema.js'
@@ -38,8 +38,7 @@ export function describeIndex(file: string): IndexSummary | undefined {
     }
   })()
   if (missing) return undefined
-  const db = openIndex(file, {mode: 'read'})
-  try {
+  return readIndex(file, {}, (db) => {
     const tip = db.tip()
     const mempool = mempoolSnapshotInfo(db)
     return {
@@ -53,9 +52,7 @@ export function describeIndex(file: string): IndexSummary | undefined {
       writerPid: readLockHolder(file)?.pid ?? null,
       mempool: mempool.syncedAt === null ? null : {txCount: mempool.txCount, syncedAt: mempool.syncedAt},
     }
-  } finally {
-    db.close()
-  }
+  })
 }
 
 function fileBytes(file: string): number {

@@ -4,6 +4,7 @@ import {toDisplayHex} from '../chain/hashes.js'
 import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../chain/indexed-block.js'
 import {NETWORKS} from '../chain/networks.js'
 import {BixError} from '../errors.js'
+import {pauseHere} from '../test-pause.js'
 import type {IndexDb} from './database.js'
 import {RecentTxids} from './recent-txids.js'
 import {RowInserter} from './row-inserter.js'
@@ -219,6 +220,7 @@ export class IndexWriter {
       this.inTransaction(() => {
         this.sqlite.exec(SCRIPT_INDEX.create)
         this.db.setMeta(BULK_LOAD, undefined)
+        pauseHere('script-index', () => `${SCRIPT_INDEX.name} built, not committed`)
       })
     } finally {
       this.sqlite.pragma(`cache_size = ${cache}`)
@@ -319,6 +321,7 @@ export class IndexWriter {
       this.writeKeys()
 
       if (duplicates > 0) this.db.setMeta(DUPLICATE_TXIDS, String(Number(this.db.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
+      pauseHere('write-transaction', () => `blocks ${blocks[0].height}..${blocks[blocks.length - 1].height} written, not committed`)
     } finally {
       pending.clear()
       older.clear()

@@ -239,26 +239,30 @@ export class Chain extends EventEmitter {
 
   // --- mempool ---
 
-  private acceptContext(packageCoins?: Map<string, Coin>): AcceptContext {
-    return {ledger: this.ledger, mempool: this.mempool, tipHeight: this.height, settings: this.policy, packageCoins}
+  private acceptContext(packageCoins?: Map<string, Coin>, packageFeerate = false): AcceptContext {
+    return {ledger: this.ledger, mempool: this.mempool, tipHeight: this.height, settings: this.policy, packageCoins, packageFeerate}
   }
 
-  /** testmempoolaccept for one transaction (optionally on top of package parents). */
-  testAccept(tx: Transaction, packageCoins?: Map<string, Coin>): Verdict {
-    return checkAccept(this.acceptContext(packageCoins), tx)
+  /**
+   * testmempoolaccept for one transaction (optionally on top of package
+   * parents); `packageFeerate` leaves the relay fee floor to the caller, who
+   * judges the package's fee rate instead.
+   */
+  testAccept(tx: Transaction, packageCoins?: Map<string, Coin>, packageFeerate = false): Verdict {
+    return checkAccept(this.acceptContext(packageCoins, packageFeerate), tx)
   }
 
-  /** Validates and adds a transaction, evicting what it replaces. */
-  acceptToMempool(tx: Transaction, opts: {time?: number} = {}): Verdict {
-    const verdict = this.testAccept(tx)
+  /** Validates and adds a transaction, evicting what it replaces; `packageFeerate` as for testAccept. */
+  acceptToMempool(tx: Transaction, opts: {time?: number; packageFeerate?: boolean; relayed?: boolean} = {}): Verdict {
+    const verdict = this.testAccept(tx, undefined, opts.packageFeerate)
     if (!verdict.ok) return verdict
     for (const txid of verdict.replaces) this.mempool.removeWithDescendants(txid, 'replaced')
-    this.addToMempool(tx, verdict.fee, opts.time)
+    this.addToMempool(tx, verdict.fee, opts.time, opts.relayed)
     this.emit('mempool')
     return verdict
   }
 
-  private addToMempool(tx: Transaction, fee: bigint, time?: number): void {
+  private addToMempool(tx: Transaction, fee: bigint, time?: number, relayed?: boolean): void {
     const {raw, txid, wtxid} = txHashes(tx)
     this.mempool.add({
       tx,
@@ -270,6 +274,7 @@ export class Chain extends EventEmitter {
       weight: tx.weight(),
       time: time ?? Math.floor(this.now() / 1000),
       height: this.height,
+      ...(relayed ? {relayed} : {}),
     })
   }
 

@@ -52,9 +52,10 @@ export class RpcCallError extends Error {
   constructor(
     readonly method: string,
     readonly code: number,
-    message: string,
+    /** the node's message as it gave it */
+    readonly nodeMessage: string,
   ) {
-    super(`${method}: ${message} (code ${code})`)
+    super(`${method}: ${nodeMessage} (code ${code})`)
   }
 }
 

@@ -20,6 +20,8 @@ export interface MempoolEntry {
   time: number
   /** chain height when it entered */
   height: number
+  /** relayed straight away, as submitpackage's transactions are: not in Core's unbroadcast set */
+  relayed?: boolean
 }
 
 export type RemovalReason = 'block' | 'conflict' | 'replaced' | 'reorg' | 'evicted'
@@ -140,6 +142,28 @@ export class Mempool {
 
   descendants(txid: string): string[] {
     return this.walk(txid, (id) => this.children(id))
+  }
+
+  /**
+   * The transactions mined together with `txid` as one chunk: the cluster
+   * (everything linked to it by spending) linearized by repeatedly taking the
+   * ancestor set with the best fee rate, as cluster mempool (Core 31) does for
+   * the small clusters tests make.
+   */
+  chunk(txid: string): MempoolEntry[] {
+    const cluster = new Set(this.walk(txid, (id) => [...this.parents(id), ...this.children(id)]))
+    cluster.add(txid)
+    for (;;) {
+      let best: {set: string[]; fee: bigint; vsize: number} | undefined
+      for (const id of cluster) {
+        const set = [id, ...this.ancestors(id).filter((a) => cluster.has(a))]
+        const fee = set.reduce((sum, a) => sum + this.entries.get(a)!.fee, 0n)
+        const vsize = set.reduce((sum, a) => sum + this.entries.get(a)!.vsize, 0)
+        if (!best || fee * BigInt(best.vsize) > best.fee * BigInt(vsize)) best = {set, fee, vsize}
+      }
+      if (!best || best.set.includes(txid)) return (best?.set ?? [txid]).map((id) => this.entries.get(id)!)
+      for (const id of best.set) cluster.delete(id)
+    }
   }
 
   private walk(start: string, next: (txid: string) => string[]): string[] {

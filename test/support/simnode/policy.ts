@@ -3,7 +3,8 @@
  * friends), with Core's reject reasons and details: the checks a broadcast
  * tool meets in practice — decode-level sanity, standardness, dust, finality,
  * duplicates, missing inputs, immature coinbase spends, fee floors and the
- * replace-by-fee rules. Scripts and signatures are not verified.
+ * replace-by-fee rules. Scripts and signatures are not verified, beyond a
+ * P2WSH witness script matching its program.
  */
 import type {Transaction} from 'bitcoinjs-lib'
 
@@ -12,6 +13,7 @@ import type {Mempool} from './mempool.js'
 import {isUnspendable, solve} from './scripts.js'
 import {COIN} from './block-builder.js'
 import {wtxidOf} from './block-codec.js'
+import {sha256} from '../../../src/lib/chain/hashes.js'
 
 export interface PolicySettings {
   /** sat per 1000 vbytes; Core 30+ default 100 (0.1 sat/vB) */
@@ -43,6 +45,8 @@ export interface AcceptContext {
   settings: PolicySettings
   /** outputs of earlier transactions in the same package, not yet in the mempool */
   packageCoins?: Map<string, Coin>
+  /** judged as part of a package: the caller checks the package's fee rate against the relay floor */
+  packageFeerate?: boolean
 }
 
 const reject = (reason: string, details?: string): Verdict => ({ok: false, missingInputs: false, reason, details})
@@ -126,6 +130,7 @@ export function checkAccept(ctx: AcceptContext, tx: Transaction): Verdict {
   const alreadyKnown = () => tx.outs.some((_, vout) => ctx.ledger.utxos.has(outpointKey(txid, vout)))
   if (alreadyKnown()) return reject('txn-already-known')
   let totalIn = 0n
+  const spent: Coin[] = []
   for (const input of tx.ins) {
     const parent = inputTxid(input.hash)
     const key = outpointKey(parent, input.index)
@@ -136,13 +141,14 @@ export function checkAccept(ctx: AcceptContext, tx: Transaction): Verdict {
       return reject('bad-txns-premature-spend-of-coinbase', `tried to spend coinbase at depth ${nextHeight - coin.height}`)
     }
     totalIn += coin.value
+    spent.push(coin)
   }
   if (totalIn < totalOut) return reject('bad-txns-in-belowout', `value in (${formatMoney(totalIn)}) < value out (${formatMoney(totalOut)})`)
   const fee = totalIn - totalOut
 
   if (dustOutputs.length === 1 && fee !== 0n) return reject('dust', 'tx with dust output must be 0-fee')
   const minFee = feeForSize(ctx.settings.minRelayFeeRate, vsize)
-  if (fee < minFee) return reject('min relay fee not met', `${fee} < ${minFee}`)
+  if (fee < minFee && !ctx.packageFeerate) return reject('min relay fee not met', `${fee} < ${minFee}`)
 
   // replace-by-fee (BIP125 rules 3 and 4, as Core words them)
   const replaces = new Set<string>()
@@ -152,12 +158,7 @@ export function checkAccept(ctx: AcceptContext, tx: Transaction): Verdict {
   }
   if (replaces.size > 100) return reject('too many potential replacements', `rejecting replacement ${txid}; too many potential replacements (${replaces.size} > 100)`)
   if (replaces.size > 0) {
-    for (const conflict of conflicts) {
-      const old = ctx.mempool.get(conflict)!
-      if (fee * BigInt(old.vsize) <= old.fee * BigInt(vsize)) {
-        return reject('insufficient fee', `rejecting replacement ${txid}; new feerate ${feeRateText(fee, vsize)} <= old feerate ${feeRateText(old.fee, old.vsize)}`)
-      }
-    }
+    // PaysForRBF first: more in fees than all it evicts, plus relay for its own size
     let replacedFees = 0n
     for (const id of replaces) replacedFees += ctx.mempool.get(id)!.fee
     if (fee < replacedFees) {
@@ -167,8 +168,30 @@ export function checkAccept(ctx: AcceptContext, tx: Transaction): Verdict {
     if (fee - replacedFees < required) {
       return reject('insufficient fee', `rejecting replacement ${txid}, not enough additional fees to relay; ${formatMoney(fee - replacedFees)} < ${formatMoney(required)}`)
     }
+    // then (cluster mempool, Core 29+) the mempool's feerate diagram must improve; for lone transactions
+    // replaced by one, that is a higher fee rate than each of them
+    for (const conflict of conflicts) {
+      const old = ctx.mempool.get(conflict)!
+      if (fee * BigInt(old.vsize) <= old.fee * BigInt(vsize)) return reject('replacement-failed', 'insufficient feerate: does not improve feerate diagram')
+    }
+  }
+
+  // script checks come last (PolicyScriptChecks); scripts are not run here, but a P2WSH witness must carry the script its program commits to
+  for (const [i, input] of tx.ins.entries()) {
+    const failure = witnessScriptFailure(spent[i].script, input.witness)
+    if (failure) {
+      return reject(`mempool-script-verify-flag-failed (${failure})`, `input ${i} of ${txid} (wtxid ${wtxid}), spending ${inputTxid(input.hash)}:${input.index}`)
+    }
   }
   return {ok: true, fee, vsize, weight, replaces: [...replaces]}
+}
+
+/** Core's interpreter messages for a P2WSH spend whose witness cannot be the committed script. */
+function witnessScriptFailure(script: Buffer, witness: Uint8Array[]): string | undefined {
+  if (script.length !== 34 || script[0] !== 0x00 || script[1] !== 0x20) return undefined
+  if (witness.length === 0) return 'Witness program was passed an empty witness'
+  if (!sha256(witness[witness.length - 1]).equals(script.subarray(2))) return 'Witness program hash mismatch'
+  return undefined
 }
 
 function mempoolCoin(mempool: Mempool, txid: string, vout: number): Coin | undefined {
@@ -176,10 +199,4 @@ function mempoolCoin(mempool: Mempool, txid: string, vout: number): Coin | undef
   const out = entry?.tx.outs[vout]
   if (!entry || !out || isUnspendable(out.script)) return undefined
   return {value: out.value, script: Buffer.from(out.script), height: 0x7fffffff, coinbase: false}
-}
-
-/** CFeeRate::ToString in BTC/kvB */
-function feeRateText(fee: bigint, vsize: number): string {
-  const perKvB = (fee * 1000n) / BigInt(vsize)
-  return `${perKvB / COIN}.${(perKvB % COIN).toString().padStart(8, '0')} BTC/kvB`
 }

@@ -119,6 +119,7 @@ export function mempoolEntryJson(chain: Chain, entry: MempoolEntry): Record<stri
   const ancestors = mempool.ancestors(entry.txid).map((id) => mempool.get(id)!)
   const descendants = mempool.descendants(entry.txid).map((id) => mempool.get(id)!)
   const sum = (list: MempoolEntry[], pick: (e: MempoolEntry) => bigint | number) => list.reduce((acc, e) => acc + BigInt(pick(e)), 0n)
+  const chunk = mempool.chunk(entry.txid)
   return {
     vsize: entry.vsize,
     vsize_bip141: entry.vsize,
@@ -130,18 +131,17 @@ export function mempoolEntryJson(chain: Chain, entry: MempoolEntry): Record<stri
     descendantsize: Number(sum(descendants, (e) => e.vsize)) + entry.vsize,
     ancestorcount: ancestors.length + 1,
     ancestorsize: Number(sum(ancestors, (e) => e.vsize)) + entry.vsize,
-    // the simulator treats every transaction as its own chunk
-    chunkweight: entry.weight,
+    chunkweight: Number(sum(chunk, (e) => e.weight)),
     wtxid: entry.wtxid,
     fees: {
       base: new Amount(entry.fee),
       modified: new Amount(entry.fee),
       ancestor: new Amount(sum(ancestors, (e) => e.fee) + entry.fee),
       descendant: new Amount(sum(descendants, (e) => e.fee) + entry.fee),
-      chunk: new Amount(entry.fee),
+      chunk: new Amount(sum(chunk, (e) => e.fee)),
     },
     depends: mempool.parents(entry.txid),
     spentby: mempool.children(entry.txid),
-    unbroadcast: true,
+    unbroadcast: !entry.relayed,
   }
 }

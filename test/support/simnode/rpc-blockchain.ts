@@ -145,6 +145,11 @@ function descriptorScript(desc: string, prefixes: AddressPrefixes): Buffer {
   if (checksum !== undefined && checksum !== descriptorChecksum(body)) {
     throw new RpcFailure(RPC.invalidAddressOrKey, `Provided checksum '${checksum}' does not match computed checksum '${descriptorChecksum(body)}'`)
   }
+  const keyed = /^(pk|pkh|wpkh|combo)\((.*)\)$/.exec(body)
+  // Core's key parser: what is neither hex, WIF nor an extended key is "not valid" (keys themselves are not supported here)
+  if (keyed && !/^[0-9a-fA-F]*$/.test(keyed[2]) && !/^[tx](pub|prv)/.test(keyed[2]) && !/^c[1-9A-HJ-NP-Za-km-z]{51}$/.test(keyed[2])) {
+    throw new RpcFailure(RPC.invalidAddressOrKey, `${keyed[1]}(): key '${keyed[2]}' is not valid`)
+  }
   const match = /^(addr|raw)\((.*)\)$/.exec(body)
   if (!match) throw new RpcFailure(RPC.invalidAddressOrKey, `'${body}' is not a valid descriptor function`)
   if (match[1] === 'raw') {
@@ -156,6 +161,22 @@ function descriptorScript(desc: string, prefixes: AddressPrefixes): Buffer {
   } catch {
     throw new RpcFailure(RPC.invalidAddressOrKey, 'Address is not valid')
   }
+}
+
+/**
+ * Core walks its coins database, keyed by the txid's bytes as stored (the
+ * reverse of the hex shown) and then the output index: its unspents come in
+ * that order.
+ */
+function inCoinsDbOrder<T>(coins: Iterable<[string, T]>): [string, T][] {
+  const sortKey = (key: string) => {
+    const i = key.lastIndexOf(':')
+    return {stored: Buffer.from(key.slice(0, i), 'hex').reverse(), vout: Number(key.slice(i + 1))}
+  }
+  return [...coins]
+    .map((entry) => ({entry, key: sortKey(entry[0])}))
+    .sort((a, b) => Buffer.compare(a.key.stored, b.key.stored) || a.key.vout - b.key.vout)
+    .map(({entry}) => entry)
 }
 
 function scanTxOutSet(node: NodeState, action: string, objects: unknown): unknown {
@@ -172,7 +193,7 @@ function scanTxOutSet(node: NodeState, action: string, objects: unknown): unknow
   const chain = node.chain
   const unspents: Record<string, unknown>[] = []
   let total = 0n
-  for (const [key, coin] of chain.ledger.coinsFor(scripts)) {
+  for (const [key, coin] of inCoinsDbOrder(chain.ledger.coinsFor(scripts))) {
     const i = key.lastIndexOf(':')
     unspents.push({
       txid: key.slice(0, i),

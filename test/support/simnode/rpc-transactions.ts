@@ -45,7 +45,7 @@ export function mempoolInfo(chain: Chain): Record<string, unknown> {
     mempoolminfee: rate(chain.policy.minRelayFeeRate),
     minrelaytxfee: rate(chain.policy.minRelayFeeRate),
     incrementalrelayfee: rate(chain.policy.incrementalRelayFeeRate),
-    unbroadcastcount: entries.length,
+    unbroadcastcount: entries.filter((e) => !e.relayed).length,
     permitbaremultisig: true,
     maxdatacarriersize: 100_000,
     limitclustercount: 64,
@@ -104,10 +104,13 @@ function acceptResult(tx: Transaction, verdict: Verdict, maxFeeRate: bigint): Re
   return {
     ...base,
     allowed: true,
-    vsize: verdict.vsize,
+    ...sizes(verdict.vsize),
     fees: {base: new Amount(verdict.fee), 'effective-feerate': new Amount((verdict.fee * 1000n) / BigInt(verdict.vsize)), 'effective-includes': [base.wtxid]},
   }
 }
+
+/** Core 31's sizes: BIP141's, and the one adjusted for signature operations (the same for standard spends). */
+const sizes = (vsize: number) => ({vsize, vsize_bip141: vsize, vsize_adjusted: vsize})
 
 /** Outputs of earlier package members, so children can spend their parents. */
 function addPackageCoins(coins: Map<string, Coin>, tx: Transaction): void {
@@ -319,34 +322,63 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
       }
       const results: Record<string, unknown> = {}
       const replaced: string[] = []
-      let message = 'success'
+      const aboveMax = (fee: bigint, vsize: number) => maxFeeRate > 0n && fee > feeForSize(Number(maxFeeRate), vsize)
+      const sent = (tx: Transaction, verdict: Extract<Verdict, {ok: true}>, effective: {fee: bigint; vsize: number; wtxids: string[]}) => {
+        replaced.push(...verdict.replaces)
+        results[wtxidOf(tx)] = {
+          txid: tx.getId(),
+          ...sizes(verdict.vsize),
+          fees: {base: new Amount(verdict.fee), 'effective-feerate': new Amount((effective.fee * 1000n) / BigInt(effective.vsize)), 'effective-includes': effective.wtxids},
+        }
+      }
+      // first each on its own, parents first (Core's AcceptSubPackage per transaction)
+      const failures = new Map<Transaction, Extract<Verdict, {ok: false}>>()
       for (const tx of txs) {
         const txid = tx.getId()
         const wtxid = wtxidOf(tx)
         const existing = chain.mempool.get(txid)
         if (existing) {
-          results[wtxid] = {txid, 'other-wtxid': existing.wtxid === wtxid ? undefined : existing.wtxid, vsize: existing.vsize, fees: {base: new Amount(existing.fee)}}
+          results[wtxid] = {txid, 'other-wtxid': existing.wtxid === wtxid ? undefined : existing.wtxid, ...sizes(existing.vsize), fees: {base: new Amount(existing.fee)}}
           continue
         }
         const test = chain.testAccept(tx)
-        if (test.ok && maxFeeRate > 0n && test.fee > feeForSize(Number(maxFeeRate), test.vsize)) {
-          message = 'transaction failed'
+        if (test.ok && aboveMax(test.fee, test.vsize)) {
           results[wtxid] = {txid, error: 'max feerate exceeded'}
           continue
         }
-        const verdict = test.ok ? chain.acceptToMempool(tx) : test
-        if (!verdict.ok) {
-          message = 'transaction failed'
-          results[wtxid] = {txid, error: stateText(verdict)}
-          continue
-        }
-        replaced.push(...verdict.replaces)
-        results[wtxid] = {
-          txid,
-          vsize: verdict.vsize,
-          fees: {base: new Amount(verdict.fee), 'effective-feerate': new Amount((verdict.fee * 1000n) / BigInt(verdict.vsize)), 'effective-includes': [wtxid]},
-        }
+        const verdict = test.ok ? chain.acceptToMempool(tx, {relayed: true}) : test
+        if (verdict.ok) sent(tx, verdict, {fee: verdict.fee, vsize: verdict.vsize, wtxids: [wtxid]})
+        else failures.set(tx, verdict)
       }
+      // then a parent too cheap on its own with the child that pays for it (1p1c): the pair's fee rate decides
+      const [parent, paying] = txs
+      const parentFailure = failures.get(parent)
+      if (txs.length === 2 && parentFailure?.reason === 'min relay fee not met' && failures.get(paying)?.missingInputs) {
+        const coins = new Map<string, Coin>()
+        addPackageCoins(coins, parent)
+        const p = chain.testAccept(parent, undefined, true)
+        const c = chain.testAccept(paying, coins, true)
+        if (p.ok && c.ok) {
+          const fee = p.fee + c.fee
+          const vsize = p.vsize + c.vsize
+          const floor = feeForSize(chain.policy.minRelayFeeRate, vsize)
+          if (fee < floor) failures.set(paying, {ok: false, missingInputs: false, reason: 'min relay fee not met', details: `${fee} < ${floor}`})
+          else if (aboveMax(fee, vsize)) {
+            failures.delete(paying)
+            results[wtxidOf(paying)] = {txid: paying.getId(), error: 'max feerate exceeded'}
+          } else {
+            const pv = chain.acceptToMempool(parent, {packageFeerate: true, relayed: true})
+            const cv = chain.acceptToMempool(paying, {packageFeerate: true, relayed: true})
+            if (!pv.ok || !cv.ok) throw new Error('a package that passed its test failed to enter the mempool')
+            const effective = {fee, vsize, wtxids: [wtxidOf(parent), wtxidOf(paying)]}
+            sent(parent, pv, effective)
+            sent(paying, cv, effective)
+            failures.clear()
+          }
+        } else if (!c.ok && !c.missingInputs) failures.set(paying, c)
+      }
+      for (const [tx, verdict] of failures) results[wtxidOf(tx)] = {txid: tx.getId(), error: verdict.missingInputs ? 'bad-txns-inputs-missingorspent' : stateText(verdict)}
+      const message = txs.every((tx) => (results[wtxidOf(tx)] as {error?: string}).error === undefined) ? 'success' : 'transaction failed'
       return {package_msg: message, 'tx-results': results, 'replaced-transactions': replaced}
     },
   },
