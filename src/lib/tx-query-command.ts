@@ -1,6 +1,6 @@
 import {type Command, Flags} from '@oclif/core'
 
-import {BaseCommand, type NodeFlagValues} from './base-command.js'
+import {BaseCommand, type NodeFlagValues, retryForFlag} from './base-command.js'
 import {toDisplayHex} from './chain/hashes.js'
 import {type NetworkName, networkFromChainName} from './chain/networks.js'
 import {BixError} from './errors.js'
@@ -17,13 +17,14 @@ import {JsonStream} from './ui/json-stream.js'
 /** Blocks fetched at once while a query reads prevouts and spenders from them. */
 const READ_AHEAD = {concurrency: 4, maxBytes: 64 * 1024 * 1024}
 
-/** --file and --jsonl, as `query address` and `query descriptor` have them. */
-export const manyTargetFlags = (what: string) => ({
+/** --retry-for, --file and --jsonl (the last two as `query address` and `query descriptor` have them). */
+export const txQueryFlags = (what: string) => ({
+  'retry-for': retryForFlag(0, 'none by default: a query answers now, or says at once that the node is down'),
   file: Flags.string({description: `also look up the ${what} in this file (- for stdin), one a line; blank lines and lines starting with # are skipped`}),
   jsonl: Flags.boolean({description: 'JSON Lines: one answer object per line, written as each is ready'}),
 })
 
-type TxQueryFlags = NodeFlagValues & {db?: string; file?: string; jsonl: boolean}
+type TxQueryFlags = NodeFlagValues & {db?: string; file?: string; jsonl: boolean; 'retry-for': number}
 
 /**
  * What `bix query tx` and `bix query outpoint` share: the index (read in one
@@ -76,7 +77,7 @@ export abstract class TxQueryCommand<T extends typeof Command> extends BaseComma
     const network = (flags.network as NetworkName | undefined) ?? config.network
     const db = openIndex(this.databasePath(flags.db, network), {mode: 'read', network: flags.db ? (flags.network as NetworkName | undefined) : network})
     try {
-      const client = this.connectNode(config, flags)
+      const client = this.connectNode(config, flags, {retryForMs: flags['retry-for']})
       const signal = this.interrupt.signal
       const info = await getBlockchainInfo(client, {signal})
       if (networkFromChainName(info.chain) !== db.network) {

@@ -194,8 +194,10 @@ test('an unreachable node is one line and exit 3', async () => {
   const {node, db, truth} = fixture
   const args = node.cliArgs()
   args[args.indexOf('--rpcport') + 1] = '1'
-  const r = await runBix(['query', 'tx', ...args, '--db', db, '--connect-timeout', '1', truth.txs[1].txid])
+  // --quiet: no line about waiting for the node, only the error
+  const r = await runBix(['query', 'tx', ...args, '--db', db, '--connect-timeout', '1', '--quiet', truth.txs[1].txid])
   assert.equal(r.code, 3, r.stderr)
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  assert.match(r.stderr, /^error: cannot reach bitcoind at 127\.0\.0\.1:1/)
   assert.equal(r.stdout, '')
 })

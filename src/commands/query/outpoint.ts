@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {dbFlags, nodeFlags} from '../../lib/base-command.js'
 import {badInput} from '../../lib/errors.js'
 import {type OutpointReport, outpointReport} from '../../lib/query/outpoint-report.js'
-import {TxQueryCommand, manyTargetFlags} from '../../lib/tx-query-command.js'
+import {TxQueryCommand, txQueryFlags} from '../../lib/tx-query-command.js'
 import {formatBtc, formatCount} from '../../lib/ui/format.js'
 
 export default class QueryOutpoint extends TxQueryCommand<typeof QueryOutpoint> {
@@ -28,7 +28,7 @@ export default class QueryOutpoint extends TxQueryCommand<typeof QueryOutpoint> 
   static override flags = {
     ...nodeFlags,
     ...dbFlags,
-    ...manyTargetFlags('outpoints'),
+    ...txQueryFlags('outpoints'),
   }
 
   public async run(): Promise<OutpointReport | OutpointReport[] | undefined> {

@@ -4,7 +4,7 @@ import {dbFlags, nodeFlags} from '../../lib/base-command.js'
 import {isProvablyUnspendable} from '../../lib/chain/script.js'
 import {badInput} from '../../lib/errors.js'
 import {type TxReport, txReport} from '../../lib/query/tx-report.js'
-import {TxQueryCommand, manyTargetFlags} from '../../lib/tx-query-command.js'
+import {TxQueryCommand, txQueryFlags} from '../../lib/tx-query-command.js'
 import {formatBtc, formatCount, formatTime} from '../../lib/ui/format.js'
 
 export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
@@ -31,7 +31,7 @@ export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
     ...nodeFlags,
     ...dbFlags,
     hex: Flags.boolean({description: 'include the raw transaction, read from its block (or the mempool)'}),
-    ...manyTargetFlags('txids'),
+    ...txQueryFlags('txids'),
   }
 
   public async run(): Promise<TxReport | TxReport[] | undefined> {
