@@ -4,6 +4,8 @@ import Broadcast from './commands/broadcast.js'
 import Index from './commands/index/index.js'
 import QueryAddress from './commands/query/address.js'
 import QueryDescriptor from './commands/query/descriptor.js'
+import QueryOutpoint from './commands/query/outpoint.js'
+import QueryTx from './commands/query/tx.js'
 import Status from './commands/status.js'
 import SyncMempool from './commands/sync-mempool.js'
 import WaitSync from './commands/wait-sync.js'
@@ -21,6 +23,8 @@ export const COMMANDS: Record<string, Command.Class> = {
   index: Index,
   'query:address': QueryAddress,
   'query:descriptor': QueryDescriptor,
+  'query:outpoint': QueryOutpoint,
+  'query:tx': QueryTx,
   status: Status,
   'sync-mempool': SyncMempool,
   'wait-sync': WaitSync,

@@ -71,7 +71,7 @@ export const dbFlags = {
   db: Flags.string({description: 'index database file (default: <bix data dir>/<network>/index.db)', env: 'BIX_DB', helpGroup: 'INDEX'}),
 }
 
-type NodeFlagValues = Interfaces.InferredFlags<typeof nodeFlags>
+export type NodeFlagValues = Interfaces.InferredFlags<typeof nodeFlags>
 
 /**
  * What every bix command shares: --json/--quiet/--verbose, one-line errors

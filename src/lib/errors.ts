@@ -15,6 +15,7 @@ export const ExitCode = {
   indexBehind: 6,
   database: 7,
   txRejected: 8,
+  notFound: 9,
   interrupted: 130,
   terminated: 143,
 } as const
@@ -33,6 +34,8 @@ export type ErrorKind =
   | 'DatabaseError'
   | 'BadBlock'
   | 'TxRejected'
+  /** a transaction or output neither the index nor the node's mempool holds */
+  | 'NotFound'
   | 'Interrupted'
 
 const exitCodeOf: Record<ErrorKind, ExitCode> = {
@@ -48,6 +51,7 @@ const exitCodeOf: Record<ErrorKind, ExitCode> = {
   DatabaseError: ExitCode.database,
   BadBlock: ExitCode.unexpected,
   TxRejected: ExitCode.txRejected,
+  NotFound: ExitCode.notFound,
   Interrupted: ExitCode.interrupted,
 }
 

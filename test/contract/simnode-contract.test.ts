@@ -85,9 +85,12 @@ after(async () => {
   await sim.stop()
 })
 
+/** Exchanges recorded from a node started with that option (txospenderindex-*.json: -txospenderindex), replayed against a simulator with it. */
+const WITH_OPTION = /^txospenderindex-/
+
 describe('JSON-RPC answers match the recorded node', () => {
   const dir = join(FIXTURE_DIR, 'rpc')
-  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json') && !WITH_OPTION.test(f)).sort()) {
     test(name, async () => {
       const recorded = JSON.parse(readFileSync(join(dir, name), 'utf8')) as RecordedExchange
       sim.faults.clear()
@@ -99,6 +102,31 @@ describe('JSON-RPC answers match the recorded node', () => {
         path: recorded.path ?? '/',
         headers: {authorization: provoked?.auth ?? basicAuth({cookiePath: sim.cookiePath}), 'content-type': 'application/json'},
         body: provoked?.body ?? JSON.stringify(recorded.request),
+      })
+      assert.equal(answer.status, recorded.status, 'HTTP status')
+      assertBody(name, recorded.body, answer)
+    })
+  }
+})
+
+describe('with -txospenderindex, JSON-RPC answers match the recorded node started with it', () => {
+  let indexed: Simulator
+  before(async () => {
+    indexed = await Simulator.start({fixture: 'after-reorg', txospenderindex: true})
+  })
+  after(async () => {
+    await indexed.stop()
+  })
+  const dir = join(FIXTURE_DIR, 'rpc')
+  for (const name of readdirSync(dir).filter((f) => WITH_OPTION.test(f)).sort()) {
+    test(name, async () => {
+      const recorded = JSON.parse(readFileSync(join(dir, name), 'utf8')) as RecordedExchange
+      const answer = await httpRequest({
+        port: indexed.port,
+        method: 'POST',
+        path: '/',
+        headers: {authorization: basicAuth({cookiePath: indexed.cookiePath}), 'content-type': 'application/json'},
+        body: JSON.stringify(recorded.request),
       })
       assert.equal(answer.status, recorded.status, 'HTTP status')
       assertBody(name, recorded.body, answer)

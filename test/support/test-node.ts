@@ -40,6 +40,8 @@ export interface TestNodeOptions {
   bitcoindOptions?: {txindex?: boolean; listen?: boolean; args?: string[]}
   /** the simulator even when BITCOIND is set: for what Core cannot do on demand (faults, an old version; the test says which) */
   simulator?: boolean
+  /** -txospenderindex: gettxspendingprevout names confirmed spenders too (Core and simulator) */
+  txospenderindex?: boolean
 }
 
 export interface TestNode {
@@ -261,7 +263,7 @@ class SimTestNode extends RpcTestNode implements FaultTestNode {
 }
 
 async function startSimNode(opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<SimTestNode> {
-  const sim = await Simulator.start({...opts.sim, rest: opts.rest ?? true, fixture: stage, auth: opts.auth})
+  const sim = await Simulator.start({...opts.sim, rest: opts.rest ?? true, fixture: stage, auth: opts.auth, txospenderindex: opts.txospenderindex})
   return new SimTestNode(sim)
 }
 
@@ -336,7 +338,8 @@ class BitcoindTestNode extends RpcTestNode implements TestNode {
 async function startBitcoindNode(binary: string, opts: TestNodeOptions, stage: FixtureStage | undefined): Promise<TestNode> {
   const rest = opts.rest ?? true
   const {txindex, listen, args: extraArgs} = opts.bitcoindOptions ?? {}
-  const bitcoind = await Bitcoind.start({binary, rest, auth: opts.auth, txindex, listen, extraArgs})
+  const args = [...(extraArgs ?? []), ...(opts.txospenderindex ? ['-txospenderindex'] : [])]
+  const bitcoind = await Bitcoind.start({binary, rest, auth: opts.auth, txindex, listen, extraArgs: args})
   const node = new BitcoindTestNode(bitcoind, rest)
   if (stage) {
     try {

@@ -260,6 +260,34 @@ export async function getRawTransactionHex(client: NodeClient, txid: string, opt
   return hex
 }
 
+/** An outpoint and, when the node knows one, the transaction spending it (gettxspendingprevout). */
+export interface OutpointSpend {
+  txid: string
+  vout: number
+  spendingTxid?: string
+  /** present when the spender is confirmed (nodes with -txospenderindex) */
+  blockHash?: string
+}
+
+/**
+ * Who spends each outpoint: the mempool's spender on every node (Core 24+),
+ * and confirmed spenders too on a node with -txospenderindex.
+ */
+export async function getTxSpendingPrevout(
+  client: NodeClient,
+  outpoints: ReadonlyArray<{txid: string; vout: number}>,
+  options?: CallOptions,
+): Promise<OutpointSpend[]> {
+  const r = await client.call('gettxspendingprevout', [outpoints.map((o) => ({txid: o.txid, vout: o.vout}))], options)
+  if (!Array.isArray(r) || r.length !== outpoints.length) throw new BixError('NodeError', 'gettxspendingprevout: the node did not send one answer per outpoint')
+  return r.map((item) => {
+    const f = fields(object(item, 'gettxspendingprevout'), 'gettxspendingprevout')
+    const spendingTxid = f.optStr('spendingtxid')
+    const blockHash = f.optStr('blockhash')
+    return {txid: f.str('txid'), vout: f.num('vout'), ...(spendingTxid ? {spendingTxid} : {}), ...(blockHash ? {blockHash} : {})}
+  })
+}
+
 /**
  * Broadcast. maxfeerate is in BTC/kvB (node default 0.10; 0 = no limit),
  * maxburnamount in BTC (node default 0). Returns the txid. A transaction

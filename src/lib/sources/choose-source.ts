@@ -96,3 +96,12 @@ async function blockFilesProblem(request: SourceRequest): Promise<string | undef
   }
   return `${files[0]} holds no ${network} block`
 }
+
+/**
+ * For the few blocks a query reads (`bix query tx`): REST when the node
+ * serves it, else `getblock`. Never the node's files: finding one block in
+ * them means scanning them first, and the node answers at once.
+ */
+export async function chooseQuerySource(client: NodeClient, readAhead: ReadAhead, signal: AbortSignal): Promise<BlockSource> {
+  return (await restEnabled(client, signal)) ? new RestBlockSource(client, readAhead) : new RpcBlockSource(client, readAhead)
+}

@@ -25,6 +25,8 @@ export interface NodeInfo {
   peers: SimPeer[]
   /** -prune=1 (manual pruning): the lowest height whose block data is still kept; undefined for an unpruned node */
   pruneHeight?: number
+  /** -txospenderindex: confirmed spenders are indexed (gettxspendingprevout) */
+  txospenderindex: boolean
 }
 
 /** One connection as getpeerinfo lists it (the fields a status reader needs). */

@@ -167,6 +167,8 @@ function getRawTransaction(node: NodeState, [txidArg, verbosityArg, blockHashArg
     spent = chain.spentCoins(found.block)?.[index - 1]
   }
   const result: Record<string, unknown> = {
+    // Core 31 adds a mempool transaction's sigop-adjusted vsize first (the simulator's transactions have no sigop excess)
+    vsize_adjusted: found.mempool ? found.mempool.vsize : undefined,
     in_active_chain: inActiveChain,
     ...txJson(found.tx, {verbosity: verbosity >= 2 ? 'prevout' : 'details', spent, includeHex: true, prefixes: chain.addressPrefixes}),
   }
@@ -237,7 +239,7 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
       {name: 'outputs', type: 'arr', required: true},
       {name: 'options', type: 'obj'},
     ],
-    // Core without -txospenderindex: only the mempool's spends are known
+    // the mempool's spends; with -txospenderindex, the active chain's too (with the spending block)
     run: (node, [outputs]) => {
       const list = outputs as unknown[]
       if (list.length === 0) throw new RpcFailure(RPC.invalidParameter, 'Invalid parameter, outputs are missing')
@@ -247,7 +249,9 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
         const n = getInt(vout)
         if (n < 0) throw new RpcFailure(RPC.invalidParameter, 'Invalid parameter, vout cannot be negative')
         const spender = node.chain.mempool.spenderOf(txid, n)
-        return spender ? {txid, vout: n, spendingtxid: spender} : {txid, vout: n}
+        if (spender) return {txid, vout: n, spendingtxid: spender}
+        const confirmed = node.info.txospenderindex ? confirmedSpender(node.chain, txid, n) : undefined
+        return confirmed ? {txid, vout: n, spendingtxid: confirmed.txid, blockhash: confirmed.blockHash} : {txid, vout: n}
       })
     },
   },
@@ -392,4 +396,16 @@ export const TRANSACTION_METHODS: Record<string, RpcMethod> = {
       return result
     },
   },
+}
+
+/** The active chain's transaction spending txid:n (Core's txospenderindex), found by reading the chain: the simulator's chains are small. */
+function confirmedSpender(chain: Chain, txid: string, n: number): {txid: string; blockHash: string} | undefined {
+  for (let height = chain.height; height > 0; height--) {
+    const block = chain.at(height)!
+    const parsed = chain.parsed(block)
+    for (let i = 1; i < parsed.txs.length; i++) {
+      if (parsed.txs[i].ins.some((input) => input.index === n && inputTxid(input.hash) === txid)) return {txid: parsed.txids[i], blockHash: block.hash}
+    }
+  }
+  return undefined
 }

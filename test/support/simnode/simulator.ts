@@ -63,6 +63,8 @@ export interface SimulatorOptions {
   resume?: boolean
   /** -prune=1: a pruned node (manual pruning with pruneblockchain), nothing pruned yet */
   prune?: boolean
+  /** -txospenderindex: gettxspendingprevout also names confirmed spenders */
+  txospenderindex?: boolean
 }
 
 export interface MineOptions {
@@ -162,6 +164,7 @@ export class Simulator implements NodeState {
       startedAt: Date.now(),
       peers: [],
       pruneHeight: opts.prune ? 0 : undefined,
+      txospenderindex: opts.txospenderindex ?? false,
     }
     const xorKey = opts.fixture ? fixtureXorKey() : DEFAULT_XOR_KEY
     const stored = opts.resume && existsSync(join(this.blocksDir, 'blk00000.dat')) ? scanBlkFiles(this.blocksDir, NETWORKS[network].magic) : undefined

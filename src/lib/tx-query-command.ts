@@ -1,0 +1,100 @@
+import {type Command, Flags} from '@oclif/core'
+
+import {BaseCommand, type NodeFlagValues, retryForFlag} from './base-command.js'
+import {toDisplayHex} from './chain/hashes.js'
+import {type NetworkName, networkFromChainName} from './chain/networks.js'
+import {BixError} from './errors.js'
+import {getBlockchainInfo} from './node/node-api.js'
+import {BlockReads} from './query/block-reads.js'
+import {errorAtLine, readTargetLines} from './query/target-lines.js'
+import type {TxLookup} from './query/tx-report.js'
+import {chooseQuerySource} from './sources/choose-source.js'
+import {openIndex} from './store/database.js'
+import {withReadSnapshot} from './store/read-snapshot.js'
+import {TxReader} from './store/tx-reader.js'
+import {JsonStream} from './ui/json-stream.js'
+
+/** Blocks fetched at once while a query reads prevouts and spenders from them. */
+const READ_AHEAD = {concurrency: 4, maxBytes: 64 * 1024 * 1024}
+
+/** --retry-for, --file and --jsonl (the last two as `query address` and `query descriptor` have them). */
+export const txQueryFlags = (what: string) => ({
+  'retry-for': retryForFlag(0, 'none by default: a query answers now, or says at once that the node is down'),
+  file: Flags.string({description: `also look up the ${what} in this file (- for stdin), one a line; blank lines and lines starting with # are skipped`}),
+  jsonl: Flags.boolean({description: 'JSON Lines: one answer object per line, written as each is ready'}),
+})
+
+type TxQueryFlags = NodeFlagValues & {db?: string; file?: string; jsonl: boolean; 'retry-for': number}
+
+/**
+ * What `bix query tx` and `bix query outpoint` share: the index (read in one
+ * read transaction, so every answer reflects one tip while `bix index`
+ * writes), the node, for blocks and the mempool, and the targets from the
+ * command line and --file, answered in order and written as they are ready.
+ */
+export abstract class TxQueryCommand<T extends typeof Command> extends BaseCommand<T> {
+  /**
+   * Answers every target: one answer is an object under --json, several (or
+   * any from --file) an array; --jsonl writes one object per line. The first
+   * target that fails stops the run; from a file its line is named.
+   */
+  protected async answerAll<R>(
+    flags: TxQueryFlags,
+    answerOne: (lookup: TxLookup, target: string) => Promise<R>,
+    render: (report: R, separate: boolean) => void,
+  ): Promise<R | R[] | undefined> {
+    const given = this.positionalArgs
+    const stream = flags.jsonl ? new JsonStream(process.stdout, 'lines') : flags.file && this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
+    const collected: R[] = []
+    let answered = 0
+    await this.withLookup(flags, async (lookup) => {
+      const answer = async (target: string) => {
+        if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
+        const report = await answerOne(lookup, target)
+        if (stream) await stream.write(report)
+        else if (this.jsonEnabled()) collected.push(report)
+        else render(report, answered > 0)
+        answered++
+      }
+      for (const target of given) await answer(target)
+      if (flags.file) {
+        for await (const line of readTargetLines(flags.file)) {
+          try {
+            await answer(line.text)
+          } catch (err) {
+            throw errorAtLine(flags.file, line, err)
+          }
+        }
+      }
+    })
+    await stream?.end()
+    if (stream) return undefined
+    return given.length === 1 && !flags.file ? collected[0] : collected
+  }
+
+  private async withLookup(flags: TxQueryFlags, ask: (lookup: TxLookup) => Promise<void>): Promise<void> {
+    const config = this.resolveNode(flags)
+    const network = (flags.network as NetworkName | undefined) ?? config.network
+    const db = openIndex(this.databasePath(flags.db, network), {mode: 'read', network: flags.db ? (flags.network as NetworkName | undefined) : network})
+    try {
+      const client = this.connectNode(config, flags, {retryForMs: flags['retry-for']})
+      const signal = this.interrupt.signal
+      const info = await getBlockchainInfo(client, {signal})
+      if (networkFromChainName(info.chain) !== db.network) {
+        throw new BixError('WrongNetwork', `the index ${db.path} holds ${db.network}, the node runs ${info.chain}`)
+      }
+      await withReadSnapshot(db, async () => {
+        const tip = db.tip()
+        if (tip && info.blocks > tip.height) {
+          this.warnLine(`the index is ${info.blocks - tip.height} blocks behind the node (index ${tip.height}, node ${info.blocks}); run bix index`)
+        } else if (tip && info.blocks === tip.height && info.bestBlockHash !== toDisplayHex(tip.hash)) {
+          this.warnLine(`the index's tip at height ${tip.height} is not the node's (a reorg); run bix index`)
+        }
+        const blocks = new BlockReads(await chooseQuerySource(client, READ_AHEAD, signal), signal)
+        await ask({reader: new TxReader(db), client, blocks, network: db.network, tipHeight: tip?.height ?? -1, signal})
+      })
+    } finally {
+      db.close()
+    }
+  }
+}
