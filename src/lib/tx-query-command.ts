@@ -12,7 +12,7 @@ import {chooseQuerySource} from './sources/choose-source.js'
 import {openIndex} from './store/database.js'
 import {withReadSnapshot} from './store/read-snapshot.js'
 import {TxReader} from './store/tx-reader.js'
-import {JsonStream} from './ui/json-stream.js'
+import {Answers} from './ui/answers.js'
 
 /** Blocks fetched at once while a query reads prevouts and spenders from them. */
 const READ_AHEAD = {concurrency: 4, maxBytes: 64 * 1024 * 1024}
@@ -34,27 +34,22 @@ type TxQueryFlags = NodeFlagValues & {db?: string; file?: string; jsonl: boolean
  */
 export abstract class TxQueryCommand<T extends typeof Command> extends BaseCommand<T> {
   /**
-   * Answers every target: one answer is an object under --json, several (or
-   * any from --file) an array; --jsonl writes one object per line. The first
-   * target that fails stops the run; from a file its line is named.
+   * Answers every target, in order (ui/answers.ts: an array under --json,
+   * even for one; one object per line under --jsonl). The first target that
+   * fails stops the run; from a file its line is named.
    */
   protected async answerAll<R>(
     flags: TxQueryFlags,
     answerOne: (lookup: TxLookup, target: string) => Promise<R>,
     render: (report: R, separate: boolean) => void,
-  ): Promise<R | R[] | undefined> {
+  ): Promise<R[] | undefined> {
     const given = this.positionalArgs
-    const stream = flags.jsonl ? new JsonStream(process.stdout, 'lines') : flags.file && this.jsonEnabled() ? new JsonStream(process.stdout, 'array') : undefined
-    const collected: R[] = []
-    let answered = 0
+    const answers = new Answers<R>({json: this.jsonEnabled(), jsonl: flags.jsonl, stream: Boolean(flags.file), render})
     await this.withLookup(flags, async (lookup) => {
       const answer = async (target: string) => {
         if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
         const report = await answerOne(lookup, target)
-        if (stream) await stream.write(report)
-        else if (this.jsonEnabled()) collected.push(report)
-        else render(report, answered > 0)
-        answered++
+        await answers.add(report)
       }
       for (const target of given) await answer(target)
       if (flags.file) {
@@ -67,9 +62,7 @@ export abstract class TxQueryCommand<T extends typeof Command> extends BaseComma
         }
       }
     })
-    await stream?.end()
-    if (stream) return undefined
-    return given.length === 1 && !flags.file ? collected[0] : collected
+    return answers.end()
   }
 
   private async withLookup(flags: TxQueryFlags, ask: (lookup: TxLookup) => Promise<void>): Promise<void> {

@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {Block} from 'bitcoinjs-lib'
+import {Block, Transaction} from 'bitcoinjs-lib'
 
 import {REPO_ROOT, runBix} from '../support/cli.js'
 import {OPEN_ADDRESS, type OpenCoin, coinOf, payOpen} from '../support/open-coins.js'
@@ -179,6 +179,7 @@ describe('every command prints --json as docs/json.md says', () => {
   let dir: string
   let db: string
   let wallet: string
+  let payment: string
   const coins: OpenCoin[] = []
   const bix = (args: string[], input?: string) => runBix([...args, ...node.cliArgs(), '--db', db, '--json'], {input, timeoutMs: 120_000})
 
@@ -191,7 +192,7 @@ describe('every command prints --json as docs/json.md says', () => {
     await node.mine(101)
     for (const hash of hashes) coins.push(coinOf(Block.fromHex(await node.rpc<string>('getblock', [hash, 0])).transactions![0]))
     wallet = await node.newAddress('bech32')
-    await node.send(wallet, 150_000)
+    payment = await node.send(wallet, 150_000)
     await node.mine(1)
   })
   after(async () => {
@@ -276,6 +277,27 @@ describe('every command prints --json as docs/json.md says', () => {
       assert.equal(objects.length, 2, lines.stdout)
       for (const line of objects) assertShape(name, `[${line}]`)
     }
+  })
+
+  test('query tx and query outpoint: an array in the order given, even for one', async () => {
+    // the payment (segwit, confirmed), the coinbase it spent (spent in a block), an open coinbase (spent by the mempool) and that spender
+    const funding = Transaction.fromHex(await node.rpc<string>('getrawtransaction', [payment])).ins[0]
+    const fundingTxid = Buffer.from(funding.hash).reverse().toString('hex')
+    const mempool = await node.rpc<string[]>('getrawmempool')
+    const txids = [payment, fundingTxid, coins[0].txid, ...mempool]
+    const txs = await bix(['query', 'tx', ...txids, '--hex'])
+    assert.equal(txs.code, 0, txs.stdout + txs.stderr)
+    assert.deepEqual((assertShape('query tx', txs.stdout) as Array<{txid: string}>).map((t) => t.txid), txids)
+    const one = await bix(['query', 'tx', payment])
+    assert.equal(one.code, 0, one.stderr)
+    assert.equal((assertShape('query tx', one.stdout) as unknown[]).length, 1)
+
+    const outpoints = [`${fundingTxid}:${funding.index}`, `${coins[0].txid}:0`, `${payment}:0`]
+    const spends = await bix(['query', 'outpoint', ...outpoints])
+    assert.equal(spends.code, 0, spends.stdout + spends.stderr)
+    const answers = assertShape('query outpoint', spends.stdout) as Array<{txid: string; vout: number; spender: {status: {confirmed: boolean}} | null}>
+    assert.deepEqual(answers.map((o) => `${o.txid}:${o.vout}`), outpoints)
+    assert.deepEqual(answers.map((o) => o.spender?.status.confirmed ?? null), [true, false, null])
   })
 
   test('status and wait-sync: one object, with the node up, and with neither node nor index', async () => {

@@ -65,12 +65,12 @@ test('every output of the chain and the mempool: spent or not, by which transact
   assert.deepEqual(JSON.parse(several.stdout), some.map(({tx, vout}) => outpointTruth(tx, vout)))
 })
 
-test('one outpoint gives an object, and a line saying who spends it', async () => {
+test('one outpoint gives an array of one, and a line saying who spends it', async () => {
   const tx = fixture.truth.txs.find((t) => t.outspends.some((o) => o.spent && o.status?.confirmed))!
   const vout = tx.outspends.findIndex((o) => o.spent && o.status?.confirmed)
   const json = await outpoint('--json', `${tx.txid}:${vout}`)
   assert.equal(json.code, 0, json.stderr)
-  assert.deepEqual(JSON.parse(json.stdout), outpointTruth(tx, vout))
+  assert.deepEqual(JSON.parse(json.stdout), [outpointTruth(tx, vout)])
   const human = await outpoint(`${tx.txid}:${vout}`)
   assert.equal(human.code, 0, human.stderr)
   const spend = tx.outspends[vout]

@@ -49,8 +49,7 @@ test('the node answers as the recording of Core does (on Core too: the recording
 async function queryTx(node: TestNode, db: string, txids: string[], ...flags: string[]): Promise<TxTruth[]> {
   const r = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--json', ...flags, ...txids])
   assert.equal(r.code, 0, r.stderr)
-  const answer = JSON.parse(r.stdout) as TxTruth | TxTruth[]
-  return Array.isArray(answer) ? answer : [answer]
+  return JSON.parse(r.stdout) as TxTruth[]
 }
 
 test('every transaction of a chain with a reorg, and of the mempool, is what Core says it is: place, fee, sizes, prevouts, outputs, spenders, bytes', async () => {
@@ -69,13 +68,13 @@ test('every transaction of a chain with a reorg, and of the mempool, is what Cor
   }
 })
 
-test('without --hex there is no raw transaction; one txid gives an object; the human summary names place, fee and spenders', async () => {
+test('without --hex there is no raw transaction; one txid gives an array of one; the human summary names place, fee and spenders', async () => {
   const {node, db, truth} = fixture
   const spent = truth.txs.find((tx) => tx.fee > 0 && tx.outspends.some((o) => o.spent && o.status?.confirmed))!
   const r = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, '--json', spent.txid])
   assert.equal(r.code, 0, r.stderr)
   const {hex: _hex, ...withoutHex} = spent
-  assert.deepEqual(JSON.parse(r.stdout), withoutHex)
+  assert.deepEqual(JSON.parse(r.stdout), [withoutHex])
 
   const human = await runBix(['query', 'tx', ...node.cliArgs(), '--db', db, spent.txid])
   assert.equal(human.code, 0, human.stderr)

@@ -10,7 +10,7 @@ export default class QueryOutpoint extends TxQueryCommand<typeof QueryOutpoint> 
   static override summary = 'Whether outputs are spent, and by which transaction and input, confirmed or in the mempool.'
   static override description = `Needs no -txindex: the output and a confirmed spender come from the index (the spending input from the spender's block), a mempool spender from the node (gettxspendingprevout). Outputs of mempool transactions are answered too.
 
---json: {txid, vout, value, status, spent, spender: {txid, vin, status} | null}, status as in Esplora; several outpoints give an array. An outpoint that does not exist exits 9.
+--json: {txid, vout, value, status, spent, spender: {txid, vin, status} | null}, status as in Esplora; an array, one element per outpoint in the order given, even for one. An outpoint that does not exist exits 9.
 
 --file FILE (- for stdin) answers many outpoints in one process, one TXID:VOUT a line (# comments and blank lines skipped), written as they are ready (--json: one array; --jsonl: one object per line), all at one index tip. The first bad or unknown outpoint stops the run (exit 2 or 9) and names its line.`
 
@@ -31,7 +31,7 @@ export default class QueryOutpoint extends TxQueryCommand<typeof QueryOutpoint> 
     ...txQueryFlags('outpoints'),
   }
 
-  public async run(): Promise<OutpointReport | OutpointReport[] | undefined> {
+  public async run(): Promise<OutpointReport[] | undefined> {
     if (this.positionalArgs.length === 0 && !this.flags.file) throw badInput('nothing to look up: give an outpoint TXID:VOUT or --file FILE')
     return this.answerAll(this.flags, outpointReport, (r) => {
       const funded = r.status.confirmed ? `height ${formatCount(r.status.block_height!)}` : 'unconfirmed'

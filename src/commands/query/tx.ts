@@ -11,7 +11,7 @@ export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
   static override summary = 'A transaction: where it is, its inputs with what they spend, its outputs with what spends them.'
   static override description = `Needs no -txindex: a confirmed transaction is found in the index, its bytes and the scripts it spends are read from its blocks (REST when the node serves it, else getblock), values and spenders from the index; an unconfirmed one comes from the node's mempool. Outputs spent by a mempool transaction say so (gettxspendingprevout).
 
---json follows Esplora's /tx/:txid (amounts in satoshis) with its /tx/:txid/outspends as outspends, plus vsize, confirmations and block_position; several txids give an array. A txid neither the index nor the mempool holds exits 9.
+--json follows Esplora's /tx/:txid (amounts in satoshis) with its /tx/:txid/outspends as outspends, plus vsize, confirmations and block_position; an array, one element per txid in the order given, even for one. A txid neither the index nor the mempool holds exits 9.
 
 --file FILE (- for stdin) answers many txids in one process, one a line (# comments and blank lines skipped), written as they are ready (--json: one array; --jsonl: one object per line), all at one index tip. The first bad or unknown txid stops the run (exit 2 or 9) and names its line; the answers before it have been written.`
 
@@ -34,7 +34,7 @@ export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
     ...txQueryFlags('txids'),
   }
 
-  public async run(): Promise<TxReport | TxReport[] | undefined> {
+  public async run(): Promise<TxReport[] | undefined> {
     if (this.positionalArgs.length === 0 && !this.flags.file) throw badInput('nothing to look up: give a txid or --file FILE')
     return this.answerAll(
       this.flags,
