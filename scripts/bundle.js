@@ -8,6 +8,7 @@
 // code cache through vm.Script, which Node 20 offers for scripts and not for ES modules.
 import * as esbuild from 'esbuild'
 import fs from 'node:fs'
+import {createRequire} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -65,9 +66,11 @@ for (const file of result.outputFiles) {
   fs.writeFileSync(file.path, text)
 }
 fs.writeFileSync(path.join(root, 'dist', 'package.json'), `${JSON.stringify({type: 'commonjs'})}\n`)
-// tiny-secp256k1 (query descriptor's curve arithmetic) reads secp256k1.wasm from beside its own
-// module, which in the bundle is dist/cli.js
-fs.copyFileSync(path.join(root, 'node_modules', 'tiny-secp256k1', 'lib', 'secp256k1.wasm'), path.join(root, 'dist', 'secp256k1.wasm'))
+// tiny-secp256k1 (query descriptor's curve) reads its WebAssembly from beside its module, which is now the bundle
+const require = createRequire(import.meta.url)
+// (its exports name no subpath: the CommonJS entry is lib/cjs/index.cjs, the WebAssembly in lib/)
+const secp256k1Lib = path.resolve(path.dirname(require.resolve('tiny-secp256k1')), '..')
+fs.copyFileSync(path.join(secp256k1Lib, 'secp256k1.wasm'), path.join(root, 'dist', 'secp256k1.wasm'))
 for (const [file, output] of Object.entries(result.metafile.outputs)) {
   if (!file.endsWith('.map')) console.log(`${file}: ${(output.bytes / 1024).toFixed(0)} KiB`)
 }

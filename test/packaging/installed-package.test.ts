@@ -44,7 +44,7 @@ describe('bix installed from its npm tarball', () => {
   let installSeconds: number
 
   before(async () => {
-    assert.ok(fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands')), 'dist/ is built (npm test builds it first)')
+    assert.ok(fs.existsSync(path.join(REPO_ROOT, 'dist', 'cli.js')), 'dist/ is built (npm test builds it first)')
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-installed-'))
     // npm and the scripts it runs use the Node running this test
     env = {...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`, NO_COLOR: '1'}

@@ -83,12 +83,13 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
         return {reports: fixed(db.network).map((target) => addressReport(db, target, o)), tip: db.tip(), network: db.network}
       })
       ;({reports, tip: indexTip, network} = read)
-      if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, network, i > 0))
     } else {
       ;({tip: indexTip, network} = await this.stream(fixed, options))
     }
 
     await this.checkFreshness(network, indexTip)
+    // printed once the node has been asked: an answer interrupted (exit 130) leaves nothing half-said on stdout
+    if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, network, i > 0))
     if (reports.some(staleMempool) || this.streamedStale) {
       this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
     }

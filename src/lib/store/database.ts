@@ -182,7 +182,7 @@ function openImmutable(file: string, options: OpenOptions, cause: Error): IndexD
   const stamp = immutableStamp(file)
   let sqlite: Database.Database
   try {
-    sqlite = new Database(`${pathToFileURL(file).href}?immutable=1`, {readonly: true, fileMustExist: true})
+    sqlite = new Database(`${pathToFileURL(file).href}?immutable=1`, {readonly: true, fileMustExist: true, nativeBinding: sqliteAddon()})
   } catch (err) {
     throw databaseError(err, file, 'opening')
   }
