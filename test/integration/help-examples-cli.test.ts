@@ -182,6 +182,8 @@ describe('every --help example runs as written', () => {
     vpubBytes.writeUInt32BE(0x045f1cf6, 0)
     const vpub = bs58check.encode(vpubBytes)
     fs.writeFileSync(path.join(work, 'addresses.txt'), `# addresses to check\n${address}\nscripthash:${electrumHash}\n`)
+    fs.writeFileSync(path.join(work, 'txids.txt'), `# payments to check\n${history.join('\n')}\n`)
+    fs.writeFileSync(path.join(work, 'outpoints.tsv'), history.map((txid, i) => `${txid}:0\tpayment ${i + 1}\n`).join(''))
     fs.writeFileSync(path.join(work, 'wallets.txt'), `${vpub}\nwpkh([d34db33f/84h/1h/0h]${account}/<0;1>/*)\n`)
 
     const maker = txMaker(node)
