@@ -272,26 +272,34 @@ class ChainBuilder {
    */
   private transaction(height: number, txsLeft: number) {
     const {prng, schedule} = this
-    const large = prng.chance(this.shape.largeTxShare)
-    const payouts = large ? logUniform(prng, this.shape.largeMinOutputs, this.shape.largeMaxOutputs) - 1 : prng.chance(0.7) ? 1 : 2
-    const wanted = Array.from({length: payouts}, () => paymentValue(prng, large))
-    const needed = wanted.reduce((a, b) => a + b, 0) * 1.2
     const mean = Math.max(1, this.due / txsLeft)
     const inputs = Math.min(MAX_INPUTS, geometric(prng, mean))
     const spends: Array<Spend & {rank: number}> = []
     let spent = 0
-    // the coins due, then more (due soonest) while they do not cover the payments, as a wallet's coin selection would
-    while (spends.length < inputs || (spent < needed && spends.length < MAX_INPUTS)) {
-      // nothing due at all (a short chain's end): a dormant coin
-      const coin = this.dormantShare > 0 && prng.chance(this.dormantShare) ? (schedule.takeDormant(prng) ?? schedule.take()) : (schedule.take() ?? schedule.takeDormant(prng))
+    while (spends.length < inputs) {
+      // nothing waiting at all (a short chain's end): a dormant coin
+      const coin =
+        this.dormantShare > 0 && prng.chance(this.dormantShare)
+          ? (schedule.takeDormant(prng) ?? schedule.take(height, prng))
+          : (schedule.take(height, prng) ?? schedule.takeDormant(prng))
       if (!coin) break
       spends.push(coin)
       spent += coin.value
       this.ages[ageBand(height - coin.born)]++
     }
     if (spends.length === 0) return undefined
-    this.due -= spends.length
-    const amounts = fitPayments(wanted, Math.floor(spent * 0.7))
+    this.due = Math.max(0, this.due - spends.length)
+
+    // a payment is a share of what the wallet spends (20–80 %), split over its outputs; a batch payout pays small
+    // amounts to many; either way cut to what the inputs cover. Amounts drawn apart from the coins would grind
+    // the coins into dust: a small coin would pay a typical payment's worth.
+    const large = prng.chance(this.shape.largeTxShare)
+    const payouts = large ? logUniform(prng, this.shape.largeMinOutputs, this.shape.largeMaxOutputs) - 1 : prng.chance(0.7) ? 1 : 2
+    const share = (0.2 + 0.6 * prng.float()) * spent
+    const amounts = fitPayments(
+      Array.from({length: payouts}, () => (large ? paymentValue(prng, true) : Math.max(DUST, Math.floor(share / payouts)))),
+      Math.floor(spent * 0.7),
+    )
 
     const payments: Payment[] = []
     const ranks: number[] = []

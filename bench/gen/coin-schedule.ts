@@ -34,6 +34,8 @@ export const SPEND_AGES: ReadonlyArray<{share: number; min: number; max: number;
 /** never spent: 1 − the bands above */
 export const NEVER_SPENT_SHARE = 1 - SPEND_AGES.reduce((sum, band) => sum + band.share, 0)
 export const NEVER = -1
+/** blocks ahead a coin may be borrowed from when nothing is due (a day) */
+const BORROW_SPAN = 144
 
 /** An age from SPEND_AGES, or NEVER. */
 export function spendAge(prng: Prng): number {
@@ -163,13 +165,25 @@ export class CoinSchedule {
     return n
   }
 
-  /** The coin due earliest (one due later when none is due by now); undefined when none is waiting. */
-  take(): Coin | undefined {
+  /**
+   * The coin due earliest, when one is due by `height`. When none is, a coin
+   * due within the next BORROW_SPAN blocks, picked at random: always taking
+   * the soonest would strip the next block of what it is due, which would
+   * borrow in turn, and the chain would end up spending mostly outputs of
+   * the same block.
+   */
+  take(height: number, prng: Prng): Coin | undefined {
     if (this.size === 0) return undefined
-    while (this.heads[this.cursor] < 0) this.cursor++
-    const slot = this.heads[this.cursor]
-    this.heads[this.cursor] = this.next[slot]
-    this.counts[this.cursor]--
+    while (this.cursor <= height && this.heads[this.cursor] < 0) this.cursor++
+    let h = this.cursor
+    if (h > height) {
+      h = Math.min(this.lastHeight, height + 1 + prng.int(BORROW_SPAN))
+      while (h <= this.lastHeight && this.heads[h] < 0) h++
+      if (h > this.lastHeight) for (h = this.cursor; this.heads[h] < 0; ) h++
+    }
+    const slot = this.heads[h]
+    this.heads[h] = this.next[slot]
+    this.counts[h]--
     this.next[slot] = this.freeHead
     this.freeHead = slot
     this.size--
