@@ -19,7 +19,7 @@ import {BlkWriter} from '../test/support/simnode/blk-writer.js'
 import {type ChainShape, type ChainStats, DEFAULT_SHAPE, type GeneratedBlock, buildChain} from './gen/chain-builder.js'
 
 /** Bump when the generator's output changes for the same parameters, so caches are rebuilt. */
-const GENERATOR_VERSION = 2
+const GENERATOR_VERSION = 3
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const CACHE_DIR = path.join(REPO_ROOT, '.tmp', 'bench-cache')
 export const DEFAULT_TXS = 1_000_000
