@@ -70,6 +70,10 @@ interface ProcSample {
   cgroupUsage?: number
   cgroupPeak?: number
   cgroupCache?: number
+  /** the main thread's state (R running or runnable, D waiting on the disk, S sleeping: waiting for a worker or the node) */
+  mainState: string
+  /** some other thread (decoder, checkpointer, libuv's pool) waiting on the disk */
+  otherInD: boolean
 }
 
 /** One stretch of the run (a million transactions, or whatever the step is). */
@@ -88,6 +92,12 @@ export interface Stretch {
   readPerTx: number
   writePerTx: number
   cpuShare: number
+  /** share of the stretch's samples with the main thread (where SQLite writes) running, waiting on the disk, sleeping */
+  mainRunning: number
+  mainDisk: number
+  mainSleeping: number
+  /** share of samples with another thread waiting on the disk */
+  otherDisk: number
 }
 
 export interface IndexRunResult {
@@ -249,9 +259,13 @@ async function cappedRun(args: string[], o: CappedRunOptions): Promise<IndexRunR
     const child = spawn(command, rest, {cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe']})
     const pid = child.pid!
     let last: ProcSample | undefined
+    const all: ProcSample[] = []
     const sample = () => {
       const s = readProc(pid, performance.now() - started, cap)
-      if (s) last = s
+      if (s) {
+        last = s
+        all.push(s)
+      }
     }
     const points: Array<{txs: number; sample: ProcSample}> = [{txs: 0, sample: zeroSample()}]
     let stderrTail = ''
@@ -329,7 +343,7 @@ async function cappedRun(args: string[], o: CappedRunOptions): Promise<IndexRunR
       sortReadBytes: sortStart === undefined ? undefined : end.readBytes - sortStart.readBytes,
       sortWriteBytes: sortStart === undefined ? undefined : end.writeBytes - sortStart.writeBytes,
       source,
-      stretches: stretches(points, o.step),
+      stretches: stretches(points, o.step, all),
       stderrTail: stderrTail.split('\n').slice(-6).join('\n'),
       capKind: cap?.kind,
     }
@@ -339,7 +353,12 @@ async function cappedRun(args: string[], o: CappedRunOptions): Promise<IndexRunR
 }
 
 function zeroSample(): ProcSample {
-  return {ms: 0, readBytes: 0, writeBytes: 0, rss: 0, hwm: 0, cpuSeconds: 0}
+  return {ms: 0, readBytes: 0, writeBytes: 0, rss: 0, hwm: 0, cpuSeconds: 0, mainState: '?', otherInD: false}
+}
+
+/** The state letter of a /proc/…/stat line (the field after the parenthesised command name). */
+function stateOf(stat: string): string {
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
 }
 
 /** The process as /proc and its cgroup show it now; undefined once it is gone. */
@@ -359,6 +378,16 @@ function readProc(pid: number, ms: number, cap: MemoryCap | undefined): ProcSamp
       rss: kb('VmRSS'),
       hwm: kb('VmHWM'),
       cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK,
+      mainState: fields[0],
+      otherInD: false,
+    }
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      if (Number(tid) === pid) continue
+      try {
+        if (stateOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')) === 'D') s.otherInD = true
+      } catch {
+        // the thread ended between the listing and the read
+      }
     }
     // the shell that puts the process in the group has not exec'd node yet: nothing to read
     if (s.rss === 0) return undefined
@@ -374,7 +403,7 @@ function readProc(pid: number, ms: number, cap: MemoryCap | undefined): ProcSamp
 }
 
 /** Progress points cut into stretches of `step` transactions. */
-function stretches(points: Array<{txs: number; sample: ProcSample}>, step: number): Stretch[] {
+function stretches(points: Array<{txs: number; sample: ProcSample}>, step: number, all: ProcSample[]): Stretch[] {
   const out: Stretch[] = []
   let from = points[0]
   for (let i = 1; i < points.length; i++) {
@@ -384,7 +413,13 @@ function stretches(points: Array<{txs: number; sample: ProcSample}>, step: numbe
     const txs = to.txs - from.txs
     const seconds = (to.sample.ms - from.sample.ms) / 1000
     if (txs <= 0 || seconds <= 0) continue
+    const inside = all.filter((x) => x.ms > from.sample.ms && x.ms <= to.sample.ms)
+    const share = (test: (x: ProcSample) => boolean) => (inside.length === 0 ? 0 : inside.filter(test).length / inside.length)
     out.push({
+      mainRunning: share((x) => x.mainState === 'R'),
+      mainDisk: share((x) => x.mainState === 'D'),
+      mainSleeping: share((x) => x.mainState === 'S'),
+      otherDisk: share((x) => x.otherInD),
       txs: to.txs,
       seconds,
       txPerSec: txs / seconds,
@@ -437,11 +472,11 @@ function report(results: SizeResult[]): string[] {
       '',
       `${count(r.size)} txs: ${capText}, --max-memory ${r.maxMemoryMiB} MiB, database ${mb(r.index.dbBytes)} (${overCap}); chain ${mb(r.chain.bytes)} generated in ${(r.chain.generatedMs / 1000).toFixed(0)} s (${count(r.chain.generatedTxPerSec)} tx/s), ${(r.chain.unspentShare * 100).toFixed(1)} % of its outputs unspent at the tip`,
     )
-    out.push('  txs indexed    tx/s   peak RSS   cgroup (cache)       read/tx  written/tx   CPU')
+    out.push('  txs indexed    tx/s   peak RSS   cgroup (cache)       read/tx  written/tx   CPU   main thread R/D/S   other D')
     for (const s of r.index.stretches) {
       const cg = s.cgroupUsage !== undefined ? `${mb(s.cgroupUsage)} (${mb(s.cgroupCache ?? 0)})` : '-'
       out.push(
-        `  ${count(s.txs).padStart(11)} ${count(s.txPerSec).padStart(7)} ${mb(s.peakRss).padStart(10)}   ${cg.padEnd(19)} ${`${count(s.readPerTx)} B`.padStart(9)} ${`${count(s.writePerTx)} B`.padStart(11)} ${`${(s.cpuShare * 100).toFixed(0)} %`.padStart(5)}`,
+        `  ${count(s.txs).padStart(11)} ${count(s.txPerSec).padStart(7)} ${mb(s.peakRss).padStart(10)}   ${cg.padEnd(19)} ${`${count(s.readPerTx)} B`.padStart(9)} ${`${count(s.writePerTx)} B`.padStart(11)} ${`${(s.cpuShare * 100).toFixed(0)} %`.padStart(5)}   ${[s.mainRunning, s.mainDisk, s.mainSleeping].map((x) => `${(x * 100).toFixed(0)}`.padStart(3)).join(' /')} %   ${`${(s.otherDisk * 100).toFixed(0)} %`.padStart(7)}`,
       )
     }
     const i = r.index
