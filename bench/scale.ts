@@ -156,7 +156,7 @@ async function oneSize(size: number, o: ScaleOptions, noCap: string | undefined,
   const {stats} = chain
   const cumulative = cumulativeTxs(stats.txsByHeight)
   const expectedDbBytes = size * EXPECTED_DB_BYTES_PER_TX
-  const capMiB = o.capMiB ?? Math.min(MAX_CAP_MIB, Math.max(MIN_CAP_MIB, Math.ceil(expectedDbBytes / DB_OVER_CAP / MIB)))
+  const capMiB = o.capMiB ?? Math.min(MAX_CAP_MIB, Math.max(MIN_CAP_MIB, Math.floor(expectedDbBytes / DB_OVER_CAP / MIB)))
   const maxMemoryMiB = o.maxMemory ?? Math.min(BIX_DEFAULT_MAX_MEMORY_MIB, Math.floor(capMiB / 2))
   say(
     `scale ${count(size)}: chain of ${count(stats.txs)} txs (${mb(stats.bytes)}), expected database ${mb(expectedDbBytes)}, ` +
