@@ -516,15 +516,20 @@ export function judgeScale(results: SizeResult[]): ScaleTarget[] {
   const thirty = at(30_000_000)
   const uncapped = (r: SizeResult) => (r.cap.kind === 'none' ? ' UNCAPPED' : '')
   const targets: ScaleTarget[] = []
-  const flatBase = thirty ?? largest
+  // a run stopped at the deadline still says how fast it went as far as it got (a MISS: the whole length was not indexed)
+  const partial = results.find((r) => r.size === 30_000_000 && r.index.exitCode !== 0 && r.index.txs > 0)
+  const flatBase = thirty ?? partial ?? largest
+  const flatName = `30M-under-cap rate ≥ ${TARGETS.flatRate * 100} % of the 1M rate`
   targets.push(
     one && flatBase && flatBase !== one
       ? {
-          name: `30M-under-cap rate ≥ ${TARGETS.flatRate * 100} % of the 1M rate`,
+          name: flatName,
           pass: flatBase === thirty && flatBase.index.txPerSec >= TARGETS.flatRate * one.index.txPerSec,
-          measured: `${count(flatBase.size)}: ${count(flatBase.index.txPerSec)} tx/s${uncapped(flatBase)} = ${((100 * flatBase.index.txPerSec) / one.index.txPerSec).toFixed(0)} % of 1M's ${count(one.index.txPerSec)}${flatBase === thirty ? '' : ' (30M not measured)'}`,
+          measured:
+            `${count(flatBase.size)}: ${count(flatBase.index.txPerSec)} tx/s${uncapped(flatBase)} = ${((100 * flatBase.index.txPerSec) / one.index.txPerSec).toFixed(0)} % of 1M's ${count(one.index.txPerSec)}` +
+            (flatBase === thirty ? '' : flatBase === partial ? ` (stopped after ${count(partial.index.txs)} txs; the last stretch ran at ${count(partial.index.stretches.at(-1)?.txPerSec ?? 0)} tx/s)` : ' (30M not measured)'),
         }
-      : {name: `30M-under-cap rate ≥ ${TARGETS.flatRate * 100} % of the 1M rate`, pass: false, measured: 'not measured (needs 1M and a larger size)'},
+      : {name: flatName, pass: false, measured: 'not measured (needs 1M and a larger size)'},
   )
   targets.push({
     name: `--source blk ≥ ${count(TARGETS.blkRateAt1M)} tx/s at 1M`,
