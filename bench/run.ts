@@ -7,7 +7,7 @@
  *   npm run bench -- --scale [--scale-sizes 1000000,10000000,30000000] [--scale-cap MiB] [--max-memory MiB] [--scale-deadline HH:MM] [--profile]
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
@@ -194,9 +194,23 @@ async function main(): Promise<void> {
 async function scale(o: Options, scale: NonNullable<Options['scale']>, startedAt: Date): Promise<void> {
   const {results, report} = await scaleBench({...scale, maxMemory: o.maxMemory, profile: o.profile, seed: o.seed}, say)
   const resultFile = path.join(REPO_ROOT, 'bench', 'results', `scale-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
-  const machine = {cpus: os.cpus().length, model: os.cpus()[0]?.model, memory: os.totalmem(), node: process.version, loadAverage: os.loadavg()}
+  const machine = {cpus: os.cpus().length, model: os.cpus()[0]?.model, memory: os.totalmem(), node: process.version, loadAverage: os.loadavg(), readAheadKb: readAhead()}
   writeFileSync(resultFile, JSON.stringify({startedAt: startedAt.toISOString(), machine, options: scale, results}, null, 2) + '\n')
   console.log([...report, '', `load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (${os.cpus().length} CPUs)`, `results: ${path.relative(REPO_ROOT, resultFile)}`].join('\n'))
+}
+
+/** Each block device's read-ahead (KiB): a large one turns SQLite's random page reads into long reads under a memory cap. */
+function readAhead(): Record<string, number> {
+  const out: Record<string, number> = {}
+  try {
+    for (const dev of readdirSync('/sys/block')) {
+      const file = `/sys/block/${dev}/queue/read_ahead_kb`
+      if (existsSync(file)) out[dev] = Number(readFileSync(file, 'utf8').trim())
+    }
+  } catch {
+    // not Linux
+  }
+  return out
 }
 
 async function parseLimit(chain: ChainManifest): Promise<Sample> {
