@@ -10,7 +10,7 @@ import {REPO_ROOT} from './generate-chain.js'
  * GNU time when installed, else by polling the child's VmHWM).
  */
 
-const BIN = path.join(REPO_ROOT, 'bin', 'run.js')
+export const BIN = path.join(REPO_ROOT, 'bin', 'run.js')
 const GNU_TIME = '/usr/bin/time'
 /** a run that takes longer than this is stuck, not slow */
 const RUN_TIMEOUT_MS = 60 * 60 * 1000
@@ -74,7 +74,7 @@ export async function runNode(nodeArgs: string[], extraEnv?: NodeJS.ProcessEnv):
 }
 
 /** The inherited environment without BIX_* settings (a BIX_DB or BIX_SOURCE of the shell must not change what is measured). */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
   delete env.FORCE_COLOR
   for (const key of Object.keys(env)) if (key.startsWith('BIX_')) delete env[key]

@@ -4,9 +4,10 @@
  * simulator. See bench/README.md.
  *
  *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q,h,f,m,n] [--parallelism N] [--max-memory MiB] [--mempool-txs N] [--profile]
+ *   npm run bench -- --scale [--scale-sizes 1000000,10000000,30000000] [--scale-cap MiB] [--max-memory MiB] [--scale-deadline HH:MM] [--profile]
  */
-import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
@@ -19,7 +20,8 @@ import {hotFunctions} from './profile-summary.js'
 import {PART_IDS, PART_LABELS, type PartId, type PartResult, type Sample, count, judge, mb, median, ratiosOf, summarize, table} from './report.js'
 import {heavyAddressBench} from './heavy-address.js'
 import {manyAddressesBench} from './many-addresses.js'
-import type {ServerReady} from './serve-chain.js'
+import {scaleBench} from './scale.js'
+import {startNode} from './chain-node.js'
 import type {MempoolChange, MempoolServerReady} from './serve-mempool.js'
 
 const QUERY_RUNS = 11
@@ -49,7 +51,11 @@ interface Options {
   seed?: string
   /** transactions in the mempool of parts m and n */
   mempoolTxs: number
+  /** the scale benchmark instead of the parts (bench/scale.ts) */
+  scale?: {sizes: number[]; capMiB?: number; deadline?: Date}
 }
+
+const DEFAULT_SCALE_SIZES = '1000000,10000000,30000000'
 
 /** bix index --json's summary, the fields the benchmark reads. */
 interface IndexSummary {
@@ -72,6 +78,10 @@ function options(): Options {
       profile: {type: 'boolean', default: false},
       seed: {type: 'string'},
       'mempool-txs': {type: 'string', default: String(DEFAULT_MEMPOOL_TXS)},
+      scale: {type: 'boolean', default: false},
+      'scale-sizes': {type: 'string', default: DEFAULT_SCALE_SIZES},
+      'scale-cap': {type: 'string'},
+      'scale-deadline': {type: 'string'},
     },
   })
   const int = (name: string, text: string | undefined) => {
@@ -90,7 +100,24 @@ function options(): Options {
     profile: values.profile,
     seed: values.seed,
     mempoolTxs: int('mempool-txs', values['mempool-txs']),
+    scale: values.scale
+      ? {
+          sizes: values['scale-sizes'].split(',').map((n) => int('scale-sizes', n.trim().replace(/_/g, ''))),
+          capMiB: values['scale-cap'] === undefined ? undefined : int('scale-cap', values['scale-cap']),
+          deadline: values['scale-deadline'] === undefined ? undefined : deadlineAt(values['scale-deadline']),
+        }
+      : undefined,
   }
+}
+
+/** HH:MM (UTC) today, or tomorrow when that has passed. */
+function deadlineAt(text: string): Date {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(text)
+  if (!m) throw new Error(`--scale-deadline must be HH:MM (UTC), not ${text}`)
+  const d = new Date()
+  d.setUTCHours(Number(m[1]), Number(m[2]), 0, 0)
+  if (d.getTime() < Date.now()) d.setUTCDate(d.getUTCDate() + 1)
+  return d
 }
 
 const say = (line: string) => process.stderr.write(`${line}\n`)
@@ -98,6 +125,7 @@ const say = (line: string) => process.stderr.write(`${line}\n`)
 async function main(): Promise<void> {
   const o = options()
   const startedAt = new Date()
+  if (o.scale) return scale(o, o.scale, startedAt)
   const chainParts = [...o.only].filter((id) => !CHAINLESS_PARTS.includes(id))
   const chain = chainParts.length > 0 ? ensureChain({txs: o.txs, seed: o.seed, onProgress: say}) : undefined
   const needsNode = chainParts.some((id) => id !== 'a' && id !== 'f')
@@ -165,6 +193,28 @@ async function main(): Promise<void> {
   )
   out.push('', `results: ${path.relative(REPO_ROOT, resultFile)}`)
   console.log(out.join('\n'))
+}
+
+async function scale(o: Options, scale: NonNullable<Options['scale']>, startedAt: Date): Promise<void> {
+  const {results, report} = await scaleBench({...scale, maxMemory: o.maxMemory, profile: o.profile, seed: o.seed}, say)
+  const resultFile = path.join(REPO_ROOT, 'bench', 'results', `scale-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+  const machine = {cpus: os.cpus().length, model: os.cpus()[0]?.model, memory: os.totalmem(), node: process.version, loadAverage: os.loadavg(), readAheadKb: readAhead()}
+  writeFileSync(resultFile, JSON.stringify({startedAt: startedAt.toISOString(), machine, options: scale, results}, null, 2) + '\n')
+  console.log([...report, '', `load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (${os.cpus().length} CPUs)`, `results: ${path.relative(REPO_ROOT, resultFile)}`].join('\n'))
+}
+
+/** Each block device's read-ahead (KiB): a large one turns SQLite's random page reads into long reads under a memory cap. */
+function readAhead(): Record<string, number> {
+  const out: Record<string, number> = {}
+  try {
+    for (const dev of readdirSync('/sys/block')) {
+      const file = `/sys/block/${dev}/queue/read_ahead_kb`
+      if (existsSync(file)) out[dev] = Number(readFileSync(file, 'utf8').trim())
+    }
+  } catch {
+    // not Linux
+  }
+  return out
 }
 
 async function parseLimit(chain: ChainManifest): Promise<Sample> {
@@ -352,31 +402,6 @@ async function startMempoolNode(txs: number): Promise<RunningMempoolNode> {
       const change = JSON.parse(await nextLine()) as MempoolChange
       return {added: change.added, removed: change.removed, total: change.size}
     },
-    async stop() {
-      child.stdin!.end()
-      await exited
-    },
-  }
-}
-
-interface RunningNode {
-  ready: ServerReady
-  stop(): Promise<void>
-}
-
-/** The simulator serving the chain, in a child process; stopped by closing its stdin. */
-async function startNode(datadir: string): Promise<RunningNode> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'serve-chain.ts'), datadir], {
-    cwd: REPO_ROOT,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({input: child.stdout!}).once('line', resolve)
-    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}) before serving`)))
-  })
-  return {
-    ready: JSON.parse(line) as ServerReady,
     async stop() {
       child.stdin!.end()
       await exited

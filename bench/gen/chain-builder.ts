@@ -3,7 +3,7 @@ import {createHash, hash as oneShotHash} from 'node:crypto'
 import {scriptToAddress} from '../../src/lib/chain/address.js'
 import {merkleRoot} from '../../src/lib/chain/merkle.js'
 import {REGTEST_GENESIS_HEX, blockSubsidy, coinbaseHeightScript} from '../../test/support/simnode/block-builder.js'
-import {CoinPool} from './coin-pool.js'
+import {CoinSchedule, NEVER, SPEND_AGES, spendAge} from './coin-schedule.js'
 import {ByteStream, Prng, Zipf} from './random.js'
 import {KIND_NAMES, Kind, type Payment, type Spend, Writer, outputScript, sha256d, writeOutputScript, writeTx} from './tx-writer.js'
 
@@ -31,23 +31,41 @@ export interface ChainShape {
   addresses: number
   zipfS: number
   zipfQ: number
-  /** unspent outputs kept spendable; older ones beyond it stay unspent forever */
-  poolCoins: number
+  /** blocks after the last of `txs`, each of catchUpBlockTxs transactions with about catchUpBlockInputs inputs (the scale benchmark's catch-up) */
+  catchUpBlocks: number
+  catchUpBlockTxs: number
+  catchUpBlockInputs: number
+  /** share of a catch-up block's inputs spending dormant outputs of any age (the rest spend what is due, like any block) */
+  catchUpDormantShare: number
 }
 
 export const DEFAULT_SHAPE: Omit<ChainShape, 'txs'> = {
   seed: 'bix-bench-1',
   minBlockTxs: 2000,
   maxBlockTxs: 3000,
-  largeTxShare: 0.01,
+  // with one or two payments and change, 2.2–2.4 outputs a transaction as generated (mainnet ~2.7: ~3B outputs in ~1.1B transactions)
+  largeTxShare: 0.002,
   largeMinOutputs: 50,
   largeMaxOutputs: 500,
   reuseShare: 0.25,
   addresses: 500_000,
   zipfS: 1,
   zipfQ: 10,
-  poolCoins: 250_000,
+  catchUpBlocks: 0,
+  catchUpBlockTxs: 3000,
+  catchUpBlockInputs: 7000,
+  catchUpDormantShare: 0.4,
 }
+
+/** an output below this is worth less than the fee to spend it at a busy time: DUST_DORMANT of them are never spent (mainnet's UTXO set is largely such dust) */
+const DUST_KEPT = 3000
+const DUST_DORMANT = 0.5
+/** most inputs one transaction spends (a consolidation) */
+const MAX_INPUTS = 50
+/** dormant outputs sampled for the catch-up blocks to spend */
+const DORMANT_SAMPLE = 200_000
+/** coinbase outputs may be spent 100 blocks later at the earliest (COINBASE_MATURITY) */
+const COINBASE_MATURITY = 100
 
 /** Fresh outputs by type, roughly mainnet's mix in 2024. */
 const KIND_MIX: Array<[Kind, number]> = [
@@ -80,7 +98,18 @@ export interface GeneratedBlock {
 
 export interface ChainStats {
   blocks: number
+  /** transactions of the chain up to mainTip (the catch-up blocks are counted in catchUp) */
   txs: number
+  /** height of the last block of `txs`; catch-up blocks follow it */
+  mainTip: number
+  mainTipHash: string
+  /** transactions in each block, by height (catch-up blocks included) */
+  txsByHeight: number[]
+  /** outputs made up to mainTip that are unspent there (the genesis coinbase included) */
+  unspentShare: number
+  /** inputs by the age of the output they spend, per SPEND_AGES band ("0", "1-6", …), up to mainTip */
+  inputAges: Record<string, number>
+  catchUp: {blocks: number; txs: number; inputs: number; inputAges: Record<string, number>}
   inputs: number
   outputs: number
   bytes: number
@@ -94,30 +123,32 @@ export function buildChain(shape: ChainShape, onBlock: (block: GeneratedBlock) =
   return new ChainBuilder(shape).run(onBlock)
 }
 
-interface Coinbase {
-  height: number
-  coins: Array<{txid: Buffer; vout: number; value: number; kind: Kind}>
-}
-
 class ChainBuilder {
   private readonly prng: Prng
   private readonly rand: ByteStream
   private readonly zipf: Zipf
-  private readonly pool: CoinPool
+  private readonly schedule: CoinSchedule
   /** hash material of each reused address, 32 bytes a rank */
   private readonly addressHashes: Buffer
   private readonly addressKinds: Uint8Array
   private readonly minerHashes: Buffer[]
   private readonly body = new Writer(8 * 1024 * 1024)
-  private readonly maturing: Coinbase[] = []
   private readonly stats = {blocks: 0, txs: 0, inputs: 0, outputs: 0, bytes: 0, byKind: [0, 0, 0, 0, 0], received: 0, spent: 0, busiestTxs: 0}
+  private readonly txsByHeight: number[] = []
+  /** inputs by age band (AGE_BANDS), of the main chain and of the catch-up blocks */
+  private ages = new Array<number>(AGE_BANDS.length).fill(0)
+  /** in the block being built: coins due now not yet spent, and the share of inputs taken from the dormant sample */
+  private due = 0
+  private dormantShare = 0
   private prevHash: Buffer = ZERO32
 
   constructor(private readonly shape: ChainShape) {
     this.prng = new Prng(shape.seed)
     this.rand = new ByteStream(shape.seed)
     this.zipf = new Zipf(shape.addresses, shape.zipfS, shape.zipfQ)
-    this.pool = new CoinPool(shape.poolCoins)
+    // no block can be higher: the smallest blocks, then the catch-up blocks
+    const lastHeight = BOOTSTRAP_BLOCKS + Math.ceil(shape.txs / shape.minBlockTxs) + shape.catchUpBlocks + 1
+    this.schedule = new CoinSchedule(lastHeight, DORMANT_SAMPLE)
     this.addressHashes = Buffer.alloc(shape.addresses * 32)
     for (let at = 0; at < this.addressHashes.length; at += 1 << 20) {
       const n = Math.min(1 << 20, this.addressHashes.length - at)
@@ -133,22 +164,37 @@ class ChainBuilder {
   run(onBlock: (block: GeneratedBlock) => void): ChainStats {
     const genesis = Buffer.from(REGTEST_GENESIS_HEX, 'hex')
     this.emit(onBlock, 0, genesis, 1)
-    for (let height = 1; this.stats.txs < this.shape.txs; height++) {
-      for (const coinbase of this.matureAt(height)) {
-        for (const c of coinbase.coins) this.pool.add(c.txid, c.vout, c.value, c.kind, -1, this.prng)
-      }
+    let height = 1
+    for (; this.stats.txs < this.shape.txs; height++) {
       const left = this.shape.txs - this.stats.txs
       const txs = height <= BOOTSTRAP_BLOCKS ? 1 : Math.min(left, this.prng.between(this.shape.minBlockTxs, this.shape.maxBlockTxs))
       this.emit(onBlock, height, this.block(height, txs), txs)
     }
+    const main = {...this.stats, tip: height - 1, tipHash: this.tipHash(), ages: this.ages}
+    this.ages = new Array<number>(AGE_BANDS.length).fill(0)
+    for (let i = 0; i < this.shape.catchUpBlocks; i++, height++) {
+      const txs = this.shape.catchUpBlockTxs
+      this.emit(onBlock, height, this.block(height, txs, {inputs: this.shape.catchUpBlockInputs, dormantShare: this.shape.catchUpDormantShare}), txs)
+    }
     const busiestScript = outputScript(Kind.p2wpkh, this.addressHashes.subarray(0, 32))
     return {
       blocks: this.stats.blocks,
-      txs: this.stats.txs,
-      inputs: this.stats.inputs,
-      outputs: this.stats.outputs,
+      txs: main.txs,
+      mainTip: main.tip,
+      mainTipHash: main.tipHash,
+      inputs: main.inputs,
+      outputs: main.outputs,
       bytes: this.stats.bytes,
-      tipHash: Buffer.from(this.prevHash).reverse().toString('hex'),
+      tipHash: this.tipHash(),
+      txsByHeight: this.txsByHeight,
+      unspentShare: (main.outputs - main.inputs) / main.outputs,
+      inputAges: Object.fromEntries(AGE_BANDS.map((band, i) => [band.label, main.ages[i]])),
+      catchUp: {
+        blocks: this.shape.catchUpBlocks,
+        txs: this.stats.txs - main.txs,
+        inputs: this.stats.inputs - main.inputs,
+        inputAges: Object.fromEntries(AGE_BANDS.map((band, i) => [band.label, this.ages[i]])),
+      },
       outputsByKind: Object.fromEntries(KIND_NAMES.map((name, i) => [name, this.stats.byKind[i]])),
       busiest: {
         address: scriptToAddress(busiestScript, 'regtest')!,
@@ -160,31 +206,38 @@ class ChainBuilder {
     }
   }
 
+  private tipHash(): string {
+    return Buffer.from(this.prevHash).reverse().toString('hex')
+  }
+
   private emit(onBlock: (block: GeneratedBlock) => void, height: number, raw: Buffer, txs: number): void {
     const hash = sha256d(raw.subarray(0, 80))
     this.prevHash = hash
     this.stats.blocks++
     this.stats.txs += txs
     this.stats.bytes += raw.length
+    this.txsByHeight.push(txs)
     onBlock({height, hash, raw, txs})
   }
 
-  /** Coinbases that become spendable in the block at `height` (COINBASE_MATURITY = 100). */
-  private matureAt(height: number): Coinbase[] {
-    const ready: Coinbase[] = []
-    while (this.maturing.length > 0 && height - this.maturing[0].height >= 100) ready.push(this.maturing.shift()!)
-    return ready
-  }
-
-  private block(height: number, txCount: number): Buffer {
+  /**
+   * A block of `txCount` transactions (coinbase included). Its inputs spend
+   * the coins due by its height — as many as are due, spread over its
+   * transactions (borrowing coins due soon when too few are due); a
+   * catch-up block instead has a fixed number of inputs, some of them
+   * spending dormant outputs of any age.
+   */
+  private block(height: number, txCount: number, catchUp?: {inputs: number; dormantShare: number}): Buffer {
     const body = this.body
     body.pos = 0
     const txids: Buffer[] = [ZERO32]
     const wtxids: Buffer[] = [ZERO32]
     let fees = 0
     let segwit = false
+    this.due = catchUp ? catchUp.inputs : this.schedule.dueBy(height)
+    this.dormantShare = catchUp ? catchUp.dormantShare : 0
     for (let i = 1; i < txCount; i++) {
-      const tx = this.transaction()
+      const tx = this.transaction(height, txCount - i)
       if (!tx) break // nothing left to spend (cannot happen once the bootstrap coins matured)
       txids.push(tx.txid)
       wtxids.push(tx.wtxid)
@@ -210,29 +263,43 @@ class ChainBuilder {
   }
 
   /**
-   * One ordinary transaction appended to the block body, its outputs
-   * spendable at once (later transactions of the same block may spend them).
-   * Shaped like a wallet's: one or two payments plus change, or a batch
-   * payout of 50–500 outputs; coins picked until they cover the payments,
-   * up to three inputs.
+   * One ordinary transaction appended to the block body. Shaped like a
+   * wallet's: one or two payments plus change, or a batch payout of
+   * 50–500 outputs. Its inputs are the coins due (geometric, mean what is
+   * due over the transactions left, so most spend one or two and a few
+   * consolidate many); payments are cut to what they cover. Each output
+   * gets its spend age when made (SPEND_AGES).
    */
-  private transaction() {
-    const {prng, pool} = this
-    const large = prng.chance(this.shape.largeTxShare)
-    const payouts = large ? logUniform(prng, this.shape.largeMinOutputs, this.shape.largeMaxOutputs) - 1 : prng.chance(0.7) ? 1 : 2
-    let amounts = Array.from({length: payouts}, () => paymentValue(prng, large))
-    const wanted = amounts.reduce((a, b) => a + b, 0)
-    const minInputs = prng.chance(0.7) ? 1 : prng.chance(0.67) ? 2 : 3
+  private transaction(height: number, txsLeft: number) {
+    const {prng, schedule} = this
+    const mean = Math.max(1, this.due / txsLeft)
+    const inputs = Math.min(MAX_INPUTS, geometric(prng, mean))
     const spends: Array<Spend & {rank: number}> = []
     let spent = 0
-    while (pool.size > 0 && spends.length < 3 && (spends.length < minInputs || spent < wanted * 1.2)) {
-      // the first coin the larger of two, as coin selection would prefer; consolidated ones at random
-      const coin = pool.take(prng, spends.length === 0 ? 2 : 1)
+    while (spends.length < inputs) {
+      // nothing waiting at all (a short chain's end): a dormant coin
+      const coin =
+        this.dormantShare > 0 && prng.chance(this.dormantShare)
+          ? (schedule.takeDormant(prng) ?? schedule.take(height, prng))
+          : (schedule.take(height, prng) ?? schedule.takeDormant(prng))
+      if (!coin) break
       spends.push(coin)
       spent += coin.value
+      this.ages[ageBand(height - coin.born)]++
     }
     if (spends.length === 0) return undefined
-    amounts = fitPayments(amounts, Math.floor(spent * 0.7))
+    this.due = Math.max(0, this.due - spends.length)
+
+    // a payment is a share of what the wallet spends (20–80 %), split over its outputs; a batch payout pays small
+    // amounts to many; either way cut to what the inputs cover. Amounts drawn apart from the coins would grind
+    // the coins into dust: a small coin would pay a typical payment's worth.
+    const large = prng.chance(this.shape.largeTxShare)
+    const payouts = large ? logUniform(prng, this.shape.largeMinOutputs, this.shape.largeMaxOutputs) - 1 : prng.chance(0.7) ? 1 : 2
+    const share = (0.2 + 0.6 * prng.float()) * spent
+    const amounts = fitPayments(
+      Array.from({length: payouts}, () => (large ? paymentValue(prng, true) : Math.max(DUST, Math.floor(share / payouts)))),
+      Math.floor(spent * 0.7),
+    )
 
     const payments: Payment[] = []
     const ranks: number[] = []
@@ -253,8 +320,12 @@ class ChainBuilder {
     // sat/vB, most transactions paying little and a few a lot
     const feeRate = Math.exp(prng.float() * Math.log(50))
     const tx = writeTx(this.body, spends, payments, feeRate, this.rand)
+    const change = tx.values.length - 1
     tx.values.forEach((value, vout) => {
-      pool.add(tx.txid, vout, value, payments[vout].kind, ranks[vout], prng)
+      // a wallet's own change is always spent in the end (and so value stays in play); payments may go dormant for good
+      const age = vout === change ? spentAge(prng) : value < DUST_KEPT && prng.chance(DUST_DORMANT) ? NEVER : spendAge(prng)
+      if (age === 0) this.due++
+      schedule.add(tx.txid, vout, value, payments[vout].kind, ranks[vout], height, age, prng)
       this.stats.byKind[payments[vout].kind]++
     })
     const spentBusiest = spends.filter((s) => s.rank === 0).length
@@ -292,15 +363,13 @@ class ChainBuilder {
     const payouts = bootstrap ? BOOTSTRAP_FANOUT : 1
     w.varint(payouts + (commitment ? 1 : 0))
     const each = reward / BigInt(payouts)
-    const coins: Coinbase['coins'] = []
-    const hashes: Buffer[] = []
+    const values: number[] = []
     for (let i = 0; i < payouts; i++) {
       const value = Number(i === payouts - 1 ? reward - each * BigInt(payouts - 1) : each)
       const hash = bootstrap ? Buffer.from(this.rand.take(32)) : this.minerHashes[this.prng.int(MINERS)]
       w.u64(value)
       writeOutputScript(w, Kind.p2wpkh, hash)
-      coins.push({txid: ZERO32, vout: i, value, kind: Kind.p2wpkh})
-      hashes.push(hash)
+      values.push(value)
     }
     if (commitment) {
       w.u64(0)
@@ -315,8 +384,8 @@ class ChainBuilder {
     const txid = commitment
       ? sha256d(Buffer.concat([w.buf.subarray(start, start + 4), w.buf.subarray(inputsStart, outputsEnd), w.buf.subarray(w.pos - 4, w.pos)]))
       : sha256d(w.buf.subarray(start, w.pos))
-    for (const coin of coins) coin.txid = txid
-    this.maturing.push({height, coins})
+    // mature after 100 blocks; miners and the bootstrap coins are always spent in the end
+    values.forEach((value, vout) => this.schedule.add(txid, vout, value, Kind.p2wpkh, -1, height, Math.max(COINBASE_MATURITY, spentAge(this.prng)), this.prng))
     this.stats.outputs += payouts
     this.stats.byKind[Kind.p2wpkh] += payouts
     return {txid}
@@ -330,6 +399,27 @@ class ChainBuilder {
     }
     return Kind.p2wpkh
   }
+}
+
+/** An age from SPEND_AGES for an output that is spent in the end (never NEVER). */
+function spentAge(prng: Prng): number {
+  for (;;) {
+    const age = spendAge(prng)
+    if (age !== NEVER) return age
+  }
+}
+
+/** SPEND_AGES' bands as labels, and the band of an age (the last band holds everything older). */
+const AGE_BANDS = SPEND_AGES.map((band) => ({label: band.min === band.max ? `${band.min}` : `${band.min}-${band.max}`, max: band.max}))
+function ageBand(age: number): number {
+  for (let i = 0; i < AGE_BANDS.length; i++) if (age <= AGE_BANDS[i].max) return i
+  return AGE_BANDS.length - 1
+}
+
+/** 1, 2, 3… with P(k) = p(1−p)^(k−1), mean 1/p. */
+function geometric(prng: Prng, mean: number): number {
+  if (mean <= 1) return 1
+  return 1 + Math.floor(Math.log(1 - prng.float()) / Math.log(1 - 1 / mean))
 }
 
 /** BIP141: sha256d(witness merkle root ‖ witness reserved value), the root over wtxids with the coinbase's as zero. */

@@ -23,8 +23,8 @@ import {Simulator} from '../support/simnode/simulator.js'
  * benchmark's generated chain, whose signatures are not real).
  */
 
-/** 50,000 transactions, ~156,000 outputs: past the writer's 4 MiB sort runs (SORT_RUN_KIB), so the sort writes several files, in a few seconds */
-const CHAIN_TXS = 50_000
+/** 80,000 transactions, ~173,000 outputs: past the writer's 4 MiB sort runs (SORT_RUN_KIB), so the sort writes several files, in a few seconds */
+const CHAIN_TXS = 80_000
 const SQLITE_TEMP_FILE = /^(.*)\/etilqs_[^/]*( \(deleted\))?$/
 
 /** Runs a first `bix index` and notes every SQLite temporary file it opens, and which of them it opened while building the script index. */
