@@ -62,8 +62,14 @@ export class BlkSink {
     Atomics.add(this.state, IN_FLIGHT, 1)
     // a block's own buffer moves to the worker; a small one (the genesis block) lives in the shared pool and is copied
     const own = block.raw.byteOffset === 0 && block.raw.buffer.byteLength === block.raw.length
-    const raw = own ? block.raw : Buffer.from(block.raw)
-    this.port.postMessage({...block, raw, hash: Buffer.from(block.hash)}, [raw.buffer as ArrayBuffer])
+    const raw = own ? block.raw : new Uint8Array(block.raw)
+    try {
+      this.port.postMessage({...block, raw, hash: Buffer.from(block.hash)}, [raw.buffer as ArrayBuffer])
+    } catch {
+      // Node 22+ refuses to transfer some Node-owned buffers (DataCloneError): send a copy in a buffer of its own
+      const copy = new Uint8Array(block.raw)
+      this.port.postMessage({...block, raw: copy, hash: Buffer.from(block.hash)}, [copy.buffer])
+    }
   }
 
   /** Waits until every block is written and checked (the last one always is). */
