@@ -19,8 +19,8 @@ import {parseArgs} from 'node:util'
 import {parseBlock} from '../src/lib/chain/block-parser.js'
 import {sha256d} from '../src/lib/chain/hashes.js'
 import {type IndexedBlock, type IndexedOutput, type IndexedSpend, buildIndexedBlock, scriptKeyOf, toIndexedBlock} from '../src/lib/chain/indexed-block.js'
-import {openIndex} from '../src/lib/store/database.js'
-import {IndexWriter} from '../src/lib/store/writer.js'
+import {openIndex} from '../src/lib/store/sqlite/database.js'
+import {IndexWriter} from '../src/lib/store/sqlite/writer.js'
 import {readFixtureChain} from '../test/support/simnode/fixture-chain.js'
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')

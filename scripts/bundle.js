@@ -20,7 +20,7 @@ const result = await esbuild.build({
   entryPoints: {
     cli: 'src/cli.ts',
     'decode-worker': 'src/lib/index/decode-worker.ts',
-    'checkpoint-worker': 'src/lib/store/checkpoint-worker.ts',
+    'checkpoint-worker': 'src/lib/store/sqlite/checkpoint-worker.ts',
   },
   outdir: 'dist',
   bundle: true,
@@ -30,7 +30,7 @@ const result = await esbuild.build({
   sourcemap: true,
   // typescript is read by @oclif/core only in development (bin/dev.js), which runs the sources, not
   // this bundle. better-sqlite3's JavaScript is bundled (loading its 13 files cost ~6 ms of every
-  // start); its native addon stays in node_modules, named to it by src/lib/store/sqlite-addon.ts.
+  // start); its native addon stays in node_modules, named to it by src/lib/store/sqlite/sqlite-addon.ts.
   external: ['typescript'],
   // the sources are ES modules: where they ask for their own URL, give them the bundle's
   define: {'import.meta.url': 'bixModuleUrl'},

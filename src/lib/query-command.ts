@@ -6,7 +6,8 @@ import {type NetworkName, networkFromChainName} from './chain/networks.js'
 import {isBixError} from './errors.js'
 import {getBlockchainInfo} from './node/node-api.js'
 import type {NodeConfig} from './node/types.js'
-import {type IndexDb, openIndex} from './store/database.js'
+import type {IndexStore} from './store/index-store.js'
+import {openStore} from './store/open-store.js'
 import {formatCount} from './ui/format.js'
 
 /** When the node is asked how fresh the index is, it must not hold the answer up. */
@@ -37,9 +38,9 @@ export abstract class QueryCommand<T extends typeof Command> extends BaseCommand
     return {file: this.databasePath(flags.db, network ?? 'main'), network}
   }
 
-  protected openQueryIndex(): IndexDb {
+  protected openQueryIndex(): IndexStore {
     const {file, network} = this.queryIndex()
-    return openIndex(file, {mode: 'read', network})
+    return openStore(file, {mode: 'read', network})
   }
 
   /** Warns when the node is ahead of (or on another branch than) the tip the answers reflect. */

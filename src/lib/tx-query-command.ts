@@ -9,9 +9,7 @@ import {BlockReads} from './query/block-reads.js'
 import {errorAtLine, readTargetLines} from './query/target-lines.js'
 import type {TxLookup} from './query/tx-report.js'
 import {chooseQuerySource} from './sources/choose-source.js'
-import {openIndex} from './store/database.js'
-import {withReadSnapshot} from './store/read-snapshot.js'
-import {TxReader} from './store/tx-reader.js'
+import {openStore} from './store/open-store.js'
 import {Answers} from './ui/answers.js'
 
 /** Blocks fetched at once while a query reads prevouts and spenders from them. */
@@ -68,15 +66,15 @@ export abstract class TxQueryCommand<T extends typeof Command> extends BaseComma
   private async withLookup(flags: TxQueryFlags, ask: (lookup: TxLookup) => Promise<void>): Promise<void> {
     const config = this.resolveNode(flags)
     const network = (flags.network as NetworkName | undefined) ?? config.network
-    const db = openIndex(this.databasePath(flags.db, network), {mode: 'read', network: flags.db ? (flags.network as NetworkName | undefined) : network})
+    const db = openStore(this.databasePath(flags.db, network), {mode: 'read', network: flags.db ? (flags.network as NetworkName | undefined) : network})
     try {
       const client = this.connectNode(config, flags, {retryForMs: flags['retry-for']})
       const signal = this.interrupt.signal
       const info = await getBlockchainInfo(client, {signal})
       if (networkFromChainName(info.chain) !== db.network) {
-        throw new BixError('WrongNetwork', `the index ${db.path} holds ${db.network}, the node runs ${info.chain}`)
+        throw new BixError('WrongNetwork', `the index ${db.location} holds ${db.network}, the node runs ${info.chain}`)
       }
-      await withReadSnapshot(db, async () => {
+      await db.readSnapshot(async () => {
         const tip = db.tip()
         if (tip && info.blocks > tip.height) {
           this.warnLine(`the index is ${info.blocks - tip.height} blocks behind the node (index ${tip.height}, node ${info.blocks}); run bix index`)
@@ -84,7 +82,7 @@ export abstract class TxQueryCommand<T extends typeof Command> extends BaseComma
           this.warnLine(`the index's tip at height ${tip.height} is not the node's (a reorg); run bix index`)
         }
         const blocks = new BlockReads(await chooseQuerySource(client, READ_AHEAD, signal), signal)
-        await ask({reader: new TxReader(db), client, blocks, network: db.network, tipHeight: tip?.height ?? -1, signal})
+        await ask({reader: db.txReader(), client, blocks, network: db.network, tipHeight: tip?.height ?? -1, signal})
       })
     } finally {
       db.close()

@@ -7,7 +7,7 @@ import {after, before, describe, test} from 'node:test'
 import Database from 'better-sqlite3'
 import {Block} from 'bitcoinjs-lib'
 
-import {SCHEMA_VERSION} from '../../src/lib/store/schema.js'
+import {SCHEMA_VERSION} from '../../src/lib/store/sqlite/schema.js'
 import {runBix} from '../support/cli.js'
 import {type FixtureBlock, fixtureForkHeight, readFixtureChain} from '../support/simnode/fixture-chain.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'

@@ -6,7 +6,7 @@ import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 import Database from 'better-sqlite3'
 
-import {readIndex} from '../../src/lib/store/database.js'
+import {readIndex} from '../../src/lib/store/sqlite/database.js'
 import {type BixOptions, runBix} from '../support/cli.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
 

@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {describe, test} from 'node:test'
 
-import {openIndex} from '../../src/lib/store/database.js'
+import {openIndex} from '../../src/lib/store/sqlite/database.js'
 import {type BixOptions, runBix, spawnBix} from '../support/cli.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
 import {ANSI, hasScript, runOnTerminal} from '../support/terminal.js'

@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {openIndex} from '../../src/lib/store/database.js'
+import {openIndex} from '../../src/lib/store/sqlite/database.js'
 import {runBix} from '../support/cli.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
 import {closedPort} from '../support/tiny-node.js'

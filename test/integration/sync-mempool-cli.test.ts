@@ -7,7 +7,7 @@ import {describe, test} from 'node:test'
 import Database from 'better-sqlite3'
 import {Transaction} from 'bitcoinjs-lib'
 
-import {acquireWriterLock} from '../../src/lib/store/lock.js'
+import {acquireWriterLock} from '../../src/lib/store/sqlite/lock.js'
 import {type BixResult, runBix, spawnBix} from '../support/cli.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
 import {type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3'
 
 import {BixError} from '../../src/lib/errors.js'
 import {findForkHeight} from '../../src/lib/index/fork.js'
-import {openIndex} from '../../src/lib/store/database.js'
+import {openIndex} from '../../src/lib/store/sqlite/database.js'
 import {type BixOptions, type BixResult, runBix} from '../support/cli.js'
 import {indexDigest} from '../support/index-digest.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'

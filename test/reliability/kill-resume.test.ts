@@ -4,7 +4,7 @@ import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 import Database from 'better-sqlite3'
 
-import {BULK_LOAD, SCRIPT_INDEX} from '../../src/lib/store/schema.js'
+import {BULK_LOAD, SCRIPT_INDEX} from '../../src/lib/store/sqlite/schema.js'
 import {type BixResult, runBix, spawnBix} from '../support/cli.js'
 import {type CoreTruth, assertIndexAgrees, coreMempoolTruth, coreTruth} from '../support/core-oracle.js'
 import {indexDigest} from '../support/index-digest.js'

@@ -6,7 +6,7 @@ import {toDisplayHex} from '../../src/lib/chain/hashes.js'
 import {scriptKeyOf} from '../../src/lib/chain/indexed-block.js'
 import type {FetchedEntry, FetchedTx} from '../../src/lib/mempool/mempool-rpc.js'
 import {Staging} from '../../src/lib/mempool/staging.js'
-import type {MempoolTxRow, OutputValue} from '../../src/lib/store/mempool-writer.js'
+import type {MempoolTxRow, OutputValue} from '../../src/lib/store/index-store.js'
 
 /**
  * Staging new mempool transactions: parents before children whatever order

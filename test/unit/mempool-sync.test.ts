@@ -12,7 +12,7 @@ import {type SyncMempoolOptions, syncMempool} from '../../src/lib/mempool/mempoo
 import {makeEndpoint} from '../../src/lib/node/config.js'
 import {createNodeClient} from '../../src/lib/node/rpc-client.js'
 import type {NodeClient} from '../../src/lib/node/types.js'
-import {TX_SHIFT} from '../../src/lib/store/schema.js'
+import {TX_SHIFT} from '../../src/lib/store/output-ids.js'
 import {inputTxid} from '../support/simnode/ledger.js'
 import {Simulator} from '../support/simnode/simulator.js'
 

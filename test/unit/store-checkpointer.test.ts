@@ -6,9 +6,9 @@ import {after, test} from 'node:test'
 
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
 import {toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
-import {WalCheckpointer} from '../../src/lib/store/checkpointer.js'
-import {openIndex} from '../../src/lib/store/database.js'
-import {IndexWriter} from '../../src/lib/store/writer.js'
+import {WalCheckpointer} from '../../src/lib/store/sqlite/checkpointer.js'
+import {openIndex} from '../../src/lib/store/sqlite/database.js'
+import {IndexWriter} from '../../src/lib/store/sqlite/writer.js'
 import {indexDigest} from '../support/index-digest.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
 

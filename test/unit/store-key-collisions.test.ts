@@ -8,10 +8,9 @@ import {Block} from 'bitcoinjs-lib'
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
 import {sha256d, toDisplayHex} from '../../src/lib/chain/hashes.js'
 import {type IndexedBlock, type IndexedOutput, type IndexedSpend, buildIndexedBlock, scriptKeyOf, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
-import {AddressReader} from '../../src/lib/store/address-reader.js'
-import {type IndexDb, openIndex} from '../../src/lib/store/database.js'
-import {TX_SHIFT} from '../../src/lib/store/schema.js'
-import {IndexWriter} from '../../src/lib/store/writer.js'
+import {AddressReader} from '../../src/lib/store/sqlite/address-reader.js'
+import {type IndexDb, openIndex} from '../../src/lib/store/sqlite/database.js'
+import {IndexWriter} from '../../src/lib/store/sqlite/writer.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
 
 /**
@@ -70,7 +69,7 @@ function answersFor(reader: AddressReader, key: Buffer) {
   const activity = reader.chainActivity(key)
   return {
     stats: {funded: activity.funded_txo_count, fundedSum: activity.funded_txo_sum, spent: activity.spent_txo_count, spentSum: activity.spent_txo_sum, txs: activity.tx_count},
-    unspent: reader.unspent(key, undefined, 0).map((u) => `${toDisplayHex(reader.txidOf(Math.floor(u.id / TX_SHIFT)))}:${u.id % TX_SHIFT}`).sort(),
+    unspent: reader.unspent(key, undefined, 0).map((u) => `${toDisplayHex(reader.txidOf(u.txNum))}:${u.vout}`).sort(),
     history: reader.history(key, undefined, 0).map((h) => toDisplayHex(reader.txidOf(h.txNum))).sort(),
   }
 }
@@ -163,7 +162,7 @@ describe('txids that share the 6 bytes txid_keys holds', () => {
       // a writer of its own, as a new run has: it looks the victim up in SQLite, not among its recent txids
       new IndexWriter(db).applyBlocks([twinBlock])
       const reader = new AddressReader(db)
-      assert.deepEqual(reader.output(victimTxNum * TX_SHIFT), {value: victim.value, spentBy: null, scriptKey: scriptKeyOf(Buffer.from(victim.script, 'hex'))})
+      assert.deepEqual(reader.output(victimTxNum, 0), {value: victim.value, spentBy: null, scriptKey: scriptKeyOf(Buffer.from(victim.script, 'hex'))})
       assert.equal(db.meta('duplicate_txids'), undefined)
       assert.equal(reader.txNumOf(victimTxid), victimTxNum)
       assert.equal(reader.txNumOf(twin), twinTxNum)
@@ -183,8 +182,8 @@ describe('txids that share the 6 bytes txid_keys holds', () => {
       ])
       new IndexWriter(db).applyBlocks([spend])
       const reader = new AddressReader(db)
-      assert.equal(reader.output(victimTxNum * TX_SHIFT)?.spentBy, reader.txNumOf(spender))
-      assert.equal(reader.output(twinTxNum * TX_SHIFT)?.spentBy, null)
+      assert.equal(reader.output(victimTxNum, 0)?.spentBy, reader.txNumOf(spender))
+      assert.equal(reader.output(twinTxNum, 0)?.spentBy, null)
     } finally {
       db.close()
     }
@@ -195,7 +194,7 @@ describe('txids that share the 6 bytes txid_keys holds', () => {
     try {
       const spend = madeUpBlock(tip, [Buffer.alloc(32, 0x97), Buffer.alloc(32, 0x96)], [], [{txIndex: 1, vin: 0, prevTxid: absent, prevVout: 0}])
       assert.throws(() => new IndexWriter(db).applyBlocks([spend]), {name: 'DatabaseError', message: new RegExp(`spends unknown output ${toDisplayHex(absent)}:0`)})
-      assert.equal(new AddressReader(db).output(victimTxNum * TX_SHIFT)?.spentBy, null)
+      assert.equal(new AddressReader(db).output(victimTxNum, 0)?.spentBy, null)
       assert.equal(db.tip()?.height, tip.height)
     } finally {
       db.close()

@@ -6,9 +6,10 @@ import {after, describe, test} from 'node:test'
 
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
 import {type IndexedBlock, buildIndexedBlock, rowsOf, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
-import {openIndex} from '../../src/lib/store/database.js'
-import {BULK_LOAD, TX_NUM_OF_TXID, txidKey} from '../../src/lib/store/schema.js'
-import {IndexWriter, type StaleSpends} from '../../src/lib/store/writer.js'
+import {openIndex} from '../../src/lib/store/sqlite/database.js'
+import {txidKey} from '../../src/lib/store/output-ids.js'
+import {BULK_LOAD, TX_NUM_OF_TXID} from '../../src/lib/store/sqlite/schema.js'
+import {IndexWriter, type StaleSpends} from '../../src/lib/store/sqlite/writer.js'
 import {indexDigest} from '../support/index-digest.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
 

@@ -7,9 +7,8 @@ import {QueryCommand} from '../../lib/query-command.js'
 import {type AddressReport, type ReportOptions, addressReport} from '../../lib/query/address-report.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
-import {AddressReader} from '../../lib/store/address-reader.js'
-import {type IndexDb, type StoredTip, readIndex} from '../../lib/store/database.js'
-import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
+import type {IndexStore, StoredTip} from '../../lib/store/index-store.js'
+import {readStore} from '../../lib/store/open-store.js'
 import {Answers} from '../../lib/ui/answers.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 
@@ -71,14 +70,14 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
       ...(flags.script ?? []).map((s) => scriptTarget(s, network)),
     ]
     const now = Math.floor(Date.now() / 1000)
-    const options = (db: IndexDb) => ({utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: new AddressReader(db)})
+    const options = (db: IndexStore) => ({utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: db.addressReader()})
     let network: NetworkName
     let indexTip
     let reports: AddressReport[] = []
     if (!flags.file && !flags.jsonl) {
       // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
       const {file, network: expected} = this.queryIndex()
-      const read = readIndex(file, {network: expected}, (db) => {
+      const read = readStore(file, {network: expected}, (db) => {
         const o = options(db)
         return {reports: fixed(db.network).map((target) => addressReport(db, target, o)), tip: db.tip(), network: db.network}
       })
@@ -104,7 +103,7 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
    * --file and --jsonl: answers written as they are ready, so that memory
    * stays flat whatever the count, all at the tip the run started at.
    */
-  private async stream(fixed: (network: NetworkName) => QueryTarget[], options: (db: IndexDb) => ReportOptions): Promise<{tip: StoredTip | undefined; network: NetworkName}> {
+  private async stream(fixed: (network: NetworkName) => QueryTarget[], options: (db: IndexStore) => ReportOptions): Promise<{tip: StoredTip | undefined; network: NetworkName}> {
     const {flags} = this
     const db = this.openQueryIndex()
     const answers = new Answers<AddressReport>({json: this.jsonEnabled(), jsonl: flags.jsonl, stream: true, render: (r, separate) => this.render(r, db.network, separate)})
@@ -117,7 +116,7 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
         await answers.add(report)
       }
       // one read transaction for the whole run, across the awaits
-      const tip = await withReadSnapshot(db, async () => {
+      const tip = await db.readSnapshot(async () => {
         const tip = db.tip()
         for (const target of fixed(db.network)) await answer(target)
         if (flags.file) {

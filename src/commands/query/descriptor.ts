@@ -7,7 +7,6 @@ import {badInput} from '../../lib/errors.js'
 import {QueryCommand} from '../../lib/query-command.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type Derivation, type WalletDescriptor, type WalletReport, walletReport} from '../../lib/query/wallet-report.js'
-import {withReadSnapshot} from '../../lib/store/read-snapshot.js'
 import {Answers} from '../../lib/ui/answers.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
 
@@ -70,7 +69,7 @@ Each ranged branch is derived from index 0 until --gap consecutive scripts have 
         await answers.add(report)
       }
       // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
-      indexTip = await withReadSnapshot(db, async () => {
+      indexTip = await db.readSnapshot(async () => {
         const tip = db.tip()
         if (fromArgs) await answer(fromArgs)
         if (flags.file) {

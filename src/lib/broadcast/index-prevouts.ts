@@ -1,12 +1,8 @@
-import fs from 'node:fs'
-
-import type Database from 'better-sqlite3'
-
 import {fromDisplayHex} from '../chain/hashes.js'
 import type {NetworkName} from '../chain/networks.js'
 import {isBixError} from '../errors.js'
-import {type IndexDb, openIndex} from '../store/database.js'
-import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from '../store/schema.js'
+import type {IndexStore} from '../store/index-store.js'
+import {openStore, storeExists} from '../store/open-store.js'
 import {type IndexPrevoutReader, type Outpoint, outpointKey} from './prevouts.js'
 
 /**
@@ -24,16 +20,16 @@ export interface IndexPrevouts {
 
 export function openIndexPrevouts(dbPath: string, network: NetworkName): IndexPrevouts {
   const warnings: string[] = []
-  if (!fs.existsSync(dbPath)) return {warnings, close: () => {}}
-  let db: IndexDb
+  if (!storeExists(dbPath)) return {warnings, close: () => {}}
+  let db: IndexStore
   try {
-    db = openIndex(dbPath, {network, mode: 'read'})
+    db = openStore(dbPath, {network, mode: 'read'})
   } catch (err) {
     if (!isBixError(err)) throw err
     warnings.push(`index not used for fees: ${err.message}`)
     return {warnings, close: () => {}}
   }
-  const lookup = outputValues(db.sqlite)
+  const lookup = outputValues(db)
   return {
     warnings,
     reader: (outpoints) => {
@@ -48,23 +44,15 @@ export function openIndexPrevouts(dbPath: string, network: NetworkName): IndexPr
   }
 }
 
-/**
- * Values of confirmed outputs by outpoint: outputs.id = tx_num · 2^20 + vout,
- * the transaction found by the 8-byte txid prefix its index is built on, then
- * the whole txid (internal byte order). Spent outputs are found too: whether
- * an input is still spendable is the node's to say.
- */
-export function outputValues(sqlite: Database.Database): (outpoints: readonly Outpoint[]) => Map<string, {value: number}> {
-  const stmt = sqlite
-    .prepare<[number, Buffer, number], number>(`SELECT value FROM outputs WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + ?`)
-    .pluck()
+/** Values of confirmed outputs by outpoint. Spent outputs are found too: whether an input is still spendable is the node's to say. */
+function outputValues(db: IndexStore): (outpoints: readonly Outpoint[]) => Map<string, {value: number}> {
   return (outpoints) => {
+    const values = db.outputValues(outpoints.map((o) => ({txid: fromDisplayHex(o.txid), vout: o.vout})))
     const found = new Map<string, {value: number}>()
-    for (const o of outpoints) {
-      const txid = fromDisplayHex(o.txid)
-      const value = stmt.get(txidKey(txid), txid, o.vout)
+    outpoints.forEach((o, i) => {
+      const value = values[i]
       if (value !== undefined) found.set(outpointKey(o), {value})
-    }
+    })
     return found
   }
 }

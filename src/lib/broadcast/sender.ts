@@ -1,5 +1,5 @@
 import {BixError, ExitCode, RpcCode, RpcError} from '../errors.js'
-import {sleep} from '../node/abortable.js'
+import {sleep} from '../abortable.js'
 import {TransientFailure} from '../node/failures.js'
 import {sendRawTransaction, submitPackage, type SubmitPackageResult} from '../node/node-api.js'
 import type {NodeClient} from '../node/types.js'

@@ -1,5 +1,3 @@
-import fs from 'node:fs'
-
 import {NETWORKS, type NetworkName} from '../chain/networks.js'
 import {fromDisplayHex} from '../chain/hashes.js'
 import {checkNode} from '../node/preflight.js'
@@ -7,11 +5,8 @@ import type {NodeClient} from '../node/types.js'
 import {BlkBlockSource, type BlkStats} from '../sources/blk-source.js'
 import type {SourceKind} from '../sources/block-source.js'
 import {type SourceChoice, chooseSource} from '../sources/choose-source.js'
-import {type WriterLock, acquireWriterLock} from '../store/lock.js'
-import {openIndex} from '../store/database.js'
-import {BULK_LOAD} from '../store/schema.js'
-import {WalCheckpointer} from '../store/checkpointer.js'
-import {IndexWriter} from '../store/writer.js'
+import type {WriterLock} from '../store/index-store.js'
+import {acquireWriterLock, openStore} from '../store/open-store.js'
 import {type NodeChain, RestNodeChain, RpcNodeChain} from './node-chain.js'
 import {type IndexProgress, type IndexRunResult, type Reorg, runIndex} from './indexer.js'
 import {InlineDecoder, WorkerDecoder} from './decoder.js'
@@ -63,7 +58,7 @@ export interface IndexNodeEvents {
 export interface IndexRunSummary extends IndexRunResult {
   network: NetworkName
   database: string
-  /** the database file and its write-ahead log */
+  /** bytes the index takes on disk */
   databaseBytes: number
   source: SourceKind
   sourceReason: string
@@ -82,8 +77,8 @@ const DECODE_AHEAD_SHARE = 0.1
 const BATCH_SHARE = 0.2
 /** what one row (txid, output or spend) of a batch costs: its columns in the decoded block, and the writer's pending arrays and Buffer views; a rough, generous figure */
 const BYTES_PER_ROW = 300
-/** a run at least this far behind checkpoints the write-ahead log on a thread of its own (WalCheckpointer) */
-const CHECKPOINT_THREAD_BLOCKS = 100
+/** a run at least this far behind is a long one: the store may tidy up on a thread meanwhile (WriterOptions.longRun) */
+const LONG_RUN_BLOCKS = 100
 /** blocks per write transaction when blocks are small (regtest, early mainnet) */
 const DEFAULT_BATCH_BLOCKS = 1000
 /** heights listed at a time: bounds a reorg's detection delay over HTTP; files are scanned a long window at a time */
@@ -100,14 +95,13 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
       signal,
       onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`),
     }))
-  let summary: Omit<IndexRunSummary, 'databaseBytes'>
+  let summary: IndexRunSummary
   try {
-    const db = openIndex(o.dbPath, {network, mode: 'write', maxMemoryBytes: Math.floor(o.maxMemoryBytes * CACHE_SHARE)})
+    const db = openStore(o.dbPath, {network, mode: 'write', maxMemoryBytes: Math.floor(o.maxMemoryBytes * CACHE_SHARE)})
     try {
-      const writer = new IndexWriter(db, {})
       // the first run builds the script index once at the end (see startBulkLoad); a run after a killed one goes on with it
-      const bulkLoad = db.meta(BULK_LOAD) === '1' || db.tip() === undefined
-      if (bulkLoad && db.meta(BULK_LOAD) !== '1') writer.startBulkLoad()
+      const resumingBulkLoad = db.building()
+      const bulkLoad = resumingBulkLoad || db.tip() === undefined
       const readAhead = {concurrency: o.parallelism, maxBytes: Math.floor(o.maxMemoryBytes * READ_AHEAD_SHARE)}
       const tipHeight = db.tip()?.height ?? -1
       const blocksBehind = Math.max(0, (o.toHeight ?? node.blocks) - tipHeight)
@@ -126,8 +120,8 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
         chosen.source.kind === 'rest' ? new RestNodeChain(client, fromDisplayHex(NETWORKS[network].genesisHash)) : new RpcNodeChain(client)
       const speed = new Speed()
       const decoder = o.decodeOnWorker === false ? new InlineDecoder() : new WorkerDecoder()
-      // a thread costs more than it saves on a run of a few blocks
-      const checkpointer = bulkLoad || blocksBehind >= CHECKPOINT_THREAD_BLOCKS ? new WalCheckpointer(db) : undefined
+      const writer = db.writer({longRun: bulkLoad || blocksBehind >= LONG_RUN_BLOCKS})
+      if (bulkLoad && !resumingBulkLoad) writer.startBulkLoad()
       let result: IndexRunResult
       try {
         result = await runIndex({
@@ -136,14 +130,8 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
           store: {
             tip: () => db.tip(),
             blockHashes: (from, to) => db.blockHashes(from, to),
-            applyBlocks: (blocks) => {
-              writer.applyBlocks(blocks)
-              checkpointer?.request()
-            },
-            undoAbove: (height, stale) => {
-              writer.undoAbove(height, stale)
-              checkpointer?.request()
-            },
+            applyBlocks: (blocks) => writer.applyBlocks(blocks),
+            undoAbove: (height, stale) => writer.undoAbove(height, stale),
           },
           source: chosen.source,
           decoder,
@@ -170,7 +158,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
         })
       } finally {
         await decoder.close()
-        await checkpointer?.close()
+        await writer.close()
       }
       if (bulkLoad) {
         o.events?.onBuildingScriptIndex?.()
@@ -179,7 +167,8 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
       summary = {
         ...result,
         network,
-        database: o.dbPath,
+        database: db.location,
+        databaseBytes: 0,
         source: chosen.source.kind,
         sourceReason: chosen.reason,
         blockFiles: chosen.source instanceof BlkBlockSource ? {...chosen.source.stats} : undefined,
@@ -187,13 +176,10 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
     } finally {
       db.close()
     }
+    // measured once closed: closing folds SQLite's write-ahead log into the file
+    summary.databaseBytes = db.sizeBytes()
   } finally {
     if (lock !== o.heldLock) lock.release()
   }
-  // measured once closed: closing checkpoints the write-ahead log into the file
-  return {...summary, databaseBytes: fileBytes(o.dbPath) + fileBytes(`${o.dbPath}-wal`)}
-}
-
-function fileBytes(file: string): number {
-  return fs.statSync(file, {throwIfNoEntry: false})?.size ?? 0
+  return summary
 }

@@ -1,5 +1,5 @@
 import {RpcCode} from '../errors.js'
-import {sleep} from '../node/abortable.js'
+import {sleep} from '../abortable.js'
 import {fields, hexBytes, object} from '../node/answer-fields.js'
 import {type MempoolInfo, btcToSats, getMempoolInfo} from '../node/node-api.js'
 import type {BatchResult, CallOptions, NodeClient} from '../node/types.js'

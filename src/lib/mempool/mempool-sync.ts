@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 
 import {fromDisplayHex, toDisplayHex} from '../chain/hashes.js'
 import type {NetworkName} from '../chain/networks.js'
@@ -7,9 +6,8 @@ import {type IndexNodeOptions, type IndexRunSummary, indexNode} from '../index/i
 import {getBestBlockHash, getBlockchainInfo, getRawMempool} from '../node/node-api.js'
 import {checkNode} from '../node/preflight.js'
 import type {NodeClient} from '../node/types.js'
-import {type IndexDb, openIndex} from '../store/database.js'
-import {type WriterLock, acquireWriterLock} from '../store/lock.js'
-import {MempoolWriter} from '../store/mempool-writer.js'
+import type {IndexStore, MempoolWrites, WriterLock} from '../store/index-store.js'
+import {acquireWriterLock, openStore, storeExists, storeLabel} from '../store/open-store.js'
 import {type FetchedEntry, fetchMempoolTxs, waitForLoadedMempool} from './mempool-rpc.js'
 import {Staging} from './staging.js'
 
@@ -111,14 +109,14 @@ export async function syncMempool(o: SyncMempoolOptions): Promise<MempoolSyncRes
   const {client, network, signal} = o
   await checkNode(client, {network, call: {signal}})
   await waitForLoadedMempool(client, {signal, onWaiting: () => o.events?.onWaitLoaded?.()})
-  if (!o.index && !fs.existsSync(o.dbPath)) {
+  if (!o.index && !storeExists(o.dbPath)) {
     throw new BixError('DatabaseError', `no index at ${o.dbPath}; run bix index first, or bix sync-mempool --index`)
   }
   const lock = await acquireWriterLock(o.dbPath, {command: 'sync-mempool', wait: o.waitLock, signal, onWait: (holder) => o.events?.onWaitLock?.(`pid ${holder.pid}`)})
   try {
     let indexedBlocks = 0
     for (let attempts = 1; ; attempts++) {
-      const db = openIndex(o.dbPath, {network, mode: 'write', maxMemoryBytes: CACHE_BYTES})
+      const db = openStore(o.dbPath, {network, mode: 'write', maxMemoryBytes: CACHE_BYTES})
       let outcome: Attempt
       try {
         outcome = await syncOnce(db, o)
@@ -127,7 +125,7 @@ export async function syncMempool(o: SyncMempoolOptions): Promise<MempoolSyncRes
       }
       if (outcome.kind === 'done') {
         const {kind: _, ...counts} = outcome
-        return {network, database: o.dbPath, ...counts, indexedBlocks, attempts, elapsedMs: Math.round(performance.now() - started)}
+        return {network, database: storeLabel(o.dbPath), ...counts, indexedBlocks, attempts, elapsedMs: Math.round(performance.now() - started)}
       }
       const why = whyNotSynced(outcome)
       if (!o.index) throw new BixError('IndexBehind', `${why}; run bix index first, or bix sync-mempool --index`)
@@ -153,9 +151,9 @@ function whyNotSynced(outcome: Exclude<Attempt, {kind: 'done'}>): string {
   return `the index is ${index}, not at the node's tip, ${at(outcome.node)}`
 }
 
-async function syncOnce(db: IndexDb, o: SyncMempoolOptions): Promise<Attempt> {
+async function syncOnce(db: IndexStore, o: SyncMempoolOptions): Promise<Attempt> {
   const {client, signal} = o
-  const writer = new MempoolWriter(db)
+  const writer = db.mempoolWriter()
   const indexTip = db.tip()
   // seen after the lock is held and before the listing: the index cannot move now, the node can
   const tip = await nodeTip(client, signal)
@@ -218,7 +216,7 @@ async function nodeTip(client: NodeClient, signal: AbortSignal): Promise<ChainTi
 }
 
 /** What to remove (stored, no longer listed) and what to fetch (listed, not stored), in the node's order. */
-function diff(writer: MempoolWriter, listed: readonly string[]): {remove: Buffer[]; toFetch: string[]; kept: number} {
+function diff(writer: MempoolWrites, listed: readonly string[]): {remove: Buffer[]; toFetch: string[]; kept: number} {
   const stored = new Set<string>()
   for (const txid of writer.txids()) stored.add(toDisplayHex(txid))
   const toFetch: string[] = []

@@ -2,7 +2,7 @@ import {parseTransaction} from '../chain/block-parser.js'
 import {toDisplayHex} from '../chain/hashes.js'
 import {scriptKeyOf} from '../chain/indexed-block.js'
 import {BixError} from '../errors.js'
-import type {MempoolSpendRow, MempoolTxRow, OutputValue} from '../store/mempool-writer.js'
+import type {MempoolSpendRow, MempoolTxRow, OutputValue} from '../store/index-store.js'
 import type {FetchedEntry, FetchedTx} from './mempool-rpc.js'
 import {isGone} from './mempool-rpc.js'
 

@@ -3,7 +3,7 @@ import http from 'node:http'
 import {performance} from 'node:perf_hooks'
 
 import {BixError, RpcError, badInput} from '../errors.js'
-import {linkSignals, sleep} from './abortable.js'
+import {linkSignals, sleep} from '../abortable.js'
 import {AdaptiveLimit} from './adaptive-limit.js'
 import {cleartextWarning, describeCredentials, endpointLabel, isLoopbackHost, readCookie} from './config.js'
 import {TransientFailure, giveUpError} from './failures.js'

@@ -1,6 +1,6 @@
 import {BixError} from '../errors.js'
 import {formatDuration} from '../ui/format.js'
-import {sleep} from './abortable.js'
+import {sleep} from '../abortable.js'
 import {type WaitReason, transientReason} from './failures.js'
 import {getBlockchainInfo} from './node-api.js'
 import {checkNode} from './preflight.js'

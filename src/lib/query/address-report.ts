@@ -1,10 +1,7 @@
 import {fromDisplayHex, toDisplayHex} from '../chain/hashes.js'
 import {isProvablyUnspendable} from '../chain/script.js'
 import {BixError, badInput} from '../errors.js'
-import {AddressReader, type TxChange, positionOf, txNumOf} from '../store/address-reader.js'
-import type {IndexDb} from '../store/database.js'
-import {BULK_LOAD, TX_SHIFT} from '../store/schema.js'
-import {type MempoolActivity, mempoolActivityOf, mempoolSnapshotInfo, mempoolSnapshotIsCurrent} from '../store/mempool-reader.js'
+import type {AddressReads, IndexStore, MempoolActivity, MempoolSnapshotInfo, OutputRef, TxChange, UnspentOutput} from '../store/index-store.js'
 import type {QueryTarget} from './targets.js'
 
 /**
@@ -91,19 +88,19 @@ export interface ReportOptions {
   /** unix seconds, for the snapshot's age */
   now: number
   /** one reader for all the targets of a read snapshot, so that its statements are prepared once (default: a new one) */
-  reader?: AddressReader
+  reader?: AddressReads
 }
 
-export function addressReport(db: IndexDb, target: QueryTarget, options: ReportOptions): AddressReport {
+export function addressReport(db: IndexStore, target: QueryTarget, options: ReportOptions): AddressReport {
   const tip = db.tip()
-  if (db.meta(BULK_LOAD) === '1') {
+  if (db.building()) {
     const where = tip ? `at height ${tip.height}` : 'empty so far'
     throw new BixError('IndexBusy', `the index is still being built (its first bix index run, ${where}, has not finished); queries work once it has`)
   }
-  const reader = options.reader ?? new AddressReader(db)
-  const snapshot = mempoolSnapshotInfo(db)
+  const reader = options.reader ?? db.addressReader()
+  const snapshot = db.mempoolInfo()
   const mempoolUsed = mempoolSnapshotIsCurrent(snapshot, tip?.hash)
-  const pool = mempoolView(reader, mempoolUsed ? mempoolActivityOf(db, target.scriptKey) : undefined)
+  const pool = mempoolView(reader, mempoolUsed ? db.mempoolActivity(target.scriptKey) : undefined)
   // Core never puts an OP_RETURN output in its UTXO set: it is counted as funded, never as unspent
   // (a --scripthash target does not say its script, so this needs --script)
   const unspendable = target.script !== null && isProvablyUnspendable(Buffer.from(target.script, 'hex'))
@@ -174,18 +171,17 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
 
   if (options.utxos) {
     let unconfirmedFrom = 0
-    let confirmedBefore: number | undefined
+    let confirmedBefore: OutputRef | undefined
     if (after?.kind === 'outpoint') {
       const at = pool.utxos.findIndex((u) => u.txid === after.txid && u.vout === after.vout)
       if (at >= 0) unconfirmedFrom = at + 1
       else {
         const txNum = reader.txNumOf(fromDisplayHex(after.txid))
-        const id = txNum === undefined ? undefined : txNum * TX_SHIFT + after.vout
-        const out = id === undefined ? undefined : reader.output(id)
-        if (id === undefined || !out || out.spentBy !== null || !out.scriptKey.equals(target.scriptKey)) {
+        const out = txNum === undefined ? undefined : reader.output(txNum, after.vout)
+        if (txNum === undefined || !out || out.spentBy !== null || !out.scriptKey.equals(target.scriptKey)) {
           throw badInput(`--after ${after.txid}:${after.vout}: not an unspent output of this address`)
         }
-        confirmedBefore = id
+        confirmedBefore = {txNum, vout: after.vout}
         unconfirmedFrom = pool.utxos.length
       }
     }
@@ -199,7 +195,7 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
       const want = Number.isFinite(room) ? room + 1 : 0
       const rows = reader.unspent(target.scriptKey, before, want)
       for (const row of rows) {
-        if (pool.spentConfirmed.has(row.id)) continue
+        if (pool.spentConfirmed.has(refKey(row))) continue
         if (room === 0) {
           more = true
           break
@@ -208,10 +204,10 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
         room--
       }
       if (want === 0 || rows.length < want || more) break
-      before = rows.at(-1)!.id
+      before = rows.at(-1)!
     }
     report.utxos = page
-    report.pending_spends = pool.pending.map((p) => ('id' in p ? {...confirmedUtxo(reader, p), spent_by: p.spentBy} : p))
+    report.pending_spends = pool.pending.map((p) => ('txNum' in p ? {...confirmedUtxo(reader, p), spent_by: p.spentBy} : p))
     if (more && page.length > 0) {
       const last = page.at(-1)!
       report.next_after = {...report.next_after, utxos: `${last.txid}:${last.vout}`}
@@ -222,9 +218,15 @@ export function addressReport(db: IndexDb, target: QueryTarget, options: ReportO
 
 const activity = (entry: HistoryEntry): Activity => ({txid: entry.txid, height: entry.height, time: entry.time})
 
-function confirmedUtxo(reader: AddressReader, row: {id: number; value: number}): Utxo {
-  const txNum = txNumOf(row.id)
-  return {txid: toDisplayHex(reader.txidOf(txNum)), vout: positionOf(row.id), value: row.value, height: reader.blockOf(txNum).height}
+function confirmedUtxo(reader: AddressReads, row: UnspentOutput): Utxo {
+  return {txid: toDisplayHex(reader.txidOf(row.txNum)), vout: row.vout, value: row.value, height: reader.blockOf(row.txNum).height}
+}
+
+const refKey = (ref: OutputRef) => `${ref.txNum}:${ref.vout}`
+
+/** True when the snapshot was completed against the index's current tip: on another tip, some of its transactions may be confirmed or conflicted. */
+function mempoolSnapshotIsCurrent(info: MempoolSnapshotInfo, indexTipHash: Buffer | undefined): boolean {
+  return info.syncedAt !== null && indexTipHash !== undefined && info.tipHash === toDisplayHex(indexTipHash)
 }
 
 type After = {kind: 'txid'; txid: string} | {kind: 'outpoint'; txid: string; vout: number}
@@ -244,13 +246,13 @@ interface MempoolView {
   history: HistoryEntry[]
   /** outputs of mempool transactions no other one spends, newest first */
   utxos: Utxo[]
-  /** confirmed output id → the mempool transaction spending it */
-  spentConfirmed: Map<number, string>
-  /** the script's outputs a mempool transaction spends: unconfirmed ones described, confirmed ones by id */
-  pending: Array<PendingSpend | {id: number; value: number; spentBy: string}>
+  /** confirmed output (refKey) → the mempool transaction spending it */
+  spentConfirmed: Map<string, string>
+  /** the script's outputs a mempool transaction spends: unconfirmed ones described, confirmed ones by (tx_num, vout) */
+  pending: Array<PendingSpend | (UnspentOutput & {spentBy: string})>
 }
 
-function mempoolView(reader: AddressReader, activity: MempoolActivity | undefined): MempoolView {
+function mempoolView(reader: AddressReads, activity: MempoolActivity | undefined): MempoolView {
   const stats: TxoStats = {funded_txo_count: 0, funded_txo_sum: 0, spent_txo_count: 0, spent_txo_sum: 0, tx_count: 0}
   const view: MempoolView = {stats, history: [], utxos: [], spentConfirmed: new Map(), pending: []}
   if (!activity) return view
@@ -270,9 +272,9 @@ function mempoolView(reader: AddressReader, activity: MempoolActivity | undefine
     const txNum = reader.txNumOf(spend.prevTxid)
     if (txNum === undefined) spentUnconfirmed.set(`${toDisplayHex(spend.prevTxid)}:${spend.prevVout}`, spender)
     else {
-      const id = txNum * TX_SHIFT + spend.prevVout
-      view.spentConfirmed.set(id, spender)
-      view.pending.push({id, value: spend.value, spentBy: spender})
+      const ref = {txNum, vout: spend.prevVout}
+      view.spentConfirmed.set(refKey(ref), spender)
+      view.pending.push({...ref, value: spend.value, spentBy: spender})
     }
   }
   for (const out of activity.outputs) {

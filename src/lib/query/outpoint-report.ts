@@ -2,7 +2,6 @@ import {Transaction} from 'bitcoinjs-lib'
 
 import {toDisplayHex} from '../chain/hashes.js'
 import {badInput} from '../errors.js'
-import {TX_SHIFT} from '../store/schema.js'
 import {confirmedSpends, confirmedStatus, mempoolSpends, outpointKey} from './spenders.js'
 import type {Outspend, TxStatus} from './tx-json.js'
 import {type TxLookup, fromMempool, notFound, parseTxid} from './tx-report.js'
@@ -41,8 +40,7 @@ export async function outpointReport(lookup: TxLookup, input: string): Promise<O
   const {reader, blocks} = lookup
   const txNum = reader.txNumOf(txid)
   if (txNum !== undefined) {
-    // no block holds 2^20 outputs in one transaction; a larger vout would name another transaction's output id
-    const output = vout < TX_SHIFT ? reader.output(txNum, vout) : undefined
+    const output = reader.output(txNum, vout)
     if (!output) throw missing()
     const place = reader.place(txNum)
     const ref = {txid: txidHex, vout}

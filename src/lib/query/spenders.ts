@@ -4,7 +4,7 @@ import {fromDisplayHex, toDisplayHex} from '../chain/hashes.js'
 import {BixError, RpcCode, RpcError} from '../errors.js'
 import {getRawTransactionHex, getTxSpendingPrevout} from '../node/node-api.js'
 import type {NodeClient} from '../node/types.js'
-import type {TxReader} from '../store/tx-reader.js'
+import type {TxReads} from '../store/index-store.js'
 import type {BlockReads} from './block-reads.js'
 import type {Outspend, TxStatus} from './tx-json.js'
 
@@ -30,7 +30,7 @@ export function confirmedStatus(place: {height: number; blockHash: Buffer; block
 
 /** The confirmed spenders of outputs the index holds as spent, by outpointKey. */
 export async function confirmedSpends(
-  reader: TxReader,
+  reader: TxReads,
   blocks: BlockReads,
   spent: ReadonlyArray<OutpointRef & {spentBy: number}>,
 ): Promise<Map<string, Outspend>> {

@@ -5,7 +5,7 @@ import type {NetworkName} from '../chain/networks.js'
 import {BixError, RpcCode, RpcError, badInput} from '../errors.js'
 import {getMempoolEntry, getRawTransactionHex} from '../node/node-api.js'
 import type {NodeClient} from '../node/types.js'
-import type {TxReader} from '../store/tx-reader.js'
+import type {TxReads} from '../store/index-store.js'
 import {type BlockReads, transactionBytesAt} from './block-reads.js'
 import {type OutpointRef, confirmedSpends, confirmedStatus, mempoolSpends, outpointKey} from './spenders.js'
 import {
@@ -51,7 +51,7 @@ export interface TxReport {
 }
 
 export interface TxLookup {
-  reader: TxReader
+  reader: TxReads
   client: NodeClient
   blocks: BlockReads
   network: NetworkName
@@ -131,7 +131,7 @@ export async function fromMempool(lookup: TxLookup, txid: string): Promise<strin
 async function prevoutsOf(lookup: TxLookup, tx: Transaction): Promise<Array<Prevout | undefined>> {
   const {reader, blocks} = lookup
   const prevouts: Array<Prevout | undefined> = new Array(tx.ins.length).fill(undefined)
-  const confirmed: Array<{vin: number; vout: number; value: number; place: ReturnType<TxReader['place']>}> = []
+  const confirmed: Array<{vin: number; vout: number; value: number; place: ReturnType<TxReads['place']>}> = []
   const unconfirmed: Array<{vin: number; parent: OutpointRef}> = []
   tx.ins.forEach((input, vin) => {
     if (isCoinbaseInput(input)) return

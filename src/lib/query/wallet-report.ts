@@ -1,8 +1,7 @@
 import type {DescriptorChain} from '../chain/descriptor.js'
 import {fromDisplayHex} from '../chain/hashes.js'
 import type {NetworkName} from '../chain/networks.js'
-import {AddressReader} from '../store/address-reader.js'
-import type {IndexDb} from '../store/database.js'
+import type {AddressReads, IndexStore} from '../store/index-store.js'
 import {type Freshness, type HistoryEntry, type PendingSpend, type Utxo, addressReport} from './address-report.js'
 import {scriptTarget} from './targets.js'
 
@@ -72,7 +71,7 @@ export interface WalletDescriptor {
   chains: DescriptorChain[]
 }
 
-export function walletReport(db: IndexDb, wallet: WalletDescriptor[], options: WalletOptions): WalletReport {
+export function walletReport(db: IndexStore, wallet: WalletDescriptor[], options: WalletOptions): WalletReport {
   const addresses: WalletAddress[] = []
   const utxos: NonNullable<WalletReport['utxos']> = []
   const pending: NonNullable<WalletReport['pending_spends']> = []
@@ -80,7 +79,7 @@ export function walletReport(db: IndexDb, wallet: WalletDescriptor[], options: W
   const balance = {confirmed: 0, unconfirmed: 0, total: 0}
   let freshness: Freshness | undefined
   let checked = 0
-  const reader = new AddressReader(db)
+  const reader = db.addressReader()
 
   // a script two descriptors share (the same key given twice) counts once
   const seen = new Set<string>()
@@ -142,7 +141,7 @@ export function walletReport(db: IndexDb, wallet: WalletDescriptor[], options: W
 }
 
 /** Unconfirmed first (by when first seen, latest first), then confirmed by height and place in the block, latest first. */
-function newestFirst(entries: HistoryEntry[], reader: AddressReader): HistoryEntry[] {
+function newestFirst(entries: HistoryEntry[], reader: AddressReads): HistoryEntry[] {
   const place = new Map<string, number>()
   for (const e of entries) if (e.height !== null) place.set(e.txid, reader.txNumOf(fromDisplayHex(e.txid)) ?? 0)
   return entries.sort((a, b) => {

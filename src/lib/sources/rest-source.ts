@@ -1,6 +1,6 @@
 import {sha256d, toDisplayHex} from '../chain/hashes.js'
 import {BixError} from '../errors.js'
-import {sleep} from '../node/abortable.js'
+import {sleep} from '../abortable.js'
 import type {NodeClient} from '../node/types.js'
 import {type BlockSource, type RawBlock, type ReadAhead, type WantedBlock, fetchInOrder} from './block-source.js'
 

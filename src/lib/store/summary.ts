@@ -1,14 +1,12 @@
-import fs from 'node:fs'
-
 import {toDisplayHex} from '../chain/hashes.js'
 import type {NetworkName} from '../chain/networks.js'
-import {readIndex} from './database.js'
-import {readLockHolder} from './lock.js'
-import {mempoolSnapshotInfo} from './mempool-reader.js'
-import {BULK_LOAD} from './schema.js'
+import type {BackendName} from './index-store.js'
+import {readStore, storeExists, writerLockHolder} from './open-store.js'
 
 /** What `bix status` shows about the index: read-only, cheap, and safe while `bix index` writes. */
 export interface IndexSummary {
+  backend: BackendName
+  /** a file's path, or a PostgreSQL URL with its password masked */
   path: string
   network: NetworkName
   schemaVersion: number
@@ -17,7 +15,7 @@ export interface IndexSummary {
   tipHash: string | null
   /** true until the first `bix index` run has finished: its script index is built at the end, and queries wait for it */
   building: boolean
-  /** the database file with its write-ahead log */
+  /** bytes on disk: the database file with its write-ahead log, or the PostgreSQL database's tables and indexes */
   sizeBytes: number
   /** the PID of the `bix index` or `bix sync-mempool` writing to it now */
   writerPid: number | null
@@ -25,36 +23,23 @@ export interface IndexSummary {
   mempool: {txCount: number; syncedAt: number | null} | null
 }
 
-/** undefined when there is no database at `file`; BixError (DatabaseError, …) when there is one that cannot be read. */
-export function describeIndex(file: string): IndexSummary | undefined {
-  // only a file that is really not there is "no index"; one bix may not read is openIndex's to explain
-  const missing = (() => {
-    try {
-      fs.statSync(file)
-      return false
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      return code === 'ENOENT' || code === 'ENOTDIR'
-    }
-  })()
-  if (missing) return undefined
-  return readIndex(file, {}, (db) => {
-    const tip = db.tip()
-    const mempool = mempoolSnapshotInfo(db)
+/** undefined when there is no index at `db`; BixError (DatabaseError, …) when there is one that cannot be read. */
+export function describeIndex(db: string): IndexSummary | undefined {
+  if (!storeExists(db)) return undefined
+  return readStore(db, {}, (store) => {
+    const tip = store.tip()
+    const mempool = store.mempoolInfo()
     return {
-      path: file,
-      network: db.network,
-      schemaVersion: db.schemaVersion,
+      backend: store.backend,
+      path: store.location,
+      network: store.network,
+      schemaVersion: store.schemaVersion,
       tipHeight: tip?.height ?? null,
       tipHash: tip ? toDisplayHex(tip.hash) : null,
-      building: db.meta(BULK_LOAD) === '1',
-      sizeBytes: fileBytes(file) + fileBytes(`${file}-wal`),
-      writerPid: readLockHolder(file)?.pid ?? null,
+      building: store.building(),
+      sizeBytes: store.sizeBytes(),
+      writerPid: writerLockHolder(db)?.pid ?? null,
       mempool: mempool.syncedAt === null ? null : {txCount: mempool.txCount, syncedAt: mempool.syncedAt},
     }
   })
-}
-
-function fileBytes(file: string): number {
-  return fs.statSync(file, {throwIfNoEntry: false})?.size ?? 0
 }

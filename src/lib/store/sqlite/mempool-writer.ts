@@ -1,10 +1,12 @@
 import type Database from 'better-sqlite3'
 
-import {BixError} from '../errors.js'
-import {pauseHere} from '../test-pause.js'
+import {BixError} from '../../errors.js'
+import {pauseHere} from '../../test-pause.js'
+import {MEMPOOL_SYNCED_AT, MEMPOOL_TIP, type MempoolChange, type MempoolWrites, type OutputValue} from '../index-store.js'
 import type {IndexDb} from './database.js'
-import {MEMPOOL_SYNCED_AT, MEMPOOL_TIP} from './mempool-reader.js'
-import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
+
+import {TX_SHIFT, txidKey} from '../output-ids.js'
+import {TX_NUM_OF_TXID} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -23,43 +25,7 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  * a new transaction spends (confirmed, or in the snapshot).
  */
 
-export interface OutputValue {
-  /** first 8 bytes of sha256(scriptPubKey) */
-  scriptKey: Buffer
-  /** satoshis */
-  value: number
-}
-
-export interface MempoolSpendRow extends OutputValue {
-  /** the output spent, txid in internal byte order */
-  prevTxid: Buffer
-  prevVout: number
-}
-
-export interface MempoolTxRow {
-  /** internal byte order */
-  txid: Buffer
-  /** unix seconds, the node's time of entry */
-  firstSeen: number
-  vsize: number
-  /** satoshis */
-  fee: number
-  /** by vout */
-  outputs: readonly OutputValue[]
-  /** by vin, each with the output it spends */
-  spends: readonly MempoolSpendRow[]
-}
-
-export interface MempoolChange {
-  /** txids (internal byte order) that left the node's mempool */
-  remove: readonly Buffer[]
-  /** parents before children */
-  add: readonly MempoolTxRow[]
-  /** set on the change that completes a sync: the snapshot now equals the node's mempool on this tip */
-  complete?: {syncedAt: number; tipHash: string}
-}
-
-export class MempoolWriter {
+export class MempoolWriter implements MempoolWrites {
   private readonly sqlite: Database.Database
   private readonly allTxids: Database.Statement<[], Buffer>
   private readonly mempoolOutput: Database.Statement<[Buffer, number], {script_key: Buffer; value: number}>

@@ -2,8 +2,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {sleep} from '../node/abortable.js'
-import {BixError} from '../errors.js'
+import {sleep} from '../../abortable.js'
+import {BixError} from '../../errors.js'
+import type {AcquireOptions, LockHolder, WriterLock} from '../index-store.js'
 
 /**
  * One writer per index: `<db>.lock`, created exclusively (0600) and holding
@@ -13,31 +14,6 @@ import {BixError} from '../errors.js'
  * for the writer. Readers never take the lock: SQLite's WAL lets them read
  * while the writer writes.
  */
-
-export interface LockHolder {
-  pid: number
-  /** what the holder runs: "index" or "sync-mempool" */
-  command?: string
-  host: string
-  /** /proc/<pid>/stat start time in clock ticks; absent off Linux */
-  startTicks?: number
-  since: string
-}
-
-export interface WriterLock {
-  readonly path: string
-  release(): void
-}
-
-export interface AcquireOptions {
-  /** what the caller runs, for the message another writer gets */
-  command: string
-  /** wait for the holder to finish instead of failing with IndexBusy */
-  wait: boolean
-  signal?: AbortSignal
-  /** told once, when the lock is held by another live process and we wait */
-  onWait?: (holder: LockHolder) => void
-}
 
 const POLL_MS = 250
 
@@ -126,7 +102,6 @@ function tryCreate(file: string, command: string): WriterLock | undefined {
   fs.closeSync(fd)
   let released = false
   return {
-    path: file,
     release() {
       if (released) return
       released = true
@@ -190,5 +165,16 @@ function startTicksOf(pid: number): number | undefined {
     return Number.isFinite(ticks) ? ticks : undefined
   } catch {
     return undefined
+  }
+}
+
+/** Whether a file is at `file`: false only when it is really not there (a file bix may not read is the opener's to explain). */
+export function fileExists(file: string): boolean {
+  try {
+    fs.statSync(file)
+    return true
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return code !== 'ENOENT' && code !== 'ENOTDIR'
   }
 }

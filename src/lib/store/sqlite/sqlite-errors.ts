@@ -1,4 +1,4 @@
-import {BixError} from '../errors.js'
+import {BixError} from '../../errors.js'
 
 /**
  * SQLite's failures as one-line DatabaseErrors that name the file. Anything

@@ -1,8 +1,10 @@
 import type Database from 'better-sqlite3'
 
-import {BixError} from '../errors.js'
+import {BixError} from '../../errors.js'
+import type {IndexedTxOutput, TxPlace, TxReads} from '../index-store.js'
 import type {IndexDb} from './database.js'
-import {TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
+import {TX_SHIFT, txidKey} from '../output-ids.js'
+import {TX_NUM_OF_TXID} from './schema.js'
 import {databaseError} from './sqlite-errors.js'
 
 /**
@@ -13,28 +15,7 @@ import {databaseError} from './sqlite-errors.js'
  * `bix index` writes (WAL).
  */
 
-export interface TxPlace {
-  txNum: number
-  /** internal byte order */
-  txid: Buffer
-  height: number
-  /** internal byte order */
-  blockHash: Buffer
-  /** the header's timestamp, unix seconds */
-  blockTime: number
-  /** 0 for the coinbase */
-  position: number
-}
-
-export interface IndexedTxOutput {
-  vout: number
-  /** satoshis */
-  value: number
-  /** the spending transaction's tx_num, null while unspent */
-  spentBy: number | null
-}
-
-export class TxReader {
+export class TxReader implements TxReads {
   private readonly txNumStmt: Database.Statement<[number, Buffer], number>
   private readonly txidStmt: Database.Statement<[number], Buffer>
   private readonly blockStmt: Database.Statement<[number], {height: number; hash: Buffer; header: Buffer; first_tx: number}>
@@ -74,6 +55,8 @@ export class TxReader {
 
   /** One output, undefined when the index has no such output. */
   output(txNum: number, vout: number): IndexedTxOutput | undefined {
+    // no transaction has 2^20 outputs; a larger vout would name another transaction's output id
+    if (vout >= TX_SHIFT) return undefined
     const row = this.reading(() => this.outputStmt.get(txNum * TX_SHIFT + vout))
     return row && {vout, value: row.value, spentBy: row.spent_by}
   }

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import type {Worker} from 'node:worker_threads'
 
-import {startWorker} from '../worker-thread.js'
+import {startWorker} from '../../worker-thread.js'
 import type {IndexDb} from './database.js'
 
 /**

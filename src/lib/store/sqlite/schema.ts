@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3'
 
+import {TX_SHIFT, txidKey} from '../output-ids.js'
+
 /**
  * The index's tables and how a database of an older bix is brought up to
  * date. Each migration takes the database from `version - 1` to `version`
@@ -13,15 +15,6 @@ export interface Migration {
   up(db: Database.Database): void
 }
 
-/**
- * Output ids pack a transaction and a position: id = tx_num · 2^20 + vout
- * (spent_by is the spending tx_num alone since schema 3). A block of 4 MWU
- * holds fewer than 2^17 outputs, and tx_num · 2^20 stays below 2^53 up to
- * 8.5 billion transactions, so the ids are exact JS numbers. Always combine
- * and split them with multiplication and division: bit shifts in JS are
- * 32-bit.
- */
-export const TX_SHIFT = 2 ** 20
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -121,17 +114,6 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
 ]
-
-/**
- * The key txid_keys finds a transaction by: the txid's (at `at`) first 6 bytes
- * (internal order) as an integer. A 6-byte integer is smaller than an
- * 8-byte blob in every entry, and a batch's keys, sorted, are inserted in
- * one ordered pass instead of at random places of an index. Keys shared by
- * two transactions only cost a look at the second's txid.
- */
-export function txidKey(txid: Uint8Array, at = 0): number {
-  return txid[at] + txid[at + 1] * 2 ** 8 + txid[at + 2] * 2 ** 16 + txid[at + 3] * 2 ** 24 + txid[at + 4] * 2 ** 32 + txid[at + 5] * 2 ** 40
-}
 
 /** tx_num of the latest transaction with a txid (a BIP30 duplicate replaced the earlier one); parameters: txidKey(txid), txid. */
 export const TX_NUM_OF_TXID =

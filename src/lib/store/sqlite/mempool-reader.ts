@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3'
 
-import {toDisplayHex} from '../chain/hashes.js'
+import {toDisplayHex} from '../../chain/hashes.js'
+import {MEMPOOL_SYNCED_AT, MEMPOOL_TIP, type MempoolActivity, type MempoolSnapshotInfo} from '../index-store.js'
 import type {IndexDb} from './database.js'
 import {databaseError} from './sqlite-errors.js'
 
@@ -11,18 +12,6 @@ import {databaseError} from './sqlite-errors.js'
  * the tip, some of its transactions may be confirmed or conflicted, so
  * readers use it only while MEMPOOL_TIP is the index's tip.
  */
-
-/** meta keys the mempool sync writes */
-export const MEMPOOL_SYNCED_AT = 'mempool_synced_at'
-export const MEMPOOL_TIP = 'mempool_tip'
-
-export interface MempoolSnapshotInfo {
-  txCount: number
-  /** unix seconds of the last completed sync; null: never synced */
-  syncedAt: number | null
-  /** display hex of the index tip the snapshot was taken against */
-  tipHash: string | null
-}
 
 interface MempoolStatements {
   count: Database.Statement<[], number>
@@ -57,35 +46,6 @@ export function mempoolSnapshotInfo(db: IndexDb): MempoolSnapshotInfo {
   } catch (err) {
     throw databaseError(err, db.path, 'reading')
   }
-}
-
-/** True when the snapshot was completed against the index's current tip. */
-export function mempoolSnapshotIsCurrent(info: MempoolSnapshotInfo, indexTipHash: Buffer | undefined): boolean {
-  return info.syncedAt !== null && indexTipHash !== undefined && info.tipHash === toDisplayHex(indexTipHash)
-}
-
-export interface MempoolOutput {
-  /** internal byte order */
-  txid: Buffer
-  vout: number
-  value: number
-}
-
-export interface MempoolSpend {
-  /** the spending mempool transaction, internal byte order */
-  txid: Buffer
-  vin: number
-  prevTxid: Buffer
-  prevVout: number
-  /** the value of the output spent */
-  value: number
-}
-
-export interface MempoolActivity {
-  outputs: MempoolOutput[]
-  spends: MempoolSpend[]
-  /** txid (display hex) → when the node first saw it (unix seconds), for every transaction above */
-  firstSeen: Map<string, number>
 }
 
 export function mempoolActivityOf(db: IndexDb, scriptKey: Buffer): MempoolActivity {

@@ -1,4 +1,4 @@
-import {BixError} from '../errors.js'
+import {BixError} from '../../errors.js'
 import type {IndexDb} from './database.js'
 
 /**

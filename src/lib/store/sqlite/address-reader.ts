@@ -1,8 +1,10 @@
 import type Database from 'better-sqlite3'
 
-import {BixError} from '../errors.js'
+import {BixError} from '../../errors.js'
+import type {AddressReads, BlockOfTx, ChainActivity, OutputRef, TxChange, UnspentOutput} from '../index-store.js'
 import type {IndexDb} from './database.js'
-import {TX_NUM_OF_TXID, TX_SHIFT, scriptKeyIs, txidKey} from './schema.js'
+import {TX_SHIFT, outputId, txNumOfId, txidKey, voutOfId} from '../output-ids.js'
+import {TX_NUM_OF_TXID, scriptKeyIs} from './schema.js'
 import {databaseError} from './sqlite-errors.js'
 
 /**
@@ -12,39 +14,10 @@ import {databaseError} from './sqlite-errors.js'
  * and safe while `bix index` writes (WAL).
  */
 
-export interface BlockOfTx {
-  height: number
-  /** internal byte order */
-  hash: Buffer
-  /** the header's timestamp, unix seconds */
-  time: number
-}
-
-export const txNumOf = (packedId: number) => Math.floor(packedId / TX_SHIFT)
-export const positionOf = (packedId: number) => packedId % TX_SHIFT
-
-export interface ChainActivity {
-  funded_txo_count: number
-  funded_txo_sum: number
-  spent_txo_count: number
-  spent_txo_sum: number
-  /** transactions that paid or spent the script */
-  tx_count: number
-  /** the oldest and newest of them, undefined without any */
-  firstTxNum?: number
-  lastTxNum?: number
-}
-
-export interface TxChange {
-  txNum: number
-  /** satoshis paid to the script minus satoshis spent from it */
-  delta: number
-}
-
 /** SQLite's LIMIT for "no limit" */
 const NO_LIMIT = -1
 
-export class AddressReader {
+export class AddressReader implements AddressReads {
   private readonly statsStmt: Database.Statement<[{key: Buffer}], {funded: number; fundedSum: number | null; spent: number; spentSum: number | null}>
   private readonly txSpanStmt: Database.Statement<[{key: Buffer}], {txs: number; first: number | null; last: number | null}>
   private readonly historyStmt: Database.Statement<[{key: Buffer; before: number; limit: number}], {t: number; delta: number}>
@@ -97,37 +70,35 @@ export class AddressReader {
     })
   }
 
-  /** The script's transactions older than `beforeTxNum` (all when undefined), newest first, at most `limit` (0: all). */
   history(scriptKey: Buffer, beforeTxNum: number | undefined, limit: number): TxChange[] {
     return this.reading(() =>
       this.historyStmt.all({key: scriptKey, before: beforeTxNum ?? Number.MAX_SAFE_INTEGER, limit: limit > 0 ? limit : NO_LIMIT}).map((r) => ({txNum: r.t, delta: r.delta})),
     )
   }
 
-  /** Unspent outputs of the script with ids below `beforeId` (all when undefined), newest first, at most `limit` (0: all). */
-  unspent(scriptKey: Buffer, beforeId: number | undefined, limit: number): Array<{id: number; value: number}> {
-    return this.reading(() => this.unspentStmt.all({key: scriptKey, before: beforeId ?? Number.MAX_SAFE_INTEGER, limit: limit > 0 ? limit : NO_LIMIT}))
+  unspent(scriptKey: Buffer, before: OutputRef | undefined, limit: number): UnspentOutput[] {
+    const beforeId = before ? outputId(before.txNum, before.vout) : Number.MAX_SAFE_INTEGER
+    const rows = this.reading(() => this.unspentStmt.all({key: scriptKey, before: beforeId, limit: limit > 0 ? limit : NO_LIMIT}))
+    return rows.map((r) => ({txNum: txNumOfId(r.id), vout: voutOfId(r.id), value: r.value}))
   }
 
-  /** One output by id: undefined when the index has no such output. */
-  output(id: number): {value: number; spentBy: number | null; scriptKey: Buffer} | undefined {
-    const row = this.reading(() => this.valueStmt.get(id))
+  output(txNum: number, vout: number): {value: number; spentBy: number | null; scriptKey: Buffer} | undefined {
+    // no transaction has 2^20 outputs; a larger vout would name another transaction's output id
+    if (vout >= TX_SHIFT) return undefined
+    const row = this.reading(() => this.valueStmt.get(outputId(txNum, vout)))
     return row && {value: row.value, spentBy: row.spent_by, scriptKey: row.script_key}
   }
 
-  /** internal byte order */
   txidOf(txNum: number): Buffer {
     const txid = this.reading(() => this.txidStmt.get(txNum))
     if (!txid) throw damaged(this.db.path, `transaction ${txNum} is missing`)
     return txid
   }
 
-  /** The tx_num of a confirmed transaction, undefined if the index does not hold it. */
   txNumOf(txid: Buffer): number | undefined {
     return this.reading(() => this.txNumStmt.get(txidKey(txid), txid)) ?? undefined
   }
 
-  /** Every tx_num of a confirmed txid, oldest first: one, or two for a coinbase repeated by a BIP30 duplicate. */
   txNumsOf(txid: Buffer): number[] {
     return this.reading(() => this.txNumsStmt.all(txidKey(txid), txid))
   }

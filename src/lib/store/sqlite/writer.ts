@@ -1,14 +1,17 @@
 import type Database from 'better-sqlite3'
 
-import {toDisplayHex} from '../chain/hashes.js'
-import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../chain/indexed-block.js'
-import {NETWORKS} from '../chain/networks.js'
-import {BixError} from '../errors.js'
-import {pauseHere} from '../test-pause.js'
+import {toDisplayHex} from '../../chain/hashes.js'
+import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
+import {NETWORKS} from '../../chain/networks.js'
+import {BixError} from '../../errors.js'
+import {pauseHere} from '../../test-pause.js'
+import {type IndexWrites, type StaleSpends, TipMismatch, type WriterOptions} from '../index-store.js'
+import {WalCheckpointer} from './checkpointer.js'
 import type {IndexDb} from './database.js'
-import {RecentTxids} from './recent-txids.js'
+import {RecentTxids} from '../recent-txids.js'
 import {RowInserter} from './row-inserter.js'
-import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID, TX_SHIFT, txidKey} from './schema.js'
+import {TX_SHIFT, txidKey} from '../output-ids.js'
+import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -24,25 +27,8 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  * had, finds them by their spender.
  */
 
-export interface WriterOptions {
-  /** recent transactions whose txids are kept in memory for spends (default 2^19) */
-  recentTxids?: number
-}
+export type {StaleSpends}
 
-/** What the blocks being undone spent, read from the blocks themselves. */
-export interface StaleSpends {
-  /** every input of the undone blocks but their coinbases' */
-  spends: ReadonlyArray<{prevTxid: Buffer; prevVout: number}>
-  /** their coinbases' txids: a coinbase repeating an earlier txid (BIP30) had taken over that one's outputs */
-  coinbaseTxids: readonly Buffer[]
-}
-
-/** The blocks given do not continue the index's tip: the node's chain changed (a reorg) or the caller skipped a block. */
-export class TipMismatch extends BixError {
-  constructor(message: string) {
-    super('BadBlock', message)
-  }
-}
 
 const DEFAULT_RECENT_TXIDS = 2 ** 19
 /** the page cache while the script index is built, which is also the size of the sorter's runs */
@@ -132,8 +118,10 @@ class OlderSpends {
   }
 }
 
-export class IndexWriter {
+export class IndexWriter implements IndexWrites {
   private readonly sqlite: Database.Database
+  /** a long run checkpoints the write-ahead log on a thread of its own (a short one would spend more starting it than it saves) */
+  private readonly checkpointer?: WalCheckpointer
   private readonly recent: RecentTxids
   private readonly pending = new PendingOutputs()
   private readonly olderSpends = new OlderSpends()
@@ -172,6 +160,11 @@ export class IndexWriter {
     this.lastTxNum = sqlite.prepare<[], number | null>('SELECT MAX(tx_num) FROM txs').pluck()
     this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.reload()
+    if (options.longRun) this.checkpointer = new WalCheckpointer(db)
+  }
+
+  async close(): Promise<void> {
+    await this.checkpointer?.close()
   }
 
   /**
@@ -185,6 +178,7 @@ export class IndexWriter {
     const before = this.db.tip()
     try {
       this.sqlite.transaction(() => this.write(blocks, before?.height ?? -1, before?.hash)).immediate()
+      this.checkpointer?.request()
     } catch (err) {
       this.reload()
       if (isDiskFull(err)) {
@@ -245,6 +239,7 @@ export class IndexWriter {
   undoAbove(height: number, stale?: StaleSpends): void {
     try {
       this.sqlite.transaction(() => this.undo(height, stale)).immediate()
+      this.checkpointer?.request()
     } catch (err) {
       throw databaseError(err, this.db.path, 'writing')
     } finally {

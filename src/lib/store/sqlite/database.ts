@@ -3,11 +3,19 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
-import {NETWORKS, type NetworkName, isNetworkName} from '../chain/networks.js'
-import {BixError} from '../errors.js'
-import {MIGRATIONS, type Migration, SCHEMA_VERSION, migrate} from './schema.js'
+import {NETWORKS, type NetworkName, isNetworkName} from '../../chain/networks.js'
+import {BixError} from '../../errors.js'
+import type {IndexStore, MempoolActivity, MempoolSnapshotInfo, OpenMode, OpenOptions as StoreOpenOptions, StoredTip, WriterOptions} from '../index-store.js'
+import {TX_SHIFT, txidKey} from '../output-ids.js'
+import {AddressReader} from './address-reader.js'
+import {MempoolWriter} from './mempool-writer.js'
+import {mempoolActivityOf, mempoolSnapshotInfo} from './mempool-reader.js'
+import {withReadSnapshot} from './read-snapshot.js'
+import {BULK_LOAD, MIGRATIONS, type Migration, SCHEMA_VERSION, TX_NUM_OF_TXID, migrate} from './schema.js'
 import {sqliteAddon} from './sqlite-addon.js'
 import {databaseError, isSqliteError} from './sqlite-errors.js'
+import {TxReader} from './tx-reader.js'
+import {IndexWriter} from './writer.js'
 
 /**
  * Opening the index: one SQLite file per network, created 0600 in a 0700
@@ -28,22 +36,11 @@ import {databaseError, isSqliteError} from './sqlite-errors.js'
 // openImmutable() name the file as a URI. Every other open passes an absolute path, which is never one.
 process.env.SQLITE_USE_URI ??= '1'
 
-export type OpenMode = 'write' | 'read'
+export type {OpenMode, StoredTip}
 
-export interface OpenOptions {
-  /** the network the caller expects; in read mode it may be left out, and the file's own network is used */
-  network?: NetworkName
-  mode: OpenMode
-  /** SQLite page cache (default 256 MiB) */
-  maxMemoryBytes?: number
+export interface OpenOptions extends StoreOpenOptions {
   /** for tests of the migration path: the steps to bring an older database up to date */
   migrations?: readonly Migration[]
-}
-
-export interface StoredTip {
-  height: number
-  /** internal byte order */
-  hash: Buffer
 }
 
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
@@ -52,7 +49,8 @@ const PAGE_SIZE = 8192
 /** After a checkpoint, a WAL larger than this (grown by one big batch) is truncated back. */
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
-export class IndexDb {
+export class IndexDb implements IndexStore {
+  readonly backend = 'sqlite'
   /** the better-sqlite3 handle, for the other store modules */
   readonly sqlite: Database.Database
   readonly path: string
@@ -67,6 +65,7 @@ export class IndexDb {
   private readonly metaStmt: Database.Statement<[string], string>
   private readonly setMetaStmt?: Database.Statement<[string, string]>
   private readonly deleteMetaStmt?: Database.Statement<[string]>
+  private outputValueStmt?: Database.Statement<[number, Buffer, number], number>
 
   constructor(sqlite: Database.Database, file: string, network: NetworkName, mode: OpenMode, schemaVersion: number, immutableStamp?: string) {
     this.sqlite = sqlite
@@ -108,6 +107,59 @@ export class IndexDb {
     if (!this.setMetaStmt || !this.deleteMetaStmt) throw new Error('setMeta on an index opened for reading')
     if (value === undefined) this.deleteMetaStmt.run(key)
     else this.setMetaStmt.run(key, value)
+  }
+
+  get location(): string {
+    return this.path
+  }
+
+  building(): boolean {
+    return this.meta(BULK_LOAD) === '1'
+  }
+
+  read<T>(read: () => T): T {
+    return this.sqlite.transaction(read)()
+  }
+
+  readSnapshot<T>(work: () => Promise<T>): Promise<T> {
+    return withReadSnapshot(this, work)
+  }
+
+  addressReader(): AddressReader {
+    return new AddressReader(this)
+  }
+
+  txReader(): TxReader {
+    return new TxReader(this)
+  }
+
+  mempoolInfo(): MempoolSnapshotInfo {
+    return mempoolSnapshotInfo(this)
+  }
+
+  mempoolActivity(scriptKey: Buffer): MempoolActivity {
+    return mempoolActivityOf(this, scriptKey)
+  }
+
+  outputValues(outpoints: ReadonlyArray<{txid: Buffer; vout: number}>): Array<number | undefined> {
+    // the transaction by its txid key, then its output by id = (tx_num, vout)
+    this.outputValueStmt ??= this.sqlite.prepare<[number, Buffer, number], number>(`SELECT value FROM outputs WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + ?`).pluck()
+    const stmt = this.outputValueStmt
+    // no transaction has 2^20 outputs; a larger vout would name another transaction's output id
+    return this.reading(() => outpoints.map((o) => (o.vout < TX_SHIFT ? stmt.get(txidKey(o.txid), o.txid, o.vout) : undefined)))
+  }
+
+  writer(options?: WriterOptions): IndexWriter {
+    return new IndexWriter(this, options)
+  }
+
+  mempoolWriter(): MempoolWriter {
+    return new MempoolWriter(this)
+  }
+
+  /** the file and its write-ahead log */
+  sizeBytes(): number {
+    return fileBytes(this.path) + fileBytes(`${this.path}-wal`)
   }
 
   close(): void {
@@ -349,6 +401,10 @@ function create(sqlite: Database.Database, network: NetworkName, migrations: rea
     })
     .immediate()
   return version
+}
+
+function fileBytes(file: string): number {
+  return fs.statSync(file, {throwIfNoEntry: false})?.size ?? 0
 }
 
 export {SCHEMA_VERSION}
