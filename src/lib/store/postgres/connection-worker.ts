@@ -113,9 +113,12 @@ function toWire(err: unknown): WireError {
   const message = err instanceof Error ? err.message || String(err) : String(err)
   // the server's errors have a severity; a failure to reach it is Node's (ECONNREFUSED...) or pg's own
   const fromServer = typeof e.severity === 'string'
+  let code = typeof e.code === 'string' ? e.code : undefined
+  // pg's "Connection terminated unexpectedly" has no code: SQLSTATE's connection_failure
+  if (code === undefined && client !== undefined && /connection terminated/i.test(message)) code = '08006'
   return {
     message,
-    code: typeof e.code === 'string' ? e.code : undefined,
+    code,
     fromServer,
     detail: e.detail,
     hint: e.hint,
