@@ -1,0 +1,223 @@
+import {BixError} from '../../errors.js'
+import {isLoopbackHost} from '../../node/config.js'
+import {SyncWorker} from '../../sync-worker.js'
+
+/**
+ * A connection to PostgreSQL with a synchronous interface, as bix's SQLite
+ * store has: the client (pg, async) runs in a worker thread of its own
+ * (connection-worker.ts) and each call here blocks until it answers.
+ *
+ * Rows come back as objects; bigint columns as JS numbers (bix's ids and
+ * amounts are below 2^53; a larger value comes back as a bigint), bytea as
+ * Buffer. Failures are PostgresErrors, whose `code` is the server's SQLSTATE
+ * (28P01 password refused, 3D000 no such database, 42P01 no such table...) or,
+ * for a server that could not be reached, Node's (ECONNREFUSED, ENOENT for a
+ * missing Unix socket, ENOTFOUND, ETIMEDOUT).
+ */
+
+/** Where the connection went, for messages and status; never the password. */
+export interface PgServer {
+  /** a host name or address, or the directory of a Unix socket */
+  host: string
+  port: number
+  database: string
+  user: string
+  /** TLS, as sslmode asked */
+  encrypted: boolean
+}
+
+export class PostgresError extends BixError {
+  /** SQLSTATE, or Node's error code when the server could not be reached */
+  readonly code: string
+  readonly detail?: string
+  readonly hint?: string
+
+  constructor(message: string, code: string, extra?: {detail?: string; hint?: string; cause?: unknown}) {
+    super('DatabaseError', message, {cause: extra?.cause})
+    this.code = code
+    this.detail = extra?.detail
+    this.hint = extra?.hint
+  }
+}
+
+export class PgConnection {
+  private inTransaction = false
+  private closed = false
+
+  private constructor(
+    private readonly worker: SyncWorker<PgRequest, PgReply>,
+    readonly server: PgServer,
+  ) {}
+
+  /**
+   * Connects to `url` (postgres:// or postgresql://, libpq's parameters such as sslmode in its
+   * query string). What it leaves out comes from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,
+   * PGSSLMODE and ~/.pgpass (or PGPASSFILE), as for psql; with no host at all, the local server's
+   * Unix socket in /var/run/postgresql where there is one.
+   */
+  static open(url: string | undefined): PgConnection {
+    const worker = new SyncWorker<PgRequest, PgReply>(import.meta.url, 'connection-worker')
+    try {
+      const server = worker.call({op: 'open', url}, (wire) => reviveError(wire as WireError, url)) as PgServer
+      return new PgConnection(worker, server)
+    } catch (err) {
+      worker.stop()
+      throw err
+    }
+  }
+
+  /** "host:port" or the socket's path, as psql's \conninfo names it */
+  get label(): string {
+    return serverLabel(this.server)
+  }
+
+  /** The server is this machine (a Unix socket or a loopback address): nothing it is sent crosses a network. */
+  get isLocal(): boolean {
+    return this.server.host.startsWith('/') || isLoopbackHost(this.server.host)
+  }
+
+  /** The rows of one statement, as objects keyed by column name. `$1`, `$2`... take `params`. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): T[] {
+    const result = this.call({op: 'query', sql, params}) as QueryResult
+    const rows: T[] = []
+    for (const values of result.rows) {
+      const row: Record<string, unknown> = {}
+      for (let i = 0; i < result.fields.length; i++) row[result.fields[i]!] = asBuffer(values[i])
+      rows.push(row as T)
+    }
+    return rows
+  }
+
+  /** One statement for its effect; the number of rows it touched. */
+  run(sql: string, params?: unknown[]): number {
+    return (this.call({op: 'query', sql, params}) as QueryResult).rowCount
+  }
+
+  /** Several statements separated by semicolons (schema, migrations); no parameters. */
+  exec(sql: string): void {
+    this.call({op: 'query', sql})
+  }
+
+  /**
+   * `COPY table (columns) FROM STDIN ...` with `data` as what is copied in (a CopyWriter's
+   * `finish()` for FORMAT binary); the number of rows copied.
+   */
+  copyIn(sql: string, data: Uint8Array): number {
+    return this.call({op: 'copy', sql, data}) as number
+  }
+
+  /** `work` between BEGIN and COMMIT; ROLLBACK instead should it throw. Transactions do not nest. */
+  transaction<T>(work: () => T): T {
+    if (this.inTransaction) throw new Error('PgConnection.transaction: already in a transaction (they do not nest)')
+    this.exec('BEGIN')
+    this.inTransaction = true
+    try {
+      const result = work()
+      this.exec('COMMIT')
+      return result
+    } catch (err) {
+      try {
+        this.exec('ROLLBACK')
+      } catch {
+        // the connection failed: the server rolls back what it had on its own, and `err` says more
+      }
+      throw err
+    } finally {
+      this.inTransaction = false
+    }
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    try {
+      this.worker.call({op: 'close'}, (wire) => reviveError(wire as WireError, undefined))
+    } finally {
+      this.worker.stop()
+    }
+  }
+
+  private call(request: PgRequest): PgReply {
+    if (this.closed) throw new Error('PgConnection: used after close()')
+    try {
+      return this.worker.call(request, (wire) => reviveError(wire as WireError, undefined, this.server))
+    } catch (err) {
+      if (err instanceof PostgresError) throw err
+      throw new PostgresError(`PostgreSQL connection to ${this.label} lost: ${(err as Error).message}`, 'EWORKER', {cause: err})
+    }
+  }
+}
+
+/** The URL with its password (in the user part or a password= parameter) replaced by ***. */
+export function maskUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*:)[^@/?#]*@/i, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***')
+}
+
+function serverLabel(server: PgServer): string {
+  if (server.host.startsWith('/')) return `${server.host}/.s.PGSQL.${server.port}`
+  return server.host.includes(':') ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`
+}
+
+/** Node's codes for a server that cannot be reached, as the one-line reason */
+const UNREACHABLE: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (is PostgreSQL running there?)',
+  ENOENT: 'no such socket (is PostgreSQL running there?)',
+  ENOTFOUND: 'unknown host name',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ECONNRESET: 'connection reset',
+}
+
+function reviveError(wire: WireError, url: string | undefined, known?: PgServer): PostgresError {
+  const server = wire.server ?? known
+  const at = server === undefined ? (url === undefined ? 'PostgreSQL' : `PostgreSQL at ${maskUrl(url)}`) : `PostgreSQL at ${serverLabel(server)}`
+  const extra = {detail: wire.detail, hint: wire.hint}
+  // pg's own connection timeout has no code
+  const code = wire.code ?? (wire.connecting && /timeout/i.test(wire.message) ? 'ETIMEDOUT' : 'EPG')
+  if (!wire.fromServer && wire.connecting) {
+    const reason = UNREACHABLE[code] ?? wire.message
+    return new PostgresError(`cannot connect to ${at}: ${reason} (${code})`, code, extra)
+  }
+  switch (code) {
+    case '28P01':
+    case '28000':
+      return new PostgresError(`${at} refused user "${server?.user ?? ''}": ${wire.message} (${code})`, code, extra)
+    case '3D000':
+      return new PostgresError(`${at}: ${wire.message} (${code})`, code, extra)
+    default:
+      return new PostgresError(`${at}: ${wire.message} (SQLSTATE ${code})`, code, extra)
+  }
+}
+
+function asBuffer(value: unknown): unknown {
+  // a bytea comes through postMessage as a Uint8Array
+  return value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value
+}
+
+// What goes between this thread and connection-worker.ts.
+
+export type PgRequest =
+  | {op: 'open'; url: string | undefined}
+  | {op: 'query'; sql: string; params?: unknown[]}
+  | {op: 'copy'; sql: string; data: Uint8Array}
+  | {op: 'close'}
+
+export interface QueryResult {
+  fields: string[]
+  rows: unknown[][]
+  rowCount: number
+}
+
+export type PgReply = PgServer | QueryResult | number | undefined
+
+export interface WireError {
+  message: string
+  code?: string
+  fromServer: boolean
+  detail?: string
+  hint?: string
+  server?: PgServer
+  /** the connection was not yet made */
+  connecting: boolean
+}

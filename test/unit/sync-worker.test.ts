@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict'
+import {test} from 'node:test'
+
+import {SyncWorker} from '../../src/lib/sync-worker.js'
+
+/** A worker thread called synchronously: its answers and errors come back, and its death is an error, never a hang. */
+
+const revive = (wire: unknown) => new Error(`revived: ${(wire as {message: string}).message}`)
+const worker = () => new SyncWorker<string, string>(new URL('../support/crashing-worker.ts', import.meta.url).href, 'crashing-worker')
+
+test('answers and errors come back to the caller, in order', () => {
+  const w = worker()
+  assert.equal(w.call('echo', revive), 'echo')
+  assert.throws(() => w.call('reject', revive), /^Error: revived: rejected as asked$/)
+  assert.equal(w.call('echo', revive), 'echo')
+  w.stop()
+  assert.throws(() => w.call('echo', revive), /the worker thread has stopped: it was closed/)
+})
+
+test('an uncaught exception in the worker is an error for the blocked caller, then for every call', () => {
+  const w = worker()
+  const started = Date.now()
+  assert.throws(() => w.call('throw-later', revive), /the worker thread has stopped: it failed: boom in a callback/)
+  assert.ok(Date.now() - started < 10_000, 'told at once, not after the heartbeat gives up')
+  assert.throws(() => w.call('echo', revive), /the worker thread has stopped: it failed: boom in a callback/)
+})
+
+test('a worker that exits while the caller waits is an error, not a hang', () => {
+  const w = worker()
+  assert.throws(() => w.call('exit', revive), /the worker thread has stopped: it exited/)
+})
