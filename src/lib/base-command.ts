@@ -10,6 +10,7 @@ import {describeRetryWindow, parseRetryWindow} from './node/retry-window.js'
 import {createNodeClient} from './node/rpc-client.js'
 import type {NodeClient, NodeConfig} from './node/types.js'
 import {lastRunsPath, recordLastRun} from './store/last-runs.js'
+import {isPostgresUrl, storeTransportWarning} from './store/open-store.js'
 import {colourFor} from './ui/colour.js'
 import {formatBytes} from './ui/format.js'
 import {type ErrorJson, errorJson} from './ui/json.js'
@@ -68,7 +69,7 @@ export function retryForFlag(defaultMs: number, why: string) {
 }
 
 export const dbFlags = {
-  db: Flags.string({description: 'index database file (default: <bix data dir>/<network>/index.db)', env: 'BIX_DB', helpGroup: 'INDEX'}),
+  db: Flags.string({description: 'the index: an SQLite file (default: <bix data dir>/<network>/index.db) or a PostgreSQL URL (postgres://user@host/dbname; PG* variables and ~/.pgpass fill in the rest)', env: 'BIX_DB', helpGroup: 'INDEX'}),
 }
 
 export type NodeFlagValues = Interfaces.InferredFlags<typeof nodeFlags>
@@ -98,6 +99,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   private readonly startedAt = performance.now()
   /** the index this run used, for its entry in `<db>.runs.json` */
   private databaseUsed?: string
+  private warnedTransport = false
   private readonly onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
     if (this.interrupt.signal.aborted) {
       // a second Ctrl-C: the user means it
@@ -178,7 +180,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** <bix data dir>/<network>/index.db unless --db says otherwise. */
   protected databasePath(dbFlag: string | undefined, network: NetworkName): string {
-    this.databaseUsed = dbFlag ? path.resolve(dbFlag) : path.join(this.config.dataDir, network, 'index.db')
+    this.databaseUsed = dbFlag ? resolveDb(dbFlag) : path.join(this.config.dataDir, network, 'index.db')
+    const warning = storeTransportWarning(this.databaseUsed)
+    if (warning && !this.warnedTransport) {
+      this.warnedTransport = true
+      this.warnLine(warning)
+    }
     return this.databaseUsed
   }
 
@@ -274,7 +281,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 /** --db as given, for a run that failed before it resolved its index (undefined when parsing failed) */
 function dbFlagOf(flags: unknown): string | undefined {
   const db = (flags as {db?: unknown} | undefined)?.db
-  return typeof db === 'string' ? path.resolve(db) : undefined
+  return typeof db === 'string' ? resolveDb(db) : undefined
+}
+
+/** A file is named by its absolute path; a PostgreSQL URL stays as it is. */
+function resolveDb(db: string): string {
+  return isPostgresUrl(db) ? db : path.resolve(db)
 }
 
 /** oclif's parse messages, one line: "Parsing --rpcport\n\tExpected an integer…\nSee more help with --help" → "Parsing --rpcport: Expected an integer…" */

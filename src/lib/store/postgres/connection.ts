@@ -42,7 +42,7 @@ export class PostgresError extends BixError {
 
 export class PgConnection {
   private inTransaction = false
-  private closed = false
+  private isClosed = false
 
   private constructor(
     private readonly worker: SyncWorker<PgRequest, PgReply>,
@@ -127,9 +127,13 @@ export class PgConnection {
     }
   }
 
+  get closed(): boolean {
+    return this.isClosed
+  }
+
   close(): void {
-    if (this.closed) return
-    this.closed = true
+    if (this.isClosed) return
+    this.isClosed = true
     try {
       this.worker.call({op: 'close'}, (wire) => reviveError(wire as WireError, undefined))
     } finally {
@@ -138,7 +142,7 @@ export class PgConnection {
   }
 
   private call(request: PgRequest): PgReply {
-    if (this.closed) throw new Error('PgConnection: used after close()')
+    if (this.isClosed) throw new Error('PgConnection: used after close()')
     try {
       return this.worker.call(request, (wire) => reviveError(wire as WireError, undefined, this.server))
     } catch (err) {
@@ -220,4 +224,22 @@ export interface WireError {
   server?: PgServer
   /** the connection was not yet made */
   connecting: boolean
+}
+
+/**
+ * The warning for a connection whose password and index data may cross a
+ * network unencrypted: a host other than this machine (a Unix socket and
+ * loopback addresses are this machine) without sslmode require, verify-ca
+ * or verify-full (in the URL, or PGSSLMODE). Undefined when there is none.
+ * Read from the URL and the environment, before connecting.
+ */
+export function cleartextPostgresWarning(url: string): string | undefined {
+  const sslmode = /[?&]sslmode=([^&#]*)/i.exec(url)?.[1] ?? process.env.PGSSLMODE
+  if (sslmode && /^(require|verify-ca|verify-full)$/i.test(sslmode)) return undefined
+  const hostParam = /[?&]host=([^&#]*)/i.exec(url)?.[1]
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^/?#]*)/i.exec(url)?.[1] ?? ''
+  const named = authority.startsWith('[') ? authority.slice(1, authority.indexOf(']')) : authority.replace(/:\d*$/, '')
+  const host = hostParam ? decodeURIComponent(hostParam) : decodeURIComponent(named) || process.env.PGHOST || ''
+  if (host === '' || host.startsWith('/') || isLoopbackHost(host)) return undefined
+  return `connecting to PostgreSQL at ${host} without TLS (no sslmode=require): its password and the index travel in clear text; add sslmode=verify-full (or require) to the URL, or set PGSSLMODE`
 }

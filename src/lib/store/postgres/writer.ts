@@ -1,0 +1,347 @@
+import {toDisplayHex} from '../../chain/hashes.js'
+import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
+import {NETWORKS} from '../../chain/networks.js'
+import {BixError} from '../../errors.js'
+import {pauseHere} from '../../test-pause.js'
+import {type IndexWrites, type StaleSpends, TipMismatch, type WriterOptions} from '../index-store.js'
+import {outputId, txidKey} from '../output-ids.js'
+import {RecentTxids} from '../recent-txids.js'
+import {CopyWriter} from './copy-writer.js'
+import {PG_SCRIPT_INDEX, PG_TX_NUM_OF_Q} from './schema.js'
+import {PG_BULK_LOAD, type PgIndexStore} from './store.js'
+
+/**
+ * The only code that changes a PostgreSQL index. applyBlocks appends blocks
+ * in one transaction, which also moves the tip, so a crash leaves the index
+ * at the end of some batch; undoAbove takes blocks off the top for a reorg.
+ *
+ * A batch is worked out in memory first: its transactions are numbered,
+ * each spend's output is found (among the batch's own transactions, the
+ * recent ones kept in memory, or, in one query for the whole batch, the
+ * index), and then every table gets its rows by COPY. A spend is a row of
+ * spends, never an update of outputs (schema.ts says why).
+ */
+
+const DEFAULT_RECENT_TXIDS = 2 ** 19
+/** meta key: how many transactions repeated the txid of an earlier one (BIP30) */
+const DUPLICATE_TXIDS = 'duplicate_txids'
+
+interface Lookup {
+  /** internal byte order */
+  txid: Buffer
+  /** filled in from the index: -1 when it holds no such transaction */
+  txNum: number
+}
+
+export class PgIndexWriter implements IndexWrites {
+  private readonly recent: RecentTxids
+  private nextTxNum = 0
+
+  constructor(
+    private readonly store: PgIndexStore,
+    options: WriterOptions = {},
+  ) {
+    if (store.mode !== 'write') throw new Error('PgIndexWriter needs an index opened for writing')
+    this.recent = new RecentTxids(options.recentTxids ?? DEFAULT_RECENT_TXIDS)
+    this.reload()
+  }
+
+  async close(): Promise<void> {}
+
+  applyBlocks(blocks: readonly IndexedBlock[]): void {
+    if (blocks.length === 0) return
+    try {
+      this.store.pg.transaction(() => this.write(blocks))
+    } catch (err) {
+      this.reload()
+      throw err
+    }
+  }
+
+  startBulkLoad(): void {
+    this.store.pg.transaction(() => {
+      this.store.pg.exec(`DROP INDEX IF EXISTS ${PG_SCRIPT_INDEX.name}`)
+      this.store.setMeta(PG_BULK_LOAD, '1')
+    })
+  }
+
+  finishBulkLoad(): void {
+    this.store.pg.transaction(() => {
+      this.store.pg.exec(PG_SCRIPT_INDEX.create)
+      this.store.setMeta(PG_BULK_LOAD, undefined)
+      pauseHere('script-index', () => `${PG_SCRIPT_INDEX.name} built, not committed`)
+    })
+    // the planner's statistics, for the queries that follow the first build
+    this.store.pg.exec('ANALYZE')
+  }
+
+  undoAbove(height: number, stale?: StaleSpends): void {
+    try {
+      this.store.pg.transaction(() => this.undo(height, stale))
+    } finally {
+      this.reload()
+    }
+  }
+
+  private write(blocks: readonly IndexedBlock[]): void {
+    const pg = this.store.pg
+    const tip = this.store.tip()
+    const firstTx = this.nextTxNum
+
+    // 1. number the transactions and find every spent output's transaction: in the batch, in `recent`, or left to one query
+    const lookups: Lookup[] = []
+    const lookupOf = new Map<string, Lookup>()
+    const batchTxNums = new Map<string, number>()
+    const deferred = (txid: Buffer): Lookup => {
+      const key = txid.toString('latin1')
+      let lookup = lookupOf.get(key)
+      if (!lookup) {
+        lookup = {txid: Buffer.from(txid), txNum: -1}
+        lookupOf.set(key, lookup)
+        lookups.push(lookup)
+      }
+      return lookup
+    }
+    /** a spend's or a coinbase's earlier transaction: a tx_num, or a lookup still to be answered */
+    type Found = number | Lookup
+    const find = (bytes: Buffer, at: number): Found => {
+      const txid = bytes.subarray(at, at + 32)
+      const inBatch = batchTxNums.get(txid.toString('latin1'))
+      if (inBatch !== undefined) return inBatch
+      const recent = this.recent.get(bytes, at)
+      if (recent >= 0) return recent
+      return deferred(txid)
+    }
+    const coinbaseEarlier: Found[] = []
+    const spendFrom: Found[][] = []
+    let prevHeight = tip?.height ?? -1
+    let prevHash = tip?.hash
+    let txNum = firstTx
+    for (const block of blocks) {
+      this.checkContinues(block, prevHeight, prevHash)
+      coinbaseEarlier.push(block.txCount > 0 ? find(block.txids, 0) : -1)
+      for (let i = 0; i < block.txCount; i++) batchTxNums.set(block.txids.subarray(i * 32, i * 32 + 32).toString('latin1'), txNum + i)
+      txNum += block.txCount
+      const from: Found[] = []
+      for (let s = 0; s < block.spends.count; s++) from.push(find(block.spends.prevTxids, s * 32))
+      spendFrom.push(from)
+      prevHeight = block.height
+      prevHash = block.hash
+    }
+    if (lookups.length > 0) {
+      const rows = pg.query<{i: number; tx_num: number}>(
+        `SELECT q.i, found.tx_num FROM unnest($1::bigint[], $2::bytea[], $3::int[]) AS q(key, txid, i)
+           CROSS JOIN LATERAL (${PG_TX_NUM_OF_Q}) AS found`,
+        [lookups.map((l) => txidKey(l.txid)), lookups.map((l) => l.txid), lookups.map((_, i) => i)],
+      )
+      for (const row of rows) lookups[row.i].txNum = Number(row.tx_num)
+    }
+    const txNumOf = (found: Found) => (typeof found === 'number' ? found : found.txNum)
+
+    // 2. the rows: outputs of the batch, spends (checked against the batch's outputs, or left to the index for older ones)
+    const blockRows = new CopyWriter()
+    const txRows = new CopyWriter()
+    const outputRows = new CopyWriter()
+    const spendRows = new CopyWriter()
+    const keys: number[] = []
+    const keyTxNums: number[] = []
+    /** outputs of the batch by id, and whether a spend of the batch took them */
+    const made = new Map<number, boolean>()
+    /** outputs of earlier batches that the batch spends, with where each spend is (block, spend) */
+    const olderIds: number[] = []
+    const olderWhere: Array<[number, number]> = []
+    const olderSeen = new Set<number>()
+    let duplicates = 0
+    txNum = firstTx
+    for (let b = 0; b < blocks.length; b++) {
+      const block = blocks[b]
+      const blockFirst = txNum
+      blockRows.row(5).int4(block.height).bytea(block.hash).bytea(block.header).int8(blockFirst).int4(block.txCount)
+      const earlier = txNumOf(coinbaseEarlier[b])
+      if (earlier >= 0) {
+        // BIP30: a coinbase repeating an earlier txid overwrites that transaction's unspent outputs, as in Core
+        this.replaceOutputs(earlier, blockFirst, made, olderSeen, spendRows)
+        duplicates++
+      }
+      for (let i = 0; i < block.txCount; i++) {
+        txRows.row(2).int8(blockFirst + i).bytea(block.txids.subarray(i * 32, i * 32 + 32))
+        keys.push(txidKey(block.txids, i * 32))
+        keyTxNums.push(blockFirst + i)
+      }
+      // Core never puts the genesis coinbase's output in the UTXO set: it is unspendable
+      if (block.height > 0) {
+        const {outputs} = block
+        for (let o = 0; o < outputs.count; o++) {
+          const id = outputId(blockFirst + outputs.txIndex[o], outputs.vout[o])
+          made.set(id, false)
+          outputRows.row(3).int8(id).bytea(outputs.scriptKeys.subarray(o * SCRIPT_KEY_BYTES, (o + 1) * SCRIPT_KEY_BYTES)).int8(outputs.value[o])
+        }
+      }
+      const from = spendFrom[b]
+      for (let s = 0; s < block.spends.count; s++) {
+        const spender = blockFirst + block.spends.txIndex[s]
+        const prevTxNum = txNumOf(from[s])
+        if (prevTxNum < 0) this.unknownOutput(block, s)
+        const id = outputId(prevTxNum, block.spends.prevVout[s])
+        if (prevTxNum >= firstTx) {
+          const spent = made.get(id)
+          if (spent === undefined) this.unknownOutput(block, s)
+          if (spent) this.doubleSpend(block, s)
+          made.set(id, true)
+        } else {
+          if (olderSeen.has(id)) this.doubleSpend(block, s)
+          olderSeen.add(id)
+          olderIds.push(id)
+          olderWhere.push([b, s])
+        }
+        spendRows.row(2).int8(id).int8(spender)
+      }
+      txNum += block.txCount
+    }
+
+    // 3. older outputs the batch spends must be in the index, and unspent
+    if (olderIds.length > 0) {
+      const bad = pg.query<{i: number; missing: boolean}>(
+        `SELECT q.i, NOT EXISTS (SELECT 1 FROM outputs o WHERE o.id = q.id) AS missing FROM unnest($1::bigint[], $2::int[]) AS q(id, i)
+          WHERE NOT EXISTS (SELECT 1 FROM outputs o WHERE o.id = q.id) OR EXISTS (SELECT 1 FROM spends s WHERE s.output_id = q.id)
+          ORDER BY q.i LIMIT 1`,
+        [olderIds, olderIds.map((_, i) => i)],
+      )[0]
+      if (bad) {
+        const [b, s] = olderWhere[bad.i]
+        if (bad.missing) this.unknownOutput(blocks[b], s)
+        this.doubleSpend(blocks[b], s)
+      }
+    }
+
+    // 4. the rows, each table in one COPY; txid_keys sorted, so that its index takes them in one ordered pass
+    pg.copyIn('COPY blocks (height, hash, header, first_tx, tx_count) FROM STDIN (FORMAT binary)', blockRows.finish())
+    pg.copyIn('COPY txs (tx_num, txid) FROM STDIN (FORMAT binary)', txRows.finish())
+    const order = Array.from(keys.keys()).sort((x, y) => keys[x] - keys[y] || keyTxNums[x] - keyTxNums[y])
+    const keyRows = new CopyWriter()
+    for (const i of order) keyRows.row(2).int8(keys[i]).int8(keyTxNums[i])
+    pg.copyIn('COPY txid_keys (key, tx_num) FROM STDIN (FORMAT binary)', keyRows.finish())
+    pg.copyIn('COPY outputs (id, script_key, value) FROM STDIN (FORMAT binary)', outputRows.finish())
+    pg.copyIn('COPY spends (output_id, spent_by) FROM STDIN (FORMAT binary)', spendRows.finish())
+    if (duplicates > 0) this.store.setMeta(DUPLICATE_TXIDS, String(Number(this.store.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
+    pauseHere('write-transaction', () => `blocks ${blocks[0].height}..${blocks[blocks.length - 1].height} written, not committed`)
+
+    // in memory only once the rows are written: a failed batch reloads
+    let first = firstTx
+    for (const block of blocks) {
+      for (let i = 0; i < block.txCount; i++) this.recent.add(first + i, block.txids.subarray(i * 32, i * 32 + 32))
+      first += block.txCount
+    }
+    this.nextTxNum = txNum
+  }
+
+  /**
+   * The unspent outputs of transaction `earlier` are taken by the coinbase
+   * `newTxNum` that repeats its txid: a spends row each. Outputs the batch
+   * itself made and spent so far, or the index holds spent, are left alone.
+   */
+  private replaceOutputs(earlier: number, newTxNum: number, made: Map<number, boolean>, olderSeen: Set<number>, spendRows: CopyWriter): void {
+    const from = outputId(earlier, 0)
+    const to = outputId(earlier + 1, 0)
+    for (const [id, spent] of made) {
+      if (id >= from && id < to && !spent) {
+        made.set(id, true)
+        spendRows.row(2).int8(id).int8(newTxNum)
+      }
+    }
+    const unspent = this.store.pg.query<{id: number}>(
+      'SELECT o.id FROM outputs o WHERE o.id >= $1 AND o.id < $2 AND NOT EXISTS (SELECT 1 FROM spends s WHERE s.output_id = o.id) ORDER BY o.id',
+      [from, to],
+    )
+    for (const row of unspent) {
+      const id = Number(row.id)
+      if (olderSeen.has(id)) continue
+      olderSeen.add(id)
+      spendRows.row(2).int8(id).int8(newTxNum)
+    }
+  }
+
+  private undo(height: number, stale: StaleSpends | undefined): void {
+    const store = this.store
+    const pg = store.pg
+    const tip = store.tip()
+    if (!tip || tip.height <= height) return
+    const firstUndone = Number(pg.query<{first_tx: number}>('SELECT first_tx FROM blocks WHERE height = $1', [height + 1])[0].first_tx)
+    const boundary = outputId(firstUndone, 0)
+    // spends by the undone transactions: of their own outputs (removed below with them), and of older ones
+    pg.run('DELETE FROM spends WHERE output_id >= $1', [boundary])
+    if (stale) {
+      const ids: number[] = []
+      const txids = [...stale.spends.map((s) => s.prevTxid), ...stale.coinbaseTxids]
+      const txNums = this.lookUp(txids, firstUndone)
+      stale.spends.forEach((spend, i) => {
+        const txNum = txNums[i]
+        if (txNum >= 0) ids.push(outputId(txNum, spend.prevVout))
+      })
+      if (ids.length > 0) pg.run('DELETE FROM spends WHERE output_id = ANY($1::bigint[]) AND spent_by >= $2', [ids, firstUndone])
+      // a coinbase repeating an earlier txid (BIP30) had taken over that transaction's outputs
+      for (const earlier of txNums.slice(stale.spends.length)) {
+        if (earlier >= 0) pg.run('DELETE FROM spends WHERE output_id >= $1 AND output_id < $2 AND spent_by >= $3', [outputId(earlier, 0), outputId(earlier + 1, 0), firstUndone])
+      }
+    } else {
+      pg.run('DELETE FROM spends WHERE spent_by >= $1', [firstUndone])
+    }
+    pg.run('DELETE FROM outputs WHERE id >= $1', [boundary])
+    const undone = pg.query<{tx_num: number; txid: Buffer}>('SELECT tx_num, txid FROM txs WHERE tx_num >= $1', [firstUndone])
+    if (undone.length > 0) {
+      pg.run('DELETE FROM txid_keys k USING unnest($1::bigint[], $2::bigint[]) AS q(key, tx_num) WHERE k.key = q.key AND k.tx_num = q.tx_num', [
+        undone.map((r) => txidKey(r.txid)),
+        undone.map((r) => Number(r.tx_num)),
+      ])
+    }
+    pg.run('DELETE FROM txs WHERE tx_num >= $1', [firstUndone])
+    pg.run('DELETE FROM blocks WHERE height > $1', [height])
+  }
+
+  /** tx_nums (below `below`) of the latest transactions with these txids, -1 for those the index lacks. */
+  private lookUp(txids: readonly Buffer[], below: number): number[] {
+    const found = txids.map(() => -1)
+    if (txids.length === 0) return found
+    const rows = this.store.pg.query<{i: number; tx_num: number}>(
+      `SELECT q.i, (SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num
+                     WHERE k.key = q.key AND t.txid = q.txid AND k.tx_num < $4 ORDER BY k.tx_num DESC LIMIT 1) AS tx_num
+         FROM unnest($1::bigint[], $2::bytea[], $3::int[]) AS q(key, txid, i)`,
+      [txids.map((t) => txidKey(t)), txids, txids.map((_, i) => i), below],
+    )
+    for (const row of rows) if (row.tx_num !== null) found[row.i] = Number(row.tx_num)
+    return found
+  }
+
+  private checkContinues(block: IndexedBlock, prevHeight: number, prevHash: Buffer | undefined): void {
+    if (block.height !== prevHeight + 1) {
+      throw new TipMismatch(`block ${block.height} does not continue the index, whose tip is at height ${prevHeight}`)
+    }
+    if (prevHash === undefined) {
+      const genesis = NETWORKS[this.store.network].genesisHash
+      if (toDisplayHex(block.hash) !== genesis) {
+        throw new BixError('WrongNetwork', `block 0 is ${toDisplayHex(block.hash)}, not the ${this.store.network} genesis block ${genesis}`)
+      }
+    } else if (!block.header.subarray(4, 36).equals(prevHash)) {
+      throw new TipMismatch(`block ${block.height} (${toDisplayHex(block.hash)}) does not build on the index's block ${prevHeight} (${toDisplayHex(prevHash)})`)
+    }
+  }
+
+  private outpoint(block: IndexedBlock, s: number): string {
+    return `${toDisplayHex(block.spends.prevTxids.subarray(s * 32, s * 32 + 32))}:${block.spends.prevVout[s]}`
+  }
+
+  private unknownOutput(block: IndexedBlock, s: number): never {
+    throw new BixError('DatabaseError', `block ${block.height} spends unknown output ${this.outpoint(block, s)}; the index is incomplete or damaged`)
+  }
+
+  private doubleSpend(block: IndexedBlock, s: number): never {
+    throw new BixError('DatabaseError', `block ${block.height} spends output ${this.outpoint(block, s)}, which the index holds as spent already; the index is damaged`)
+  }
+
+  /** Re-reads what the writer keeps in memory: after an undo, and after a batch that failed and was rolled back. */
+  private reload(): void {
+    const last = this.store.pg.query<{last: number | null}>('SELECT max(tx_num) AS last FROM txs')[0].last
+    this.nextTxNum = last === null ? 0 : Number(last) + 1
+    this.recent.reset(this.nextTxNum)
+  }
+}
