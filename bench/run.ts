@@ -4,6 +4,7 @@
  * simulator. See bench/README.md.
  *
  *   npm run bench -- [--txs N] [--runs N] [--only a,e,b,c,d,q,h,f,m,n] [--parallelism N] [--max-memory MiB] [--mempool-txs N] [--profile]
+ *   npm run bench -- --postgres [--txs N]
  *   npm run bench -- --scale [--scale-sizes 1000000,10000000,30000000] [--scale-cap MiB] [--max-memory MiB] [--scale-deadline HH:MM] [--profile]
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
@@ -20,6 +21,7 @@ import {hotFunctions} from './profile-summary.js'
 import {PART_IDS, PART_LABELS, type PartId, type PartResult, type Sample, count, judge, mb, median, ratiosOf, summarize, table} from './report.js'
 import {heavyAddressBench} from './heavy-address.js'
 import {manyAddressesBench} from './many-addresses.js'
+import {postgresBench} from './postgres.js'
 import {scaleBench} from './scale.js'
 import {startNode} from './chain-node.js'
 import type {MempoolChange, MempoolServerReady} from './serve-mempool.js'
@@ -51,6 +53,8 @@ interface Options {
   seed?: string
   /** transactions in the mempool of parts m and n */
   mempoolTxs: number
+  /** the PostgreSQL backend against SQLite instead of the parts (bench/postgres.ts) */
+  postgres: boolean
   /** the scale benchmark instead of the parts (bench/scale.ts) */
   scale?: {sizes: number[]; capMiB?: number; deadline?: Date}
 }
@@ -79,6 +83,7 @@ function options(): Options {
       seed: {type: 'string'},
       'mempool-txs': {type: 'string', default: String(DEFAULT_MEMPOOL_TXS)},
       scale: {type: 'boolean', default: false},
+      postgres: {type: 'boolean', default: false},
       'scale-sizes': {type: 'string', default: DEFAULT_SCALE_SIZES},
       'scale-cap': {type: 'string'},
       'scale-deadline': {type: 'string'},
@@ -100,6 +105,7 @@ function options(): Options {
     profile: values.profile,
     seed: values.seed,
     mempoolTxs: int('mempool-txs', values['mempool-txs']),
+    postgres: values.postgres,
     scale: values.scale
       ? {
           sizes: values['scale-sizes'].split(',').map((n) => int('scale-sizes', n.trim().replace(/_/g, ''))),
@@ -126,6 +132,7 @@ async function main(): Promise<void> {
   const o = options()
   const startedAt = new Date()
   if (o.scale) return scale(o, o.scale, startedAt)
+  if (o.postgres) return postgres(o, startedAt)
   const chainParts = [...o.only].filter((id) => !CHAINLESS_PARTS.includes(id))
   const chain = chainParts.length > 0 ? ensureChain({txs: o.txs, seed: o.seed, onProgress: say}) : undefined
   const needsNode = chainParts.some((id) => id !== 'a' && id !== 'f')
@@ -201,6 +208,15 @@ async function scale(o: Options, scale: NonNullable<Options['scale']>, startedAt
   const machine = {cpus: os.cpus().length, model: os.cpus()[0]?.model, memory: os.totalmem(), node: process.version, loadAverage: os.loadavg(), readAheadKb: readAhead()}
   writeFileSync(resultFile, JSON.stringify({startedAt: startedAt.toISOString(), machine, options: scale, results}, null, 2) + '\n')
   console.log([...report, '', `load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (${os.cpus().length} CPUs)`, `results: ${path.relative(REPO_ROOT, resultFile)}`].join('\n'))
+}
+
+/** The PostgreSQL backend's figures against SQLite's, on the --txs chain (bench/postgres.ts). */
+async function postgres(o: Options, startedAt: Date): Promise<void> {
+  const chain = ensureChain({txs: o.txs, seed: o.seed, onProgress: say})
+  const {rows, report} = await postgresBench(chain, say)
+  const resultFile = path.join(REPO_ROOT, 'bench', 'results', `postgres-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(resultFile, JSON.stringify({startedAt: startedAt.toISOString(), txs: chain.stats.txs, rows}, null, 2) + '\n')
+  console.log([...report, `results: ${path.relative(REPO_ROOT, resultFile)}`].join('\n'))
 }
 
 /** Each block device's read-ahead (KiB): a large one turns SQLite's random page reads into long reads under a memory cap. */
