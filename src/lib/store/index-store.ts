@@ -66,6 +66,8 @@ export interface IndexStore {
   /** The only code that changes the mempool snapshot (write mode). */
   mempoolWriter(): MempoolWrites
 
+  /** The `bix index` or `bix sync-mempool` writing this index now, if any. */
+  writerHolder(): LockHolder | undefined
   /** Bytes the index takes on disk; also once closed (closing may shrink it: SQLite folds its write-ahead log into the file). */
   sizeBytes(): number
   close(): void

@@ -1,7 +1,7 @@
 import type {NetworkName} from '../chain/networks.js'
-import type {AcquireOptions, IndexStore, LockHolder, OpenOptions, WriterLock} from './index-store.js'
+import type {AcquireOptions, IndexStore, OpenOptions, WriterLock} from './index-store.js'
 import {cleartextPostgresWarning, maskUrl} from './postgres/connection.js'
-import {acquirePgWriterLock, pgIndexExists, readPgLockHolder} from './postgres/lock.js'
+import {acquirePgWriterLock, pgIndexExists} from './postgres/lock.js'
 import {openPgIndex} from './postgres/store.js'
 import {openIndex, readIndex} from './sqlite/database.js'
 import * as fileLock from './sqlite/lock.js'
@@ -34,11 +34,6 @@ export function readStore<T>(db: string, options: {network?: NetworkName}, read:
 /** Takes the index's single-writer lock (IndexBusy when another writer holds it, unless options.wait). */
 export function acquireWriterLock(db: string, options: AcquireOptions): Promise<WriterLock> {
   return isPostgresUrl(db) ? acquirePgWriterLock(db, options) : fileLock.acquireWriterLock(db, options)
-}
-
-/** Who holds the writer lock now, if anyone. */
-export function writerLockHolder(db: string): LockHolder | undefined {
-  return isPostgresUrl(db) ? readPgLockHolder(db) : fileLock.readLockHolder(db)
 }
 
 /** Whether there is an index at `db`: false only when there really is none (one that cannot be read is openStore's to explain). */

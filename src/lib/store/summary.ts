@@ -1,7 +1,7 @@
 import {toDisplayHex} from '../chain/hashes.js'
 import type {NetworkName} from '../chain/networks.js'
 import type {BackendName} from './index-store.js'
-import {readStore, storeExists, writerLockHolder} from './open-store.js'
+import {readStore, storeExists} from './open-store.js'
 
 /** What `bix status` shows about the index: read-only, cheap, and safe while `bix index` writes. */
 export interface IndexSummary {
@@ -38,7 +38,7 @@ export function describeIndex(db: string): IndexSummary | undefined {
       tipHash: tip ? toDisplayHex(tip.hash) : null,
       building: store.building(),
       sizeBytes: store.sizeBytes(),
-      writerPid: writerLockHolder(db)?.pid ?? null,
+      writerPid: store.writerHolder()?.pid ?? null,
       mempool: mempool.syncedAt === null ? null : {txCount: mempool.txCount, syncedAt: mempool.syncedAt},
     }
   })

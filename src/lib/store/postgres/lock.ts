@@ -29,7 +29,7 @@ export async function acquirePgWriterLock(url: string, options: AcquireOptions):
     for (;;) {
       if (options.signal?.aborted) throw options.signal.reason
       if (pg.query<{got: boolean}>('SELECT pg_try_advisory_lock($1) AS got', [LOCK_KEY])[0].got) break
-      const holder = holderOn(pg)
+      const holder = writerOn(pg)
       if (!options.wait) {
         const who = holder ? `another bix ${holder.command ?? 'writer'} (pid ${holder.pid} on ${holder.host}, since ${holder.since})` : 'another bix writer'
         throw new BixError('IndexBusy', `${who} is writing ${maskUrl(url)}; wait for it, or use --wait-lock`)
@@ -66,21 +66,11 @@ export async function acquirePgWriterLock(url: string, options: AcquireOptions):
   }
 }
 
-/** The live writer of the index at `url`, or undefined when there is none (or the server cannot say). */
-export function readPgLockHolder(url: string): LockHolder | undefined {
-  let pg: PgConnection | undefined
-  try {
-    pg = PgConnection.open(url)
-    return holderOn(pg)
-  } catch {
-    return undefined
-  } finally {
-    pg?.close()
-  }
-}
-
-function holderOn(pg: PgConnection): LockHolder | undefined {
-  if (!pg.query<{found: boolean}>("SELECT to_regclass('writer') IS NOT NULL AS found")[0].found) return undefined
+/** The live writer of the index on the other end of `pg`, or undefined when there is none. */
+export function writerOn(pg: PgConnection): LockHolder | undefined {
+  // a role that may not read writer (a reader granted less than SELECT on all tables) learns nothing, without an error that would end its read transaction
+  const readable = "SELECT CASE WHEN to_regclass('writer') IS NULL THEN false ELSE has_table_privilege('writer', 'SELECT') END AS found"
+  if (!pg.query<{found: boolean}>(readable)[0].found) return undefined
   const row = pg.query<{host: string; pid: number; command: string; since: string}>(HOLDER)[0]
   return row && {host: row.host, pid: Number(row.pid), command: row.command, since: row.since}
 }

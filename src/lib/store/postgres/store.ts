@@ -1,3 +1,4 @@
+import {toDisplayHex} from '../../chain/hashes.js'
 import {NETWORKS, type NetworkName, isNetworkName} from '../../chain/networks.js'
 import {BixError} from '../../errors.js'
 import {
@@ -6,6 +7,7 @@ import {
   type ChainActivity,
   type IndexStore,
   type IndexedTxOutput,
+  type LockHolder,
   MEMPOOL_SYNCED_AT,
   MEMPOOL_TIP,
   type MempoolActivity,
@@ -22,6 +24,7 @@ import {
 } from '../index-store.js'
 import {TX_SHIFT, outputId, txNumOfId, txidKey, voutOfId} from '../output-ids.js'
 import {PgConnection, maskUrl} from './connection.js'
+import {writerOn} from './lock.js'
 import {PgMempoolWriter} from './mempool-writer.js'
 import {PG_MIGRATIONS, PG_SCHEMA_VERSION, PG_TABLES, PG_TX_NUM_OF_Q, PG_TX_NUM_OF_TXID, type PgMigration} from './schema.js'
 import {PgIndexWriter} from './writer.js'
@@ -129,10 +132,10 @@ export class PgIndexStore implements IndexStore {
     const firstSeen = new Map<string, number>()
     if (txids.length > 0) {
       for (const row of this.pg.query<{txid: Buffer; first_seen: number}>('SELECT txid, first_seen FROM mempool_txs WHERE txid = ANY($1::bytea[])', [txids])) {
-        firstSeen.set(Buffer.from(row.txid).reverse().toString('hex'), row.first_seen)
+        firstSeen.set(toDisplayHex(row.txid), row.first_seen)
       }
       for (const txid of txids) {
-        const key = Buffer.from(txid).reverse().toString('hex')
+        const key = toDisplayHex(txid)
         if (!firstSeen.has(key)) firstSeen.set(key, 0)
       }
     }
@@ -161,6 +164,10 @@ export class PgIndexStore implements IndexStore {
 
   mempoolWriter(): PgMempoolWriter {
     return new PgMempoolWriter(this)
+  }
+
+  writerHolder(): LockHolder | undefined {
+    return writerOn(this.pg)
   }
 
   sizeBytes(): number {

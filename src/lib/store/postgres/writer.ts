@@ -1,9 +1,7 @@
-import {toDisplayHex} from '../../chain/hashes.js'
 import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
-import {NETWORKS} from '../../chain/networks.js'
-import {BixError} from '../../errors.js'
 import {pauseHere} from '../../test-pause.js'
-import {type IndexWrites, type StaleSpends, TipMismatch, type WriterOptions} from '../index-store.js'
+import {checkContinues, doubleSpend, unknownOutput} from '../batch-checks.js'
+import type {IndexWrites, StaleSpends, WriterOptions} from '../index-store.js'
 import {outputId, txidKey} from '../output-ids.js'
 import {RecentTxids} from '../recent-txids.js'
 import {CopyWriter} from './copy-writer.js'
@@ -118,7 +116,7 @@ export class PgIndexWriter implements IndexWrites {
     let prevHash = tip?.hash
     let txNum = firstTx
     for (const block of blocks) {
-      this.checkContinues(block, prevHeight, prevHash)
+      checkContinues(block, prevHeight, prevHash, this.store.network)
       coinbaseEarlier.push(block.txCount > 0 ? find(block.txids, 0) : -1)
       for (let i = 0; i < block.txCount; i++) batchTxNums.set(block.txids.subarray(i * 32, i * 32 + 32).toString('latin1'), txNum + i)
       txNum += block.txCount
@@ -181,15 +179,15 @@ export class PgIndexWriter implements IndexWrites {
       for (let s = 0; s < block.spends.count; s++) {
         const spender = blockFirst + block.spends.txIndex[s]
         const prevTxNum = txNumOf(from[s])
-        if (prevTxNum < 0) this.unknownOutput(block, s)
+        if (prevTxNum < 0) unknownOutput(block, s)
         const id = outputId(prevTxNum, block.spends.prevVout[s])
         if (prevTxNum >= firstTx) {
           const spent = made.get(id)
-          if (spent === undefined) this.unknownOutput(block, s)
-          if (spent) this.doubleSpend(block, s)
+          if (spent === undefined) unknownOutput(block, s)
+          if (spent) doubleSpend(block, s)
           made.set(id, true)
         } else {
-          if (olderSeen.has(id)) this.doubleSpend(block, s)
+          if (olderSeen.has(id)) doubleSpend(block, s)
           olderSeen.add(id)
           olderIds.push(id)
           olderWhere.push([b, s])
@@ -209,8 +207,8 @@ export class PgIndexWriter implements IndexWrites {
       )[0]
       if (bad) {
         const [b, s] = olderWhere[bad.i]
-        if (bad.missing) this.unknownOutput(blocks[b], s)
-        this.doubleSpend(blocks[b], s)
+        if (bad.missing) unknownOutput(blocks[b], s)
+        doubleSpend(blocks[b], s)
       }
     }
 
@@ -310,32 +308,6 @@ export class PgIndexWriter implements IndexWrites {
     )
     for (const row of rows) if (row.tx_num !== null) found[row.i] = Number(row.tx_num)
     return found
-  }
-
-  private checkContinues(block: IndexedBlock, prevHeight: number, prevHash: Buffer | undefined): void {
-    if (block.height !== prevHeight + 1) {
-      throw new TipMismatch(`block ${block.height} does not continue the index, whose tip is at height ${prevHeight}`)
-    }
-    if (prevHash === undefined) {
-      const genesis = NETWORKS[this.store.network].genesisHash
-      if (toDisplayHex(block.hash) !== genesis) {
-        throw new BixError('WrongNetwork', `block 0 is ${toDisplayHex(block.hash)}, not the ${this.store.network} genesis block ${genesis}`)
-      }
-    } else if (!block.header.subarray(4, 36).equals(prevHash)) {
-      throw new TipMismatch(`block ${block.height} (${toDisplayHex(block.hash)}) does not build on the index's block ${prevHeight} (${toDisplayHex(prevHash)})`)
-    }
-  }
-
-  private outpoint(block: IndexedBlock, s: number): string {
-    return `${toDisplayHex(block.spends.prevTxids.subarray(s * 32, s * 32 + 32))}:${block.spends.prevVout[s]}`
-  }
-
-  private unknownOutput(block: IndexedBlock, s: number): never {
-    throw new BixError('DatabaseError', `block ${block.height} spends unknown output ${this.outpoint(block, s)}; the index is incomplete or damaged`)
-  }
-
-  private doubleSpend(block: IndexedBlock, s: number): never {
-    throw new BixError('DatabaseError', `block ${block.height} spends output ${this.outpoint(block, s)}, which the index holds as spent already; the index is damaged`)
   }
 
   /** Re-reads what the writer keeps in memory: after an undo, and after a batch that failed and was rolled back. */

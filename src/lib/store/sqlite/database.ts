@@ -5,7 +5,7 @@ import {pathToFileURL} from 'node:url'
 
 import {NETWORKS, type NetworkName, isNetworkName} from '../../chain/networks.js'
 import {BixError} from '../../errors.js'
-import type {IndexStore, MempoolActivity, MempoolSnapshotInfo, OpenMode, OpenOptions as StoreOpenOptions, StoredTip, WriterOptions} from '../index-store.js'
+import type {IndexStore, LockHolder, MempoolActivity, MempoolSnapshotInfo, OpenMode, OpenOptions as StoreOpenOptions, StoredTip, WriterOptions} from '../index-store.js'
 import {TX_SHIFT, txidKey} from '../output-ids.js'
 import {AddressReader} from './address-reader.js'
 import {MempoolWriter} from './mempool-writer.js'
@@ -16,6 +16,7 @@ import {sqliteAddon} from './sqlite-addon.js'
 import {databaseError, isSqliteError} from './sqlite-errors.js'
 import {TxReader} from './tx-reader.js'
 import {IndexWriter} from './writer.js'
+import {readLockHolder} from './lock.js'
 
 /**
  * Opening the index: one SQLite file per network, created 0600 in a 0700
@@ -155,6 +156,10 @@ export class IndexDb implements IndexStore {
 
   mempoolWriter(): MempoolWriter {
     return new MempoolWriter(this)
+  }
+
+  writerHolder(): LockHolder | undefined {
+    return readLockHolder(this.path)
   }
 
   /** the file and its write-ahead log */

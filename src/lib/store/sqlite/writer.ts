@@ -1,16 +1,15 @@
 import type Database from 'better-sqlite3'
 
-import {toDisplayHex} from '../../chain/hashes.js'
 import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
-import {NETWORKS} from '../../chain/networks.js'
 import {BixError} from '../../errors.js'
 import {pauseHere} from '../../test-pause.js'
-import {type IndexWrites, type StaleSpends, TipMismatch, type WriterOptions} from '../index-store.js'
+import {checkContinues, doubleSpend, unknownOutput} from '../batch-checks.js'
+import type {IndexWrites, StaleSpends, WriterOptions} from '../index-store.js'
+import {TX_SHIFT, txidKey} from '../output-ids.js'
+import {RecentTxids} from '../recent-txids.js'
 import {WalCheckpointer} from './checkpointer.js'
 import type {IndexDb} from './database.js'
-import {RecentTxids} from '../recent-txids.js'
 import {RowInserter} from './row-inserter.js'
-import {TX_SHIFT, txidKey} from '../output-ids.js'
 import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
@@ -28,7 +27,6 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  */
 
 export type {StaleSpends}
-
 
 const DEFAULT_RECENT_TXIDS = 2 ** 19
 /** the page cache while the script index is built, which is also the size of the sorter's runs */
@@ -257,7 +255,7 @@ export class IndexWriter implements IndexWrites {
     try {
       for (let b = 0; b < blocks.length; b++) {
         const block = blocks[b]
-        this.checkContinues(block, prevHeight, prevHash)
+        checkContinues(block, prevHeight, prevHash, this.db.network)
         const firstTx = this.nextTxNum
         const {txids, outputs, spends} = block
         this.insertBlock.run(block.height, block.hash, block.header, firstTx, block.txCount)
@@ -294,11 +292,11 @@ export class IndexWriter implements IndexWrites {
           const spender = firstTx + spends.txIndex[s]
           const prevVout = spends.prevVout[s]
           const prevTxNum = this.lookUp(spends.prevTxids, s * 32)
-          if (prevTxNum < 0) this.unknownOutput(block, s)
+          if (prevTxNum < 0) unknownOutput(block, s)
           if (pending.holds(prevTxNum)) {
             const at = pending.find(prevTxNum, prevVout)
-            if (at < 0) this.unknownOutput(block, s)
-            if (pending.spentBy[at] !== null) this.doubleSpend(block, s)
+            if (at < 0) unknownOutput(block, s)
+            if (pending.spentBy[at] !== null) doubleSpend(block, s)
             pending.spentBy[at] = spender
           } else {
             older.add(prevTxNum * TX_SHIFT + prevVout, spender, b, s)
@@ -343,8 +341,8 @@ export class IndexWriter implements IndexWrites {
       const outputId = older.ids[i]
       if (this.spend.run(older.spenders[i], outputId).changes === 1) continue
       const block = blocks[older.blocks[i]]
-      if (this.outputSpentBy.get(outputId)) this.doubleSpend(block, older.spendIndexes[i])
-      this.unknownOutput(block, older.spendIndexes[i])
+      if (this.outputSpentBy.get(outputId)) doubleSpend(block, older.spendIndexes[i])
+      unknownOutput(block, older.spendIndexes[i])
     }
     older.clear()
   }
@@ -362,44 +360,12 @@ export class IndexWriter implements IndexWrites {
     this.pendingKeyTxNums = []
   }
 
-  private checkContinues(block: IndexedBlock, prevHeight: number, prevHash: Buffer | undefined): void {
-    if (block.height !== prevHeight + 1) {
-      throw new TipMismatch(`block ${block.height} does not continue the index, whose tip is at height ${prevHeight}`)
-    }
-    if (prevHash === undefined) {
-      const genesis = NETWORKS[this.db.network].genesisHash
-      if (toDisplayHex(block.hash) !== genesis) {
-        throw new BixError('WrongNetwork', `block 0 is ${toDisplayHex(block.hash)}, not the ${this.db.network} genesis block ${genesis}`)
-      }
-    } else if (!block.header.subarray(4, 36).equals(prevHash)) {
-      throw new TipMismatch(
-        `block ${block.height} (${toDisplayHex(block.hash)}) does not build on the index's block ${prevHeight} (${toDisplayHex(prevHash)})`,
-      )
-    }
-  }
-
   /** tx_num of the latest transaction with the txid at bytes[at..at+32], -1 if the index has none. */
   private lookUp(bytes: Buffer, at: number): number {
     const recent = this.recent.get(bytes, at)
     if (recent >= 0) return recent
     // not among the recent transactions, so not among the batch's: written already, if at all
     return this.findTx.get(txidKey(bytes, at), bytes.subarray(at, at + 32)) ?? -1
-  }
-
-  /** spend s of the block, as errors name it */
-  private outpoint(block: IndexedBlock, s: number): string {
-    return `${toDisplayHex(block.spends.prevTxids.subarray(s * 32, s * 32 + 32))}:${block.spends.prevVout[s]}`
-  }
-
-  private unknownOutput(block: IndexedBlock, s: number): never {
-    throw new BixError('DatabaseError', `block ${block.height} spends unknown output ${this.outpoint(block, s)}; the index is incomplete or damaged`)
-  }
-
-  private doubleSpend(block: IndexedBlock, s: number): never {
-    throw new BixError(
-      'DatabaseError',
-      `block ${block.height} spends output ${this.outpoint(block, s)}, which the index holds as spent already; the index is damaged`,
-    )
   }
 
   /**
