@@ -59,7 +59,10 @@ export class SyncWorker<Request, Reply> {
     this.port.postMessage(request)
     let beat = Atomics.load(this.words, BEAT)
     let beatAt = Date.now()
-    while (Atomics.wait(this.words, STATE, PENDING, 1000) === 'timed-out') {
+    // woken is not answered: the worker's notify for the previous call can come late (it stores the
+    // state, is preempted, then notifies) and wake this wait while the state is still PENDING
+    while (Atomics.load(this.words, STATE) === PENDING) {
+      if (Atomics.wait(this.words, STATE, PENDING, 1000) !== 'timed-out') continue
       const now = Atomics.load(this.words, BEAT)
       if (now !== beat) {
         beat = now

@@ -1,7 +1,10 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+import {workerData} from 'node:worker_threads'
+
 import {serveSync} from '../../src/lib/sync-worker.js'
 
 /** A worker for test/unit/sync-worker.test.ts: answers, throws, or dies in the ways a real one could. */
-type Request = 'echo' | 'reject' | 'throw-later' | 'exit'
+type Request = 'echo' | 'reject' | 'throw-later' | 'exit' | 'late-notify' | 'slow'
 
 serveSync<Request, string>(
   async (request) => {
@@ -18,6 +21,14 @@ serveSync<Request, string>(
         return new Promise<string>(() => {})
       case 'exit':
         process.exit(3)
+      case 'late-notify':
+        // what a worker preempted between storing its answer's state and notifying does: a notify that
+        // arrives once the caller already waits on its next call (word 0 is the state sync-worker.ts waits on)
+        setTimeout(() => Atomics.notify(new Int32Array((workerData as {shared: SharedArrayBuffer}).shared), 0), 200)
+        return 'late-notify'
+      case 'slow':
+        await sleep(800)
+        return 'slow'
     }
   },
   (error) => ({message: (error as Error).message}),

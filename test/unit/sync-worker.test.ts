@@ -17,6 +17,13 @@ test('answers and errors come back to the caller, in order', () => {
   assert.throws(() => w.call('echo', revive), /the worker thread has stopped: it was closed/)
 })
 
+test('a notify that comes late, while the caller waits on its next call, does not end that wait before the answer', () => {
+  const w = worker()
+  assert.equal(w.call('late-notify', revive), 'late-notify')
+  assert.equal(w.call('slow', revive), 'slow', 'the stray notify at 200 ms is not taken for the answer at 800 ms')
+  w.stop()
+})
+
 test('an uncaught exception in the worker is an error for the blocked caller, then for every call', () => {
   const w = worker()
   const started = Date.now()

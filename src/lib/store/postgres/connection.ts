@@ -62,7 +62,8 @@ export class PgConnection {
       return new PgConnection(worker, server)
     } catch (err) {
       worker.stop()
-      throw err
+      if (err instanceof PostgresError) throw err
+      throw new PostgresError(`cannot connect to PostgreSQL${url === undefined ? '' : ` at ${maskUrl(url)}`}: ${(err as Error).message}`, 'EWORKER', {cause: err})
     }
   }
 
@@ -135,7 +136,10 @@ export class PgConnection {
     if (this.isClosed) return
     this.isClosed = true
     try {
-      this.worker.call({op: 'close'}, (wire) => reviveError(wire as WireError, undefined))
+      this.worker.call({op: 'close'}, (wire) => reviveError(wire as WireError, undefined, this.server))
+    } catch (err) {
+      if (err instanceof PostgresError) throw err
+      throw new PostgresError(`PostgreSQL connection to ${this.label} lost while closing: ${(err as Error).message}`, 'EWORKER', {cause: err})
     } finally {
       this.worker.stop()
     }
