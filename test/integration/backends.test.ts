@@ -1,0 +1,403 @@
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {after, describe, test} from 'node:test'
+
+import {addressToScript} from '../../src/lib/chain/address.js'
+import {type BixOptions, type BixResult, runBix, spawnBix} from '../support/cli.js'
+import {type BixReport, type CoreTruth, type MempoolTruth, assertIndexAgrees, assertSameTruth, bixReports, coreChainStatsByHeight, coreMempoolTruth, coreTruth} from '../support/core-oracle.js'
+import {SKIP_MESSAGE, testPostgres} from '../support/postgres-server.js'
+import {FIXTURE_DIR} from '../support/simnode/fixture-chain.js'
+import {type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'
+import {assertCleanFailure, fixture, indexHeight, seeded, waitUntil} from '../reliability/support.js'
+
+/**
+ * Every promise the index makes, kept the same by both backends: a SQLite
+ * file and a PostgreSQL database (--db postgres://...). One test body per
+ * scenario, run once per backend; answers are held to the node's (Bitcoin
+ * Core's with BITCOIND set, else the simulator's, itself held to the
+ * recording of Core's chain), and the two backends' answers to each other.
+ * PostgreSQL is a throwaway server on a Unix socket (test/support/postgres-server.ts).
+ */
+
+type Backend = 'sqlite' | 'postgres'
+const BACKENDS: Backend[] = ['sqlite', 'postgres']
+const pg = testPostgres()
+const recorded = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'chain-truth.json'), 'utf8')) as {truth: CoreTruth; mempool: MempoolTruth}
+
+interface Cleanup {
+  after: (fn: () => void | Promise<void>) => void
+  diagnostic: (message: string) => void
+}
+
+/** A new, empty index for a test: a file in a temporary directory, or a PostgreSQL database of its own. */
+function newIndex(t: Cleanup, backend: Backend): string {
+  if (backend === 'postgres') return pg!.createDatabase(`bix_${crypto.randomBytes(6).toString('hex')}`)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-backends-'))
+  t.after(() => fs.rmSync(dir, {recursive: true, force: true}))
+  return path.join(dir, 'index.db')
+}
+
+const databaseOf = (url: string) => decodeURIComponent(/^postgres(?:ql)?:\/\/[^/]*\/([^?]*)/.exec(url)![1])
+
+/** The index's tip height without bix (-1 when it has none yet): how a test sees a run's progress. */
+function tipOf(db: string): number {
+  if (!db.startsWith('postgres')) return indexHeight(db)
+  try {
+    const max = pg!.psql('SELECT COALESCE(MAX(height), -1) FROM blocks', databaseOf(db))
+    return Number(max)
+  } catch {
+    return -1
+  }
+}
+
+/** bix as a user runs it; no PostgreSQL password ever shows in what it prints. */
+async function bix(args: string[], opts?: BixOptions): Promise<BixResult> {
+  return assertNoPassword(await runBix(args, opts))
+}
+
+function assertNoPassword(r: BixResult): BixResult {
+  if (pg) {
+    for (const stream of [r.stdout, r.stderr]) assert.ok(!stream.includes(pg.password), `the PostgreSQL password was printed: ${stream}`)
+  }
+  return r
+}
+
+async function index(node: TestNode, db: string, ...more: string[]): Promise<{height: number; hash: string; reorgs: Array<{fork_height: number; undone: number}>}> {
+  const r = await bix(['index', ...node.cliArgs(), '--db', db, '--json', ...more], {timeoutMs: 120_000})
+  assert.equal(r.code, 0, r.stderr)
+  return JSON.parse(r.stdout)
+}
+
+async function queryJson<T>(node: TestNode, db: string, command: string[], ...args: string[]): Promise<T> {
+  const r = await bix(['query', ...command, ...node.cliArgs(), '--db', db, '--json', ...args])
+  assert.equal(r.code, 0, r.stderr + r.stdout)
+  return JSON.parse(r.stdout) as T
+}
+
+/** The node's account of the recorded chain, held to the recording of Core's (on Core too). */
+async function fixtureTruth(node: TestNode): Promise<CoreTruth> {
+  const truth = await coreTruth(node)
+  assertSameTruth(truth, recorded.truth)
+  return truth
+}
+
+/** Every script's answer, without the parts that say when it was asked: for comparing two indexes of one chain. */
+async function answers(db: string, scripts: string[]): Promise<string> {
+  const reports = await bixReports(db, scripts)
+  return JSON.stringify(reports.map(({freshness: _, ...rest}: BixReport & {freshness?: unknown}) => rest))
+}
+
+/** What each backend answered for the recorded chain, compared once both have. */
+const answered = new Map<Backend, string>()
+
+for (const backend of BACKENDS) {
+  describe(`${backend} index`, {skip: backend === 'postgres' && !pg ? SKIP_MESSAGE : false}, () => {
+    test('on the recorded Core chain, query address, tx and outpoint answer as the node does, and status shows the tip and a masked URL', async (t) => {
+      const node = await startTestNode({fixtureChain: true})
+      t.after(() => node.stop())
+      const db = newIndex(t, backend)
+      const summary = await index(node, db)
+      const truth = await fixtureTruth(node)
+      assert.deepEqual({height: summary.height, hash: summary.hash}, truth.tip)
+      const checked = await assertIndexAgrees(db, truth)
+      assert.equal(checked, truth.scripts.length)
+      answered.set(backend, await answers(db, truth.scripts.map((s) => s.script)))
+
+      // addresses by name, with their UTXO sets, against scantxoutset
+      const addresses = fixture.addresses.slice(0, 6)
+      const reports = await queryJson<BixReport[]>(node, db, ['address'], ...addresses, '--utxos')
+      for (const [i, address] of addresses.entries()) {
+        const scan = await node.rpc<{unspents: Array<{txid: string; vout: number; amount: number}>; total_amount: number}>('scantxoutset', ['start', [`addr(${address})`]])
+        const utxos = scan.unspents.map((u) => `${u.txid}:${u.vout}:${Math.round(u.amount * 1e8)}`).sort()
+        assert.deepEqual(reports[i].utxos!.map((u) => `${u.txid}:${u.vout}:${u.value}`).sort(), utxos, `${address}'s UTXOs`)
+        assert.equal(reports[i].balance.confirmed, Math.round(scan.total_amount * 1e8), `${address}'s balance`)
+      }
+
+      // a transaction that spends: Core names its block; its inputs are outputs bix calls spent by it, its outputs unspent as gettxout says
+      const spender = truth.txids.find((txid) => truth.scripts.some((s) => s.chain_stats.spent_txo_count > 0 && s.history.some((h) => h.txid === txid && h.value_change < 0)))
+      assert.ok(spender, 'a transaction that spends a confirmed output')
+      const core = await node.rpc<{blockhash: string; confirmations: number; vin: Array<{txid: string; vout: number}>; vout: Array<{value: number; scriptPubKey: {hex: string}}>}>('getrawtransaction', [spender, 1])
+      const coreHeight = (await node.rpc<{height: number}>('getblockheader', [core.blockhash])).height
+      const [tx] = await queryJson<Array<{txid: string; status: {confirmed: boolean; block_height: number; block_hash: string}; confirmations: number; vin: Array<{txid: string; vout: number}>; vout: Array<{value: number; scriptpubkey: string}>; outspends: Array<{spent: boolean}>}>>(node, db, ['tx'], spender)
+      assert.deepEqual(tx.status, {...tx.status, confirmed: true, block_hash: core.blockhash, block_height: coreHeight})
+      assert.equal(tx.confirmations, core.confirmations)
+      assert.deepEqual(tx.vin.map((i) => `${i.txid}:${i.vout}`), core.vin.map((i) => `${i.txid}:${i.vout}`))
+      assert.deepEqual(tx.vout.map((o) => `${o.scriptpubkey}:${o.value}`), core.vout.map((o) => `${o.scriptPubKey.hex}:${Math.round(o.value * 1e8)}`))
+      for (const [vout, outspend] of tx.outspends.entries()) {
+        const unspent: boolean = (await node.rpc('gettxout', [spender, vout, false])) !== null
+        assert.equal(outspend.spent, !unspent, `${spender}:${vout} spent`)
+      }
+      const spent = `${core.vin[0].txid}:${core.vin[0].vout}`
+      const unspentUtxo = truth.scripts.flatMap((s) => s.utxos)[0]
+      assert.ok(await node.rpc('gettxout', [unspentUtxo.txid, unspentUtxo.vout, false]), 'Core holds the UTXO')
+      const outpoints = await queryJson<Array<{txid: string; vout: number; spent: boolean; spender: {txid: string; vin: number | null; status: {block_hash?: string}} | null}>>(node, db, ['outpoint'], spent, `${unspentUtxo.txid}:${unspentUtxo.vout}`)
+      assert.deepEqual(outpoints.map((o) => [o.spent, o.spender?.txid ?? null, o.spender?.vin ?? null, o.spender?.status.block_hash ?? null]), [
+        [true, spender, 0, core.blockhash],
+        [false, null, null, null],
+      ])
+
+      const status = await bix(['status', ...node.cliArgs(), '--db', db, '--json'])
+      assert.equal(status.code, 0, status.stderr)
+      const {index: summaryOf} = JSON.parse(status.stdout) as {index: {path: string; tip_height: number; tip_hash: string; building: boolean}}
+      assert.deepEqual({height: summaryOf.tip_height, hash: summaryOf.tip_hash, building: summaryOf.building}, {...truth.tip, building: false})
+      if (backend === 'postgres') assert.equal(summaryOf.path, db.replace(`:${pg!.password}@`, ':***@'))
+      else assert.equal(summaryOf.path, db)
+      const human = await bix(['status', ...node.cliArgs(), '--db', db])
+      assert.equal(human.code, 0, human.stderr)
+      assert.ok(human.stdout.includes(summaryOf.path), `the human status names the index: ${human.stdout}`)
+      t.diagnostic(`${checked} scripts checked against ${node.kind === 'bitcoind' ? 'Core' : 'the simulator, held to recorded Core answers'}`)
+    })
+
+    test('a reorg made with invalidateblock between runs: the next run undoes it, and every script answers as the node\'s new chain', async (t) => {
+      const node = await startTestNode({matureBlocks: 101})
+      t.after(() => node.stop())
+      const db = newIndex(t, backend)
+      const addresses = await Promise.all((['legacy', 'p2sh-segwit', 'bech32', 'bech32m'] as const).map((type) => node.newAddress(type)))
+      for (const [i, address] of addresses.entries()) await node.send(address, 100_000 * (i + 1))
+      await node.mine(1)
+      for (const [i, address] of addresses.entries()) await node.send(address, 20_000 * (i + 1))
+      const [replaced] = await node.mine(1)
+      await index(node, db)
+      const before = await coreTruth(node)
+      await assertIndexAgrees(db, before)
+
+      await node.invalidate(replaced)
+      await node.mine(2, await node.newAddress('bech32m'))
+      const {reorgs, hash} = await index(node, db)
+      assert.deepEqual(reorgs, [{fork_height: 102, undone: 1}])
+      assert.equal(hash, await node.tipHash())
+      const checked = await assertIndexAgrees(db, await coreTruth(node))
+      assert.ok(checked > addresses.length)
+    })
+
+    test('a reorg deeper than one batch while bix index writes: undone mid-run, and the index ends as the node\'s chain', async (t) => {
+      // simulator: fault injection (slowed answers, and a reorg at a chosen moment of a run)
+      const {int} = seeded(t, `${backend}: deep reorg mid-run`)
+      const node = await startFaultSimulator({fixtureChain: true})
+      t.after(() => node.stop())
+      const db = newIndex(t, backend)
+      const batch = int(2, 5)
+      const depth = int(3 * batch, 40)
+      const fork = fixture.height - depth
+      node.sim.faults.slow(6)
+      const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--json', '--batch-blocks', String(batch), '--source', 'rpc', '--rpc-parallelism', '2'], {timeoutMs: 90_000})
+      await waitUntil(() => tipOf(db) > fork + batch || run.child.exitCode !== null, 30_000, `index past ${fork + batch}`)
+      assert.equal(run.child.exitCode, null, `the run ended before the reorg: ${run.stderr()}`)
+      node.sim.reorg({depth})
+      const r = assertNoPassword(await run.done)
+      node.sim.faults.clear()
+      assert.equal(r.code, 0, r.stderr)
+      const summary = JSON.parse(r.stdout) as {hash: string; reorgs: Array<{fork_height: number; undone: number}>}
+      assert.equal(summary.hash, await node.tipHash())
+      assert.equal(summary.reorgs[0]?.fork_height, fork, 'undone down to the fork')
+      const truth = await coreTruth(node)
+      await assertIndexAgrees(db, truth)
+    })
+
+    test('kill -9 inside a write transaction and while the script index is built: queries meanwhile exit 5, and the resumed index answers as a clean one', async (t) => {
+      const node = await startTestNode({fixtureChain: true})
+      t.after(() => node.stop())
+      const truth = await fixtureTruth(node)
+      const scripts = truth.scripts.map((s) => s.script)
+      const clean = newIndex(t, backend)
+      await index(node, clean)
+      const cleanAnswers = await answers(clean, scripts)
+
+      for (const place of ['write-transaction', 'script-index']) {
+        const db = newIndex(t, backend)
+        const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--batch-blocks', '20'], {env: {BIX_TEST_PAUSE_IN: place}})
+        const pause = await run.waitFor(/^bix test pause: .*$/m, 'stderr', 60_000)
+        assert.match(pause, new RegExp(`bix test pause: ${place} 1: `))
+        run.kill('SIGKILL')
+        assert.equal((await run.done).signal, 'SIGKILL')
+
+        const meanwhile = await bix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.addresses[0]])
+        assertCleanFailure(meanwhile, 5, /the index is still being built/, `a query after a kill at ${place}`)
+        const status = await bix(['status', ...node.cliArgs(), '--db', db, '--json'])
+        assert.equal(status.code, 0, status.stderr)
+        assert.deepEqual((({building, writer_pid}) => ({building, writer_pid}))((JSON.parse(status.stdout) as {index: {building: boolean; writer_pid: number | null}}).index), {building: true, writer_pid: null}, `status after a kill at ${place}`)
+
+        await index(node, db)
+        assert.equal(await answers(db, scripts), cleanAnswers, `after a kill at ${place}, the resumed index answers as a clean one`)
+        await assertIndexAgrees(db, truth)
+      }
+    })
+
+    test('after bix sync-mempool, unconfirmed activity is the node\'s mempool\'s', async (t) => {
+      const node = await startTestNode({fixtureChain: true})
+      t.after(() => node.stop())
+      const db = newIndex(t, backend)
+      await index(node, db)
+      const synced = await bix(['sync-mempool', ...node.cliArgs(), '--db', db, '--json'])
+      assert.equal(synced.code, 0, synced.stderr)
+      const truth = await coreTruth(node)
+      const pool = await coreMempoolTruth(node, truth)
+      assertSameTruth(truth, recorded.truth, {live: pool, recorded: recorded.mempool})
+      assert.ok(pool.scripts.length >= 3, `${pool.scripts.length} scripts the mempool touches`)
+      await assertIndexAgrees(db, truth, {mempool: pool})
+
+      // by name too: a script the mempool pays shows it in mempool_stats and its unconfirmed balance
+      const touched = pool.scripts.find((s) => s.mempool_stats.funded_txo_count > 0)!
+      const [report] = await queryJson<BixReport[]>(node, db, ['address'], '--script', touched.script)
+      assert.deepEqual(report.mempool_stats, touched.mempool_stats)
+      assert.equal(report.balance.unconfirmed, touched.mempool_stats.funded_txo_sum - touched.mempool_stats.spent_txo_sum)
+      assert.equal((report as {freshness: {mempool: {used: boolean}}}).freshness.mempool.used, true)
+    })
+
+    test('a second bix index while one writes exits 5 naming its pid and host; a query --file during a run answers at one tip', async (t) => {
+      // simulator: fault injection (slowed answers keep the run going while queries read)
+      const node = await startFaultSimulator({fixtureChain: true})
+      t.after(() => node.stop())
+      const db = newIndex(t, backend)
+
+      const holder = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet'], {env: {BIX_TEST_PAUSE_IN: 'write-transaction'}})
+      t.after(() => holder.kill('SIGKILL'))
+      await holder.waitFor(/^bix test pause: write-transaction/m, 'stderr', 60_000)
+      const second = await bix(['index', ...node.cliArgs(), '--db', db])
+      assertCleanFailure(second, 5, new RegExp(`\\(pid ${holder.child.pid} on ${os.hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, since [^)]+\\) is writing`))
+      const status = await bix(['status', ...node.cliArgs(), '--db', db, '--json'])
+      assert.equal(status.code, 0, status.stderr)
+      assert.equal((JSON.parse(status.stdout) as {index: {writer_pid: number | null}}).index.writer_pid, holder.child.pid, 'status names the writer')
+      holder.kill('SIGKILL')
+      await holder.done
+
+      const start = 60
+      await index(node, db, '--to-height', String(start))
+      // every address, several times over, so that one run of the query spans several commits
+      const targets = Array.from({length: 10}, () => fixture.addresses).flat()
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bix-targets-')), 'targets.txt')
+      t.after(() => fs.rmSync(path.dirname(file), {recursive: true, force: true}))
+      fs.writeFileSync(file, targets.join('\n') + '\n')
+      node.sim.faults.slow(50)
+      const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--batch-blocks', '1', '--source', 'rpc', '--rpc-parallelism', '1'], {timeoutMs: 120_000})
+      await waitUntil(() => tipOf(db) > start, 30_000, 'the run commits')
+      const seen = new Map<number, BixReport[]>()
+      const took: number[] = []
+      while (run.child.exitCode === null) {
+        const started = Date.now()
+        const reports = await queryJson<Array<BixReport & {freshness: {index: {height: number; hash: string}}}>>(node, db, ['address'], '--offline', '--file', file)
+        assert.equal(reports.length, targets.length)
+        const height = reports[0].freshness.index.height
+        assert.ok(reports.every((r) => r.freshness.index.height === height), 'one tip for the whole answer')
+        assert.equal(reports[0].freshness.index.hash, fixture.blocks[height].hash)
+        seen.set(height, reports)
+        took.push(Date.now() - started)
+      }
+      node.sim.faults.clear()
+      const r = assertNoPassword(await run.done)
+      assert.equal(r.code, 0, r.stderr)
+      assert.ok(seen.size >= 2, `${took.join(', ')} ms: queries saw the index move (${[...seen.keys()].join(', ')})`)
+      // each answer is the chain at the tip it names, by the node's own blocks
+      const top = Math.max(...seen.keys())
+      for (const address of fixture.addresses.slice(0, 8)) {
+        const byHeight = await coreChainStatsByHeight(node, addressToScript(address, 'regtest').toString('hex'), top)
+        for (const [height, reports] of seen) {
+          for (const report of reports.filter((rep) => rep.address === address)) assert.deepEqual(report.chain_stats, byHeight[height], `${address} at ${height}`)
+        }
+      }
+      t.diagnostic(`query --file answered at heights ${[...seen.keys()].sort((a, b) => a - b).join(', ')} in ${took.join(', ')} ms`)
+    })
+
+    test('a query --file while bix index undoes a reorg answers for one chain at one tip: the old one, or the new one, never a mix', async (t) => {
+      // simulator: fault injection (a reorg at a chosen moment, slowed answers so that queries overlap its undo)
+      const node = await startFaultSimulator({fixtureChain: true})
+      t.after(() => node.stop())
+      const db = newIndex(t, backend)
+      await index(node, db)
+      const watched = fixture.addresses.slice(0, 8)
+      const scripts = watched.map((a) => addressToScript(a, 'regtest').toString('hex'))
+      const oldHashes = fixture.blocks.map((b) => b.hash)
+      const oldStats = await Promise.all(scripts.map((script) => coreChainStatsByHeight(node, script, fixture.height)))
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bix-targets-')), 'targets.txt')
+      t.after(() => fs.rmSync(path.dirname(file), {recursive: true, force: true}))
+      fs.writeFileSync(file, Array.from({length: 10}, () => watched).flat().join('\n') + '\n')
+
+      type Answer = Array<BixReport & {address: string; freshness: {index: {height: number; hash: string}}}>
+      const seen: Answer[] = []
+      let running = true
+      const queries = (async () => {
+        while (running) seen.push(await queryJson<Answer>(node, db, ['address'], '--offline', '--file', file))
+      })()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      node.sim.faults.slow(30)
+      node.sim.reorg({depth: 40, blocks: 41})
+      const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--batch-blocks', '1', '--source', 'rpc', '--rpc-parallelism', '1'], {timeoutMs: 120_000})
+      const r = assertNoPassword(await run.done)
+      // a last query or two after the run, on the new chain
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      running = false
+      await queries
+      node.sim.faults.clear()
+      assert.equal(r.code, 0, r.stderr)
+
+      const newTip = await node.tipHeight()
+      const newHashes = await Promise.all(Array.from({length: newTip + 1}, (_, h) => node.rpc<string>('getblockhash', [h])))
+      const newStats = await Promise.all(scripts.map((script) => coreChainStatsByHeight(node, script, newTip)))
+      const chains = new Set<string>()
+      for (const reports of seen) {
+        const {height, hash} = reports[0].freshness.index
+        assert.ok(reports.every((rep) => rep.freshness.index.hash === hash), 'one tip for the whole answer')
+        const old = oldHashes[height] === hash
+        assert.ok(old || newHashes[height] === hash, `tip ${height} ${hash} is of the old chain or the new one`)
+        chains.add(`${old ? 'old' : 'new'} ${height}`)
+        for (const report of reports) {
+          const i = watched.indexOf(report.address)
+          assert.deepEqual(report.chain_stats, (old ? oldStats : newStats)[i][height], `${report.address} at ${old ? 'old' : 'new'} tip ${height}`)
+        }
+      }
+      t.diagnostic(`answers at ${[...chains].join(', ')}`)
+      assert.ok([...chains].some((c) => c.startsWith('old')) && [...chains].some((c) => c.startsWith('new')), `answers on both sides of the reorg: ${[...chains].join(', ')}`)
+    })
+
+    if (backend === 'postgres') {
+      test('a wrong password or a database that is not there: exit 7 with one line naming the server, never the password', async (t) => {
+        const db = newIndex(t, backend)
+        const wrong = 'Wr0ngPassw0rd'
+        for (const [url, pattern] of [
+          [db.replace(`:${pg!.password}@`, `:${wrong}@`), /^error: PostgreSQL at \S+ refused user "bix": password authentication failed/],
+          [db.replace(/\/(bix_[0-9a-f]+)\?/, '/$1_missing?'), /^error: PostgreSQL at \S+: database "bix_[0-9a-f]+_missing" does not exist/],
+          [db, /^error: postgres:\/\/bix:\*\*\*@\/bix_[0-9a-f]+\?host=\S+ holds no bix index; run bix index first$/],
+        ] as const) {
+          const r = await bix(['query', 'address', '--network', 'regtest', '--offline', '--db', url, fixture.addresses[0]])
+          assertCleanFailure(r, 7, pattern)
+          assert.ok(!r.stderr.includes(wrong), r.stderr)
+        }
+      })
+
+      test('a role with SELECT grants alone: query address and status work, bix index exits 7 with one line', async (t) => {
+        const node = await startTestNode({fixtureChain: true})
+        t.after(() => node.stop())
+        const db = newIndex(t, backend)
+        await index(node, db)
+        const readOnly = pg!.createReadOnlyRole(db, `reader_${crypto.randomBytes(4).toString('hex')}`)
+        const rolePassword = /:\/\/[^:]+:([^@]+)@/.exec(readOnly)![1]
+
+        const truth = await fixtureTruth(node)
+        const targets = fixture.addresses.slice(0, 6)
+        const asOwner = await queryJson<BixReport[]>(node, db, ['address'], ...targets, '--utxos')
+        const asReader = await queryJson<BixReport[]>(node, readOnly, ['address'], ...targets, '--utxos')
+        assert.deepEqual(asReader, asOwner)
+        const status = await bix(['status', ...node.cliArgs(), '--db', readOnly, '--json'])
+        assert.equal(status.code, 0, status.stderr)
+        const {tip_height: height, tip_hash: hash} = (JSON.parse(status.stdout) as {index: {tip_height: number; tip_hash: string}}).index
+        assert.deepEqual({height, hash}, truth.tip)
+
+        await node.mine(1)
+        const refused = await bix(['index', ...node.cliArgs(), '--db', readOnly])
+        const line = assertCleanFailure(refused, 7, /permission|read-only|cannot write/i)
+        assert.ok(!line.includes(rolePassword), 'the role\'s password is not in the message')
+        t.diagnostic(line)
+      })
+    }
+  })
+}
+
+test('PostgreSQL and SQLite give the same answers for every script of the recorded chain', {skip: pg ? false : SKIP_MESSAGE}, () => {
+  assert.equal(answered.size, 2, 'both backends indexed the recorded chain')
+  assert.equal(answered.get('postgres'), answered.get('sqlite'))
+})
+
+after(() => pg?.stop())
