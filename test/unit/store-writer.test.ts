@@ -6,11 +6,14 @@ import {after, describe, test} from 'node:test'
 
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
 import {type IndexedBlock, buildIndexedBlock, rowsOf, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
+import type {IndexStore} from '../../src/lib/store/index-store.js'
+import {openStore} from '../../src/lib/store/open-store.js'
 import {openIndex} from '../../src/lib/store/sqlite/database.js'
 import {txidKey} from '../../src/lib/store/output-ids.js'
 import {BULK_LOAD, TX_NUM_OF_TXID} from '../../src/lib/store/sqlite/schema.js'
 import {IndexWriter, type StaleSpends} from '../../src/lib/store/sqlite/writer.js'
 import {indexDigest} from '../support/index-digest.js'
+import {SKIP_MESSAGE, testPostgres} from '../support/postgres-server.js'
 import {readFixtureChain} from '../support/simnode/fixture-chain.js'
 
 /**
@@ -69,20 +72,6 @@ describe('the index writer', () => {
     assert.equal(digest, clean)
   })
 
-  test('undoing only part of what a reorg took is caught by the spend check of the next block, not silently kept', () => {
-    const file = path.join(dir, 'partial.db')
-    const db = openIndex(file, {network: 'regtest', mode: 'write'})
-    try {
-      const w = new IndexWriter(db)
-      w.applyBlocks([...shared, ...staleBranch])
-      // pretend the stale blocks spent nothing: their spends stay marked, and a winning block re-spending one is refused
-      w.undoAbove(forkHeight, {spends: [], coinbaseTxids: []})
-      assert.throws(() => w.applyBlocks(winningBranch), {name: 'DatabaseError', message: /holds as spent already/})
-    } finally {
-      db.close()
-    }
-  })
-
   test('a bulk load drops the script index and its end builds it again, with the same content as a run that kept it', () => {
     const file = path.join(dir, 'bulk.db')
     const db = openIndex(file, {network: 'regtest', mode: 'write'})
@@ -126,32 +115,78 @@ describe('the index writer', () => {
     }
     assert.equal(indexDigest(file), clean)
   })
-
-  test('two spends of one older output in one batch: the later block is named, and nothing of the batch is written', () => {
-    const sharedTxids = new Set(shared.flatMap((b) => rowsOf(b).txids.map((t) => t.toString('hex'))))
-    const takesShared = (b: IndexedBlock) => rowsOf(b).spends.find((s) => sharedTxids.has(s.prevTxid.toString('hex')))
-    const i = winningBranch.findIndex((b) => takesShared(b) !== undefined)
-    assert.ok(i >= 0 && i + 1 < winningBranch.length, 'the fixture has a block spending an older output, and one after it')
-    const taken = takesShared(winningBranch[i])!
-    const next = winningBranch[i + 1]
-    const rows = rowsOf(next)
-    const again = buildIndexedBlock({
-      ...next,
-      ...rows,
-      spends: [...rows.spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid: taken.prevTxid, prevVout: taken.prevVout}],
-    })
-    const file = path.join(dir, 'double-spend.db')
-    const db = openIndex(file, {network: 'regtest', mode: 'write'})
-    try {
-      const w = new IndexWriter(db)
-      w.applyBlocks(shared)
-      assert.throws(() => w.applyBlocks([...winningBranch.slice(0, i + 1), again]), {
-        name: 'DatabaseError',
-        message: new RegExp(`^block ${next.height} spends output .* spent already`),
-      })
-      assert.equal(db.tip()?.height, forkHeight)
-    } finally {
-      db.close()
-    }
-  })
 })
+
+/**
+ * What both backends' writers refuse, with the same errors and nothing of the
+ * batch written: a spend of an output the index holds as spent (across
+ * batches, and twice within one), and a spend of an output it does not hold.
+ */
+const pg = testPostgres()
+for (const backend of ['sqlite', 'postgres'] as const) {
+  describe(`the ${backend} writer refuses bad spends`, {skip: backend === 'postgres' && pg === undefined ? SKIP_MESSAGE : false}, () => {
+    const open = (name: string): IndexStore =>
+      openStore(backend === 'sqlite' ? path.join(dir, `${name}.db`) : pg!.createDatabase(`writer_${name.replaceAll('-', '_')}`), {network: 'regtest', mode: 'write'})
+
+    test('undoing only part of what a reorg took is caught by the spend check of the next block, not silently kept', () => {
+      const db = open('partial')
+      try {
+        const w = db.writer()
+        w.applyBlocks([...shared, ...staleBranch])
+        // pretend the stale blocks spent nothing: their spends stay marked, and a winning block re-spending one is refused
+        w.undoAbove(forkHeight, {spends: [], coinbaseTxids: []})
+        assert.throws(() => w.applyBlocks(winningBranch), {name: 'DatabaseError', message: /^block \d+ spends output [0-9a-f]{64}:\d+, which the index holds as spent already/})
+        assert.equal(db.tip()?.height, forkHeight, 'nothing of the refused batch is written')
+      } finally {
+        db.close()
+      }
+    })
+
+    test('two spends of one older output in one batch: the later block is named, and nothing of the batch is written', () => {
+      const sharedTxids = new Set(shared.flatMap((b) => rowsOf(b).txids.map((t) => t.toString('hex'))))
+      const takesShared = (b: IndexedBlock) => rowsOf(b).spends.find((s) => sharedTxids.has(s.prevTxid.toString('hex')))
+      const i = winningBranch.findIndex((b) => takesShared(b) !== undefined)
+      assert.ok(i >= 0 && i + 1 < winningBranch.length, 'the fixture has a block spending an older output, and one after it')
+      const taken = takesShared(winningBranch[i])!
+      const next = winningBranch[i + 1]
+      const rows = rowsOf(next)
+      const again = buildIndexedBlock({
+        ...next,
+        ...rows,
+        spends: [...rows.spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid: taken.prevTxid, prevVout: taken.prevVout}],
+      })
+      const db = open('double-spend')
+      try {
+        const w = db.writer()
+        w.applyBlocks(shared)
+        assert.throws(() => w.applyBlocks([...winningBranch.slice(0, i + 1), again]), {
+          name: 'DatabaseError',
+          message: new RegExp(`^block ${next.height} spends output .* spent already`),
+        })
+        assert.equal(db.tip()?.height, forkHeight)
+      } finally {
+        db.close()
+      }
+    })
+
+    test('a spend of an output the index does not hold names the block and the outpoint, and nothing of the batch is written', () => {
+      const next = winningBranch[0]
+      const rows = rowsOf(next)
+      const missing = Buffer.alloc(32, 0xab)
+      const bad = buildIndexedBlock({...next, ...rows, spends: [...rows.spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid: missing, prevVout: 0}]})
+      const db = open('unknown-output')
+      try {
+        const w = db.writer()
+        w.applyBlocks(shared)
+        assert.throws(() => w.applyBlocks([bad]), {name: 'DatabaseError', message: new RegExp(`^block ${next.height} spends unknown output ${'ab'.repeat(32)}:0;`)})
+        // an older output that is not there: a known transaction, a vout it never had
+        const known = rowsOf(shared.at(-1)!).txids[0]
+        const badVout = buildIndexedBlock({...next, ...rows, spends: [...rows.spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid: known, prevVout: 999}]})
+        assert.throws(() => w.applyBlocks([badVout]), {name: 'DatabaseError', message: new RegExp(`^block ${next.height} spends unknown output [0-9a-f]{64}:999;`)})
+        assert.equal(db.tip()?.height, forkHeight)
+      } finally {
+        db.close()
+      }
+    })
+  })
+}

@@ -4,6 +4,7 @@ import {checkContinues, doubleSpend, unknownOutput} from '../batch-checks.js'
 import type {IndexWrites, StaleSpends, WriterOptions} from '../index-store.js'
 import {outputId, txidKey} from '../output-ids.js'
 import {RecentTxids} from '../recent-txids.js'
+import {PostgresError} from './connection.js'
 import {CopyWriter} from './copy-writer.js'
 import {PG_SCRIPT_INDEX, PG_TX_NUM_OF_Q} from './schema.js'
 import {PG_BULK_LOAD, type PgIndexStore} from './store.js'
@@ -31,9 +32,20 @@ interface Lookup {
   txNum: number
 }
 
+/** Spends of outputs written by earlier batches: their ids, and where each spend is (block of the batch, spend of the block). */
+interface OlderSpends {
+  ids: number[]
+  where: Array<[number, number]>
+}
+
+/** SQLSTATE unique_violation */
+const UNIQUE_VIOLATION = '23505'
+
 export class PgIndexWriter implements IndexWrites {
   private readonly recent: RecentTxids
   private nextTxNum = 0
+  /** the batch being written's older spends, for the error that names a double spend */
+  private older?: OlderSpends
 
   constructor(
     private readonly store: PgIndexStore,
@@ -52,8 +64,23 @@ export class PgIndexWriter implements IndexWrites {
       this.store.pg.transaction(() => this.write(blocks))
     } catch (err) {
       this.reload()
+      // the spends table's key refused a spend of an output the index holds as spent: name it, as SQLite's writer does
+      if (err instanceof PostgresError && err.code === UNIQUE_VIOLATION && this.older) this.nameDoubleSpend(blocks, this.older)
       throw err
+    } finally {
+      this.older = undefined
     }
+  }
+
+  /** Finds (the batch rolled back) the first of the batch's older spends whose output was spent already, and throws its error. */
+  private nameDoubleSpend(blocks: readonly IndexedBlock[], older: OlderSpends): void {
+    const first = this.store.pg.query<{i: number}>(
+      'SELECT q.i FROM unnest($1::bigint[], $2::int[]) AS q(id, i) WHERE EXISTS (SELECT 1 FROM spends s WHERE s.output_id = q.id) ORDER BY q.i LIMIT 1',
+      [older.ids, older.ids.map((_, i) => i)],
+    )[0]
+    if (!first) return
+    const [b, spend] = older.where[first.i]
+    doubleSpend(blocks[b], spend)
   }
 
   startBulkLoad(): void {
@@ -149,6 +176,7 @@ export class PgIndexWriter implements IndexWrites {
     const olderIds: number[] = []
     const olderWhere: Array<[number, number]> = []
     const olderSeen = new Set<number>()
+    this.older = {ids: olderIds, where: olderWhere}
     let duplicates = 0
     txNum = firstTx
     for (let b = 0; b < blocks.length; b++) {
@@ -197,18 +225,20 @@ export class PgIndexWriter implements IndexWrites {
       txNum += block.txCount
     }
 
-    // 3. older outputs the batch spends must be in the index, and unspent
+    // 3. older outputs the batch spends must be in the index; that none is spent already, the spends table's key checks (applyBlocks names it)
     if (olderIds.length > 0) {
-      const bad = pg.query<{i: number; missing: boolean}>(
-        `SELECT q.i, NOT EXISTS (SELECT 1 FROM outputs o WHERE o.id = q.id) AS missing FROM unnest($1::bigint[], $2::int[]) AS q(id, i)
-          WHERE NOT EXISTS (SELECT 1 FROM outputs o WHERE o.id = q.id) OR EXISTS (SELECT 1 FROM spends s WHERE s.output_id = q.id)
-          ORDER BY q.i LIMIT 1`,
-        [olderIds, olderIds.map((_, i) => i)],
-      )[0]
-      if (bad) {
-        const [b, s] = olderWhere[bad.i]
-        if (bad.missing) unknownOutput(blocks[b], s)
-        doubleSpend(blocks[b], s)
+      // one index probe per spend (LATERAL): a plain id = ANY(...) was planned as a scan of the whole table, batch after batch
+      const found = pg.query<{n: number}>(
+        'SELECT count(*)::int AS n FROM unnest($1::bigint[]) AS q(id) CROSS JOIN LATERAL (SELECT 1 FROM outputs o WHERE o.id = q.id LIMIT 1) AS hit',
+        [olderIds],
+      )[0].n
+      if (found !== olderIds.length) {
+        const missing = pg.query<{i: number}>(
+          'SELECT q.i FROM unnest($1::bigint[], $2::int[]) AS q(id, i) WHERE NOT EXISTS (SELECT 1 FROM outputs o WHERE o.id = q.id) ORDER BY q.i LIMIT 1',
+          [olderIds, olderIds.map((_, i) => i)],
+        )[0]
+        const [b, spend] = olderWhere[missing.i]
+        unknownOutput(blocks[b], spend)
       }
     }
 
