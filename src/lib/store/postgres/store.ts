@@ -183,10 +183,13 @@ export class PgIndexStore implements IndexStore {
 
   close(): void {
     if (this.pg.closed) return
-    try {
-      this.sizeBytes()
-    } catch {
-      // a size is not worth an error on the way out
+    // a writer's summary reports the size once closed; a reader never asks
+    if (this.mode === 'write') {
+      try {
+        this.sizeBytes()
+      } catch {
+        // a size is not worth an error on the way out
+      }
     }
     this.pg.close()
   }
@@ -202,24 +205,24 @@ class PgAddressReader implements AddressReads {
   }
 
   chainActivity(scriptKey: Buffer): ChainActivity {
-    const stats = this.pg.query<{funded: number; funded_sum: number; spent: number; spent_sum: number}>(
-      `SELECT count(*)::bigint AS funded, coalesce(sum(o.value), 0)::bigint AS funded_sum, count(s.spent_by)::bigint AS spent,
-              coalesce(sum(o.value) FILTER (WHERE s.spent_by IS NOT NULL), 0)::bigint AS spent_sum
-         FROM outputs o LEFT JOIN spends s ON s.output_id = o.id WHERE o.script_key = $1`,
-      [scriptKey],
-    )[0]
-    const span = this.pg.query<{txs: number; first: number | null; last: number | null}>(
-      `SELECT count(DISTINCT t)::bigint AS txs, min(t) AS first, max(t) AS last FROM (${CHANGES}) AS c`,
+    // one pass over the script's outputs (the CTE is read once) for both the sums and the span of its transactions
+    const row = this.pg.query<{funded: number; funded_sum: number; spent: number; spent_sum: number; txs: number; first: number | null; last: number | null}>(
+      `WITH mine AS (SELECT o.id, o.value, s.spent_by FROM outputs o LEFT JOIN spends s ON s.output_id = o.id WHERE o.script_key = $1),
+            changes AS (SELECT id / ${TX_SHIFT} AS t FROM mine UNION ALL SELECT spent_by AS t FROM mine WHERE spent_by IS NOT NULL)
+       SELECT stats.*, span.*
+         FROM (SELECT count(*)::bigint AS funded, coalesce(sum(value), 0)::bigint AS funded_sum, count(spent_by)::bigint AS spent,
+                      coalesce(sum(value) FILTER (WHERE spent_by IS NOT NULL), 0)::bigint AS spent_sum FROM mine) AS stats,
+              (SELECT count(DISTINCT t)::bigint AS txs, min(t) AS first, max(t) AS last FROM changes) AS span`,
       [scriptKey],
     )[0]
     return {
-      funded_txo_count: Number(stats.funded),
-      funded_txo_sum: Number(stats.funded_sum),
-      spent_txo_count: Number(stats.spent),
-      spent_txo_sum: Number(stats.spent_sum),
-      tx_count: Number(span.txs),
-      firstTxNum: span.first === null ? undefined : Number(span.first),
-      lastTxNum: span.last === null ? undefined : Number(span.last),
+      funded_txo_count: Number(row.funded),
+      funded_txo_sum: Number(row.funded_sum),
+      spent_txo_count: Number(row.spent),
+      spent_txo_sum: Number(row.spent_sum),
+      tx_count: Number(row.txs),
+      firstTxNum: row.first === null ? undefined : Number(row.first),
+      lastTxNum: row.last === null ? undefined : Number(row.last),
     }
   }
 
