@@ -8,7 +8,7 @@ import {openIndexPrevouts} from '../lib/broadcast/index-prevouts.js'
 import {readRawTransactions} from '../lib/broadcast/raw-input.js'
 import {type BroadcastResult, type BroadcastStatus, succeeded} from '../lib/broadcast/result.js'
 import {checkNode} from '../lib/node/preflight.js'
-import {formatBtc, formatCount} from '../lib/ui/format.js'
+import {formatBtc, formatCount} from '../lib/format.js'
 
 export default class Broadcast extends BaseCommand<typeof Broadcast> {
   static override summary = 'Check raw transactions locally, then send them; safe to repeat.'

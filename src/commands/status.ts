@@ -13,7 +13,7 @@ import {statusMetrics} from '../lib/metrics/status-metrics.js'
 import {checkChain} from '../lib/node/preflight.js'
 import {readLastRuns} from '../lib/store/last-runs.js'
 import {type IndexSummary, describeIndex} from '../lib/store/summary.js'
-import {formatBytes, formatCount, formatDuration, formatTime} from '../lib/ui/format.js'
+import {formatBytes, formatCount, formatDuration, formatTime} from '../lib/format.js'
 import {type StatusJson, statusJson} from '../lib/ui/json.js'
 
 export interface StatusResult {

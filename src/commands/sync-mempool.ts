@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
 import type {MempoolSyncResult} from '../lib/mempool/mempool-sync.js'
-import {formatCount, formatDuration} from '../lib/ui/format.js'
+import {formatCount, formatDuration} from '../lib/format.js'
 import {type MempoolSyncJson, mempoolSyncJson} from '../lib/ui/json.js'
 import type {Progress} from '../lib/ui/progress.js'
 

@@ -5,7 +5,7 @@ import {BaseCommand, nodeFlags} from '../lib/base-command.js'
 import {badInput} from '../lib/errors.js'
 import {type SyncState, describeSyncState, waitForSync} from '../lib/node/sync-wait.js'
 import {isInteractive} from '../lib/ui/colour.js'
-import {formatDuration} from '../lib/ui/format.js'
+import {formatDuration} from '../lib/format.js'
 import type {WaitSyncJson} from '../lib/ui/json.js'
 import type {Progress} from '../lib/ui/progress.js'
 

@@ -12,7 +12,7 @@ import type {NodeClient, NodeConfig} from './node/types.js'
 import {lastRunsPath, recordLastRun} from './store/last-runs.js'
 import {isPostgresUrl, storeTransportWarning} from './store/open-store.js'
 import {colourFor} from './ui/colour.js'
-import {formatBytes} from './ui/format.js'
+import {formatBytes} from './format.js'
 import {type ErrorJson, errorJson} from './ui/json.js'
 import {OutageNotice} from './ui/outage-notice.js'
 

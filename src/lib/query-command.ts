@@ -8,7 +8,7 @@ import {getBlockchainInfo} from './node/node-api.js'
 import type {NodeConfig} from './node/types.js'
 import type {IndexStore} from './store/index-store.js'
 import {openStore} from './store/open-store.js'
-import {formatCount} from './ui/format.js'
+import {formatCount} from './format.js'
 
 /** When the node is asked how fresh the index is, it must not hold the answer up. */
 const NODE_CHECK_CONNECT_S = 1

@@ -6,7 +6,7 @@ import type {IndexRunSummary} from '../../lib/index/index-node.js'
 import {SOURCE_KINDS} from '../../lib/sources/block-source.js'
 import type {SourceChoice} from '../../lib/sources/choose-source.js'
 import {isInteractive} from '../../lib/ui/colour.js'
-import {formatBytes, formatCount, formatDuration} from '../../lib/ui/format.js'
+import {formatBytes, formatCount, formatDuration} from '../../lib/format.js'
 import {type IndexRunJson, indexRunJson} from '../../lib/ui/json.js'
 
 export default class Index extends BaseCommand<typeof Index> {

@@ -10,7 +10,7 @@ import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetO
 import type {IndexStore, StoredTip} from '../../lib/store/index-store.js'
 import {readStore} from '../../lib/store/open-store.js'
 import {Answers} from '../../lib/ui/answers.js'
-import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
+import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/format.js'
 
 export default class QueryAddress extends QueryCommand<typeof QueryAddress> {
   static override summary = 'Balance, history and UTXOs of addresses, script hashes or scripts, confirmed and unconfirmed.'

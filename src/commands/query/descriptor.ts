@@ -8,7 +8,7 @@ import {QueryCommand} from '../../lib/query-command.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type Derivation, type WalletDescriptor, type WalletReport, walletReport} from '../../lib/query/wallet-report.js'
 import {Answers} from '../../lib/ui/answers.js'
-import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/ui/format.js'
+import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/format.js'
 
 export default class QueryDescriptor extends QueryCommand<typeof QueryDescriptor> {
   static override summary = 'Balance, UTXOs and one merged history of a wallet given by its output descriptors or extended public key.'

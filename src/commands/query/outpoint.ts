@@ -4,7 +4,7 @@ import {dbFlags, nodeFlags} from '../../lib/base-command.js'
 import {badInput} from '../../lib/errors.js'
 import {type OutpointReport, outpointReport} from '../../lib/query/outpoint-report.js'
 import {TxQueryCommand, txQueryFlags} from '../../lib/tx-query-command.js'
-import {formatBtc, formatCount} from '../../lib/ui/format.js'
+import {formatBtc, formatCount} from '../../lib/format.js'
 
 export default class QueryOutpoint extends TxQueryCommand<typeof QueryOutpoint> {
   static override summary = 'Whether outputs are spent, and by which transaction and input, confirmed or in the mempool.'

@@ -5,7 +5,7 @@ import {isProvablyUnspendable} from '../../lib/chain/script.js'
 import {badInput} from '../../lib/errors.js'
 import {type TxReport, txReport} from '../../lib/query/tx-report.js'
 import {TxQueryCommand, txQueryFlags} from '../../lib/tx-query-command.js'
-import {formatBtc, formatCount, formatTime} from '../../lib/ui/format.js'
+import {formatBtc, formatCount, formatTime} from '../../lib/format.js'
 
 export default class QueryTx extends TxQueryCommand<typeof QueryTx> {
   static override summary = 'A transaction: where it is, its inputs with what they spend, its outputs with what spends them.'

@@ -1,7 +1,7 @@
 import http from 'node:http'
 
 import {BixError} from '../errors.js'
-import {formatBytes, formatDuration} from '../ui/format.js'
+import {formatBytes, formatDuration} from '../format.js'
 import {endpointLabel} from './config.js'
 import {TransientFailure} from './failures.js'
 import type {NodeEndpoint} from './types.js'

@@ -1,5 +1,5 @@
 import {BixError} from '../errors.js'
-import {formatDuration} from '../ui/format.js'
+import {formatDuration} from '../format.js'
 import {sleep} from '../abortable.js'
 import {type WaitReason, transientReason} from './failures.js'
 import {getBlockchainInfo} from './node-api.js'

@@ -1,6 +1,6 @@
 import type {RecoveredEvent, RetryEvent} from '../node/types.js'
 import {describeRetryWindow} from '../node/retry-window.js'
-import {formatDuration} from './format.js'
+import {formatDuration} from '../format.js'
 
 /**
  * Lines on stderr while a command waits for the node (--retry-for): one when

@@ -1,3 +1,9 @@
+/**
+ * Numbers as people read them (BTC, counts, bytes, durations, times): pure
+ * text, for the terminal output of commands and for the messages of every
+ * layer alike (a node timeout says "no answer within 30 s").
+ */
+
 /** Satoshis as BTC with all 8 decimals, exact (no floating point). */
 export function formatBtc(sats: number | bigint): string {
   const value = BigInt(sats)
