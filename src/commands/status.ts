@@ -5,28 +5,14 @@ import path from 'node:path'
 import {writeFileAtomic} from '../lib/atomic-file.js'
 import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
 import type {NetworkName} from '../lib/chain/networks.js'
-import {BixError, isBixError} from '../lib/errors.js'
-import {describeCredentials} from '../lib/node/config.js'
-import {type NodeStatus, getNodeStatus} from '../lib/node/node-status.js'
+import {BixError} from '../lib/errors.js'
 import {renderExposition} from '../lib/metrics/exposition.js'
 import {statusMetrics} from '../lib/metrics/status-metrics.js'
-import {checkChain} from '../lib/node/preflight.js'
 import {readLastRuns} from '../lib/store/last-runs.js'
-import {type IndexSummary, describeIndex} from '../lib/store/summary.js'
+import {type StatusResult, statusReport} from '../lib/status-report.js'
+import type {IndexSummary} from '../lib/store/summary.js'
 import {formatBytes, formatCount, formatDuration, formatTime} from '../lib/format.js'
 import {type StatusJson, statusJson} from '../lib/ui/json.js'
-
-export interface StatusResult {
-  node: NodeStatus | null
-  /** why the node part is missing or wrong (unreachable, refused credentials, other network) */
-  nodeError: string | null
-  /** where bix looked for the node; never a secret */
-  tried: {endpoints: string[]; credentials: string[]}
-  index: IndexSummary | null
-  indexError: string | null
-  /** node blocks − index tip, when both are known */
-  lag: number | null
-}
 
 /** status must not hang on a dead node: a short connect timeout unless the user set a shorter one */
 const STATUS_CONNECT_TIMEOUT_S = 2
@@ -62,45 +48,14 @@ Fails fast when the node is down (unless --retry-for gives it time): it says whi
     const {flags} = this
     const config = this.resolveNode(flags)
 
-    let index: IndexSummary | null = null
-    let indexError: BixError | undefined
-    try {
-      index = describeIndex(this.databasePath(flags.db, config.network)) ?? null
-    } catch (err) {
-      if (!isBixError(err)) throw err
-      indexError = err
-    }
-    if (index && index.network !== config.network) {
-      // shown all the same: the user may have given the wrong --db, or the wrong --network
-      indexError = new BixError('WrongNetwork', `index ${index.path} is for ${index.network}, not ${config.network}; use another --db or --network`)
-    }
-
-    let node: NodeStatus | null = null
-    let nodeError: BixError | undefined
+    // the client is made first: it names where it looked even when the node is down
     const client = this.connectNode(
       config,
       {...flags, 'connect-timeout': Math.min(flags['connect-timeout'], STATUS_CONNECT_TIMEOUT_S)},
       {retryForMs: flags['retry-for']},
     )
-    try {
-      node = await getNodeStatus(client, {retry: flags['retry-for'] > 0})
-      checkChain(client, node)
-    } catch (err) {
-      if (!isBixError(err) || err.kind === 'Interrupted') throw err
-      nodeError = err
-    }
-
-    const result: StatusResult = {
-      node,
-      nodeError: nodeError?.message ?? null,
-      tried: {
-        endpoints: config.endpoints.map((e) => e.url),
-        credentials: [...new Set(config.endpoints.map((e) => describeCredentials(e.credentials ?? config.credentials)))],
-      },
-      index,
-      indexError: indexError?.message ?? null,
-      lag: node && index?.tipHeight != null && !indexError ? node.blocks - index.tipHeight : null,
-    }
+    const {result, nodeError, indexError} = await statusReport({config, client, db: this.databasePath(flags.db, config.network), retry: flags['retry-for'] > 0})
+    const index = result.index
     if (flags.prometheus || flags.textfile) {
       this.exportMetrics(result, indexError ? null : index, config.network, {print: flags.prometheus, file: flags.textfile})
       // the exporter's job was done: what is wrong is in the metrics, and a cron line must not fail on it
