@@ -4,13 +4,11 @@ import {dbFlags, nodeFlags} from '../../lib/base-command.js'
 import type {NetworkName} from '../../lib/chain/networks.js'
 import {badInput} from '../../lib/errors.js'
 import {QueryCommand} from '../../lib/query-command.js'
-import {type AddressReport, type ReportOptions, addressReport} from '../../lib/query/address-report.js'
-import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
-import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget, targetOfLine} from '../../lib/query/targets.js'
-import type {IndexStore, StoredTip} from '../../lib/store/index-store.js'
-import {readStore} from '../../lib/store/open-store.js'
-import {Answers} from '../../lib/ui/answers.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/format.js'
+import {addressAnswers} from '../../lib/query/address-answers.js'
+import type {AddressReport} from '../../lib/query/address-report.js'
+import {type QueryTarget, addressTarget, scriptHashTarget, scriptTarget} from '../../lib/query/targets.js'
+import {Answers} from '../../lib/ui/answers.js'
 
 export default class QueryAddress extends QueryCommand<typeof QueryAddress> {
   static override summary = 'Balance, history and UTXOs of addresses, script hashes or scripts, confirmed and unconfirmed.'
@@ -70,73 +68,40 @@ Lists are newest first, unconfirmed before confirmed, --limit entries at a time;
       ...(flags.script ?? []).map((s) => scriptTarget(s, network)),
     ]
     const now = Math.floor(Date.now() / 1000)
-    const options = (db: IndexStore) => ({utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now, reader: db.addressReader()})
-    let network: NetworkName
-    let indexTip
-    let reports: AddressReport[] = []
-    if (!flags.file && !flags.jsonl) {
-      // one read transaction: every answer reflects the same index tip while bix index commits batch after batch
-      const {file, network: expected} = this.queryIndex()
-      const read = readStore(file, {network: expected}, (db) => {
-        const o = options(db)
-        return {reports: fixed(db.network).map((target) => addressReport(db, target, o)), tip: db.tip(), network: db.network}
-      })
-      ;({reports, tip: indexTip, network} = read)
-    } else {
-      ;({tip: indexTip, network} = await this.stream(fixed, options))
-    }
+    const {file: db, network: expected} = this.queryIndex()
+    const streaming = Boolean(flags.file) || flags.jsonl
+    // --file and --jsonl: each answer written as it is ready, so that memory stays flat whatever the count
+    let streamNetwork: NetworkName | undefined
+    let streamedStale = false
+    const answers = streaming
+      ? new Answers<AddressReport>({json: this.jsonEnabled(), jsonl: flags.jsonl, stream: true, render: (r, separate) => this.render(r, streamNetwork!, separate)})
+      : undefined
+    const {reports, tip: indexTip, network} = await addressAnswers({
+      db,
+      network: expected,
+      targets: fixed,
+      file: flags.file,
+      report: {utxos: flags.utxos, history: flags.history, limit: flags.limit, after: flags.after, now},
+      each: answers
+        ? async (report, network) => {
+            streamNetwork = network
+            if (staleMempool(report)) streamedStale = true
+            await answers.add(report)
+          }
+        : undefined,
+      signal: this.interrupt.signal,
+    })
+    await answers?.end()
 
     await this.checkFreshness(network, indexTip)
     // printed once the node has been asked: an answer interrupted (exit 130) leaves nothing half-said on stdout
     if (!this.jsonEnabled()) reports.forEach((report, i) => this.render(report, network, i > 0))
-    if (reports.some(staleMempool) || this.streamedStale) {
+    if (reports.some(staleMempool) || streamedStale) {
       this.warnLine('the mempool snapshot was taken at another index tip, so unconfirmed activity is left out; run bix sync-mempool')
     }
-    if (flags.file || flags.jsonl) return undefined
+    if (streaming) return undefined
     // an array even for one target: a script never has to test the shape
     return reports
-  }
-
-  private streamedStale = false
-
-  /**
-   * --file and --jsonl: answers written as they are ready, so that memory
-   * stays flat whatever the count, all at the tip the run started at.
-   */
-  private async stream(fixed: (network: NetworkName) => QueryTarget[], options: (db: IndexStore) => ReportOptions): Promise<{tip: StoredTip | undefined; network: NetworkName}> {
-    const {flags} = this
-    const db = this.openQueryIndex()
-    const answers = new Answers<AddressReport>({json: this.jsonEnabled(), jsonl: flags.jsonl, stream: true, render: (r, separate) => this.render(r, db.network, separate)})
-    try {
-      const o = options(db)
-      const answer = async (target: QueryTarget) => {
-        if (this.interrupt.signal.aborted) throw this.interrupt.signal.reason
-        const report = addressReport(db, target, o)
-        if (staleMempool(report)) this.streamedStale = true
-        await answers.add(report)
-      }
-      // one read transaction for the whole run, across the awaits
-      const tip = await db.readSnapshot(async () => {
-        const tip = db.tip()
-        for (const target of fixed(db.network)) await answer(target)
-        if (flags.file) {
-          for await (const line of readTargetLines(flags.file)) {
-            let target: QueryTarget
-            try {
-              target = targetOfLine(line.text, db.network)
-            } catch (err) {
-              throw errorAtLine(flags.file, line, err)
-            }
-            await answer(target)
-          }
-        }
-        return tip
-      })
-      await answers.end()
-      return {tip, network: db.network}
-    } finally {
-      db.close()
-    }
   }
 
   private render(r: AddressReport, network: NetworkName, separate: boolean): void {
