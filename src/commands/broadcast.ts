@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
-import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../cli/base-command.js'
 import type {TxReport} from '../lib/broadcast/broadcast.js'
 import {parseBurnLimit, parseFeeRateLimit} from '../lib/broadcast/fee-limits.js'
 import {openIndexPrevouts} from '../lib/broadcast/index-prevouts.js'

@@ -3,7 +3,7 @@ import type {ChalkInstance} from 'chalk'
 import path from 'node:path'
 
 import {writeFileAtomic} from '../lib/atomic-file.js'
-import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../cli/base-command.js'
 import type {NetworkName} from '../lib/chain/networks.js'
 import {BixError} from '../lib/errors.js'
 import {renderExposition} from '../lib/metrics/exposition.js'

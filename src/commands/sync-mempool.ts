@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
 
-import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../cli/base-command.js'
 import type {MempoolSyncResult} from '../lib/mempool/mempool-sync.js'
 import {formatCount, formatDuration} from '../lib/format.js'
 import {type MempoolSyncJson, mempoolSyncJson} from '../lib/ui/json.js'

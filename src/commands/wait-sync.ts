@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import type {Ora} from 'ora'
 
-import {BaseCommand, nodeFlags} from '../lib/base-command.js'
+import {BaseCommand, nodeFlags} from '../cli/base-command.js'
 import {badInput} from '../lib/errors.js'
 import {type SyncState, describeSyncState, waitForSync} from '../lib/node/sync-wait.js'
 import {isInteractive} from '../lib/ui/colour.js'

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import path from 'node:path'
 
-import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../../lib/base-command.js'
+import {BaseCommand, dbFlags, nodeFlags, retryForFlag} from '../../cli/base-command.js'
 import type {IndexRunSummary} from '../../lib/index/index-node.js'
 import {SOURCE_KINDS} from '../../lib/sources/block-source.js'
 import type {SourceChoice} from '../../lib/sources/choose-source.js'

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import {dbFlags, nodeFlags} from '../../cli/base-command.js'
 import type {NetworkName} from '../../lib/chain/networks.js'
 import {badInput} from '../../lib/errors.js'
-import {QueryCommand} from '../../lib/query-command.js'
+import {QueryCommand} from '../../cli/query-command.js'
 import {formatBtc, formatCount, formatDuration, formatTime} from '../../lib/format.js'
 import {addressAnswers} from '../../lib/query/address-answers.js'
 import type {AddressReport} from '../../lib/query/address-report.js'

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import {dbFlags, nodeFlags} from '../../cli/base-command.js'
 import {descriptorChains} from '../../lib/chain/descriptor.js'
 import type {NetworkName} from '../../lib/chain/networks.js'
 import {badInput} from '../../lib/errors.js'
-import {QueryCommand} from '../../lib/query-command.js'
+import {QueryCommand} from '../../cli/query-command.js'
 import {errorAtLine, readTargetLines} from '../../lib/query/target-lines.js'
 import {type Derivation, type WalletDescriptor, type WalletReport, walletReport} from '../../lib/query/wallet-report.js'
 import {Answers} from '../../lib/ui/answers.js'

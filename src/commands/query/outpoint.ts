@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import {dbFlags, nodeFlags} from '../../cli/base-command.js'
 import {badInput} from '../../lib/errors.js'
 import {type OutpointReport, outpointReport} from '../../lib/query/outpoint-report.js'
-import {TxQueryCommand, txQueryFlags} from '../../lib/tx-query-command.js'
+import {TxQueryCommand, txQueryFlags} from '../../cli/tx-query-command.js'
 import {formatBtc, formatCount} from '../../lib/format.js'
 
 export default class QueryOutpoint extends TxQueryCommand<typeof QueryOutpoint> {

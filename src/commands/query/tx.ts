@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {dbFlags, nodeFlags} from '../../lib/base-command.js'
+import {dbFlags, nodeFlags} from '../../cli/base-command.js'
 import {isProvablyUnspendable} from '../../lib/chain/script.js'
 import {badInput} from '../../lib/errors.js'
 import {type TxReport, txReport} from '../../lib/query/tx-report.js'
-import {TxQueryCommand, txQueryFlags} from '../../lib/tx-query-command.js'
+import {TxQueryCommand, txQueryFlags} from '../../cli/tx-query-command.js'
 import {formatBtc, formatCount, formatTime} from '../../lib/format.js'
 
 export default class QueryTx extends TxQueryCommand<typeof QueryTx> {

@@ -1,16 +1,16 @@
 import {type Command, Flags} from '@oclif/core'
 
 import {BaseCommand, type NodeFlagValues, retryForFlag} from './base-command.js'
-import {toDisplayHex} from './chain/hashes.js'
-import {type NetworkName, networkFromChainName} from './chain/networks.js'
-import {BixError} from './errors.js'
-import {getBlockchainInfo} from './node/node-api.js'
-import {BlockReads} from './query/block-reads.js'
-import {errorAtLine, readTargetLines} from './query/target-lines.js'
-import type {TxLookup} from './query/tx-report.js'
-import {chooseQuerySource} from './sources/choose-source.js'
-import {openStore} from './store/open-store.js'
-import {Answers} from './ui/answers.js'
+import {toDisplayHex} from '../lib/chain/hashes.js'
+import {type NetworkName, networkFromChainName} from '../lib/chain/networks.js'
+import {BixError} from '../lib/errors.js'
+import {getBlockchainInfo} from '../lib/node/node-api.js'
+import {BlockReads} from '../lib/query/block-reads.js'
+import {errorAtLine, readTargetLines} from '../lib/query/target-lines.js'
+import type {TxLookup} from '../lib/query/tx-report.js'
+import {chooseQuerySource} from '../lib/sources/choose-source.js'
+import {openStore} from '../lib/store/open-store.js'
+import {Answers} from '../lib/ui/answers.js'
 
 /** Blocks fetched at once while a query reads prevouts and spenders from them. */
 const READ_AHEAD = {concurrency: 4, maxBytes: 64 * 1024 * 1024}

@@ -1,14 +1,14 @@
 import type {Command} from '@oclif/core'
 
 import {BaseCommand} from './base-command.js'
-import {toDisplayHex} from './chain/hashes.js'
-import {type NetworkName, networkFromChainName} from './chain/networks.js'
-import {isBixError} from './errors.js'
-import {getBlockchainInfo} from './node/node-api.js'
-import type {NodeConfig} from './node/types.js'
-import type {IndexStore} from './store/index-store.js'
-import {openStore} from './store/open-store.js'
-import {formatCount} from './format.js'
+import {toDisplayHex} from '../lib/chain/hashes.js'
+import {type NetworkName, networkFromChainName} from '../lib/chain/networks.js'
+import {isBixError} from '../lib/errors.js'
+import {getBlockchainInfo} from '../lib/node/node-api.js'
+import type {NodeConfig} from '../lib/node/types.js'
+import type {IndexStore} from '../lib/store/index-store.js'
+import {openStore} from '../lib/store/open-store.js'
+import {formatCount} from '../lib/format.js'
 
 /** When the node is asked how fresh the index is, it must not hold the answer up. */
 const NODE_CHECK_CONNECT_S = 1
