@@ -248,12 +248,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    */
   private recordRun(err: Error | undefined): void {
     const database = this.databaseUsed ?? dbFlagOf(this.flags)
-    if (!database || !this.id || !fs.existsSync(database)) return
+    // a PostgreSQL index's record is in bix's own data directory, which bix may always write
+    if (!database || !this.id || (!isPostgresUrl(database) && !fs.existsSync(database))) return
+    const file = lastRunsPath(database, this.config.dataDir)
     // catch() has set the code by now, for our errors and oclif's alike
     const exitCode = process.exitCode === undefined || process.exitCode === null ? (err ? ExitCode.unexpected : ExitCode.ok) : Number(process.exitCode)
-    if (exitCode === ExitCode.database && !fs.existsSync(lastRunsPath(database))) return
+    if (exitCode === ExitCode.database && !fs.existsSync(file)) return
     try {
-      recordLastRun(database, this.id.replaceAll(':', ' '), {
+      recordLastRun(file, this.id.replaceAll(':', ' '), {
         endedAt: Date.now() / 1000,
         exitCode,
         durationSeconds: Math.round(performance.now() - this.startedAt) / 1000,

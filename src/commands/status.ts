@@ -8,7 +8,7 @@ import type {NetworkName} from '../lib/chain/networks.js'
 import {BixError} from '../lib/errors.js'
 import {renderExposition} from '../lib/metrics/exposition.js'
 import {statusMetrics} from '../lib/metrics/status-metrics.js'
-import {readLastRuns} from '../lib/store/last-runs.js'
+import {lastRunsPath, readLastRuns} from '../lib/store/last-runs.js'
 import {type StatusResult, statusReport} from '../lib/status-report.js'
 import type {IndexSummary} from '../lib/store/summary.js'
 import {formatBytes, formatCount, formatDuration, formatTime} from '../lib/format.js'
@@ -76,7 +76,7 @@ Fails fast when the node is down (unless --retry-for gives it time): it says whi
         node,
         index,
         lag: node && index ? result.lag : null,
-        lastRuns: readLastRuns(this.databasePath(this.flags.db, network as NetworkName)),
+        lastRuns: readLastRuns(lastRunsPath(this.databasePath(this.flags.db, network as NetworkName), this.config.dataDir)),
         now: Date.now() / 1000,
       }),
     )

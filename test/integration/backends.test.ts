@@ -247,6 +247,31 @@ for (const backend of BACKENDS) {
       assert.equal((report as {freshness: {mempool: {used: boolean}}}).freshness.mempool.used, true)
     })
 
+    test('status --prometheus reports how the last index and query runs on this index ended, from this host\'s record', async (t) => {
+      const node = await startTestNode({fixtureChain: true})
+      t.after(() => node.stop())
+      const db = newIndex(t, backend)
+      // bix's data directory of its own: a PostgreSQL index's record is kept there
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-backends-data-'))
+      t.after(() => fs.rmSync(dataDir, {recursive: true, force: true}))
+      const env = {BIX_DATA_DIR: dataDir}
+      const indexed = await bix(['index', ...node.cliArgs(), '--db', db, '--quiet'], {env})
+      assert.equal(indexed.code, 0, indexed.stderr)
+      const bad = await bix(['query', 'address', ...node.cliArgs(), '--db', db, '--offline', 'not-an-address'], {env})
+      assert.equal(bad.code, 2, bad.stderr)
+      const status = await bix(['status', ...node.cliArgs(), '--db', db, '--prometheus'], {env})
+      assert.equal(status.code, 0, status.stderr)
+      const exitOf = (command: string) => Number(new RegExp(`^bix_command_last_run_exit_code\\{[^}]*command="${command}"[^}]*\\} (\\d+)$`, 'm').exec(status.stdout)?.[1])
+      assert.equal(exitOf('index'), 0, status.stdout)
+      assert.equal(exitOf('query address'), 2, status.stdout)
+      // another host (another data directory) has no record of these runs
+      const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-backends-data-'))
+      t.after(() => fs.rmSync(elsewhere, {recursive: true, force: true}))
+      const other = await bix(['status', ...node.cliArgs(), '--db', db, '--prometheus'], {env: {BIX_DATA_DIR: elsewhere}})
+      assert.equal(other.code, 0, other.stderr)
+      if (backend === 'postgres') assert.doesNotMatch(other.stdout, /bix_command_last_run_exit_code\{[^}]*command="index"/)
+    })
+
     test('a second bix index while one writes exits 5 naming its pid and host; a query --file during a run answers at one tip', async (t) => {
       // simulator: fault injection (slowed answers keep the run going while queries read)
       const node = await startFaultSimulator({fixtureChain: true})
