@@ -38,6 +38,27 @@ interface OlderSpends {
   where: Array<[number, number]>
 }
 
+class SpendRows {
+  private ids: number[] = []
+  private spenders: number[] = []
+
+  add(outputId: number, spender: number): void {
+    this.ids.push(outputId)
+    this.spenders.push(spender)
+  }
+
+  /** The COPY payload, in output id order. */
+  sorted(): Buffer {
+    const {ids, spenders} = this
+    const order = new Uint32Array(ids.length)
+    for (let i = 0; i < order.length; i++) order[i] = i
+    order.sort((a, b) => ids[a] - ids[b])
+    const copy = new CopyWriter()
+    for (const i of order) copy.row(2).int8(ids[i]).int8(spenders[i])
+    return copy.finish()
+  }
+}
+
 /** SQLSTATE unique_violation */
 const UNIQUE_VIOLATION = '23505'
 
@@ -167,7 +188,8 @@ export class PgIndexWriter implements IndexWrites {
     const blockRows = new CopyWriter()
     const txRows = new CopyWriter()
     const outputRows = new CopyWriter()
-    const spendRows = new CopyWriter()
+    /** the batch's spends (output id, spender), written in id order: one ordered pass through the spends key instead of a random insert each */
+    const spendRows = new SpendRows()
     const keys: number[] = []
     const keyTxNums: number[] = []
     /** outputs of the batch by id, and whether a spend of the batch took them */
@@ -220,7 +242,7 @@ export class PgIndexWriter implements IndexWrites {
           olderIds.push(id)
           olderWhere.push([b, s])
         }
-        spendRows.row(2).int8(id).int8(spender)
+        spendRows.add(id, spender)
       }
       txNum += block.txCount
     }
@@ -250,7 +272,7 @@ export class PgIndexWriter implements IndexWrites {
     for (const i of order) keyRows.row(2).int8(keys[i]).int8(keyTxNums[i])
     pg.copyIn('COPY txid_keys (key, tx_num) FROM STDIN (FORMAT binary)', keyRows.finish())
     pg.copyIn('COPY outputs (id, script_key, value) FROM STDIN (FORMAT binary)', outputRows.finish())
-    pg.copyIn('COPY spends (output_id, spent_by) FROM STDIN (FORMAT binary)', spendRows.finish())
+    pg.copyIn('COPY spends (output_id, spent_by) FROM STDIN (FORMAT binary)', spendRows.sorted())
     if (duplicates > 0) this.store.setMeta(DUPLICATE_TXIDS, String(Number(this.store.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
     pauseHere('write-transaction', () => `blocks ${blocks[0].height}..${blocks[blocks.length - 1].height} written, not committed`)
 
@@ -268,13 +290,13 @@ export class PgIndexWriter implements IndexWrites {
    * `newTxNum` that repeats its txid: a spends row each. Outputs the batch
    * itself made and spent so far, or the index holds spent, are left alone.
    */
-  private replaceOutputs(earlier: number, newTxNum: number, made: Map<number, boolean>, olderSeen: Set<number>, spendRows: CopyWriter): void {
+  private replaceOutputs(earlier: number, newTxNum: number, made: Map<number, boolean>, olderSeen: Set<number>, spendRows: SpendRows): void {
     const from = outputId(earlier, 0)
     const to = outputId(earlier + 1, 0)
     for (const [id, spent] of made) {
       if (id >= from && id < to && !spent) {
         made.set(id, true)
-        spendRows.row(2).int8(id).int8(newTxNum)
+        spendRows.add(id, newTxNum)
       }
     }
     const unspent = this.store.pg.query<{id: number}>(
@@ -285,7 +307,7 @@ export class PgIndexWriter implements IndexWrites {
       const id = Number(row.id)
       if (olderSeen.has(id)) continue
       olderSeen.add(id)
-      spendRows.row(2).int8(id).int8(newTxNum)
+      spendRows.add(id, newTxNum)
     }
   }
 
