@@ -67,8 +67,6 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
 ]
 
-export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version
-
 /** The index that finds a script's outputs; absent while a first run bulk-loads (meta bulk_load). */
 export const PG_SCRIPT_INDEX = {name: 'outputs_by_script', create: 'CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs (script_key)'}
 

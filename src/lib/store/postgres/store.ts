@@ -26,7 +26,7 @@ import {TX_SHIFT, outputId, txNumOfId, txidKey, voutOfId} from '../output-ids.js
 import {PgConnection, maskUrl} from './connection.js'
 import {writerOn} from './lock.js'
 import {PgMempoolWriter} from './mempool-writer.js'
-import {PG_MIGRATIONS, PG_SCHEMA_VERSION, PG_TABLES, PG_TX_NUM_OF_Q, PG_TX_NUM_OF_TXID, type PgMigration} from './schema.js'
+import {PG_MIGRATIONS, PG_TABLES, PG_TX_NUM_OF_Q, PG_TX_NUM_OF_TXID, type PgMigration} from './schema.js'
 import {PgIndexWriter} from './writer.js'
 
 /**
@@ -422,5 +422,3 @@ function create(pg: PgConnection, network: NetworkName, migrations: readonly PgM
   })
   return version
 }
-
-export {PG_SCHEMA_VERSION}
