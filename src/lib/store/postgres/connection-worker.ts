@@ -114,8 +114,10 @@ function toWire(err: unknown): WireError {
   // the server's errors have a severity; a failure to reach it is Node's (ECONNREFUSED...) or pg's own
   const fromServer = typeof e.severity === 'string'
   let code = typeof e.code === 'string' ? e.code : undefined
-  // pg's "Connection terminated unexpectedly" has no code: SQLSTATE's connection_failure
-  if (code === undefined && client !== undefined && /connection terminated/i.test(message)) code = '08006'
+  // a connection that was up and is lost is SQLSTATE's connection_failure, whichever way it went: pg's "Connection
+  // terminated unexpectedly" (no code) or the socket's own error (ECONNRESET, EPIPE...), which may come after the server's 57P01
+  const lostSocket = code !== undefined && typeof e.syscall === 'string'
+  if (client !== undefined && !fromServer && ((code === undefined && /connection terminated/i.test(message)) || lostSocket)) code = '08006'
   return {
     message,
     code,
