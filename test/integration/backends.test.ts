@@ -378,6 +378,52 @@ for (const backend of BACKENDS) {
     })
 
     if (backend === 'postgres') {
+      test('a hot standby answers queries while bix index writes on the primary, each at one tip of the chain, and as the primary does once it has caught up', async (t) => {
+        // simulator: fault injection (slowed answers keep the run going while queries read the replica)
+        const node = await startFaultSimulator({fixtureChain: true})
+        t.after(() => node.stop())
+        const db = newIndex(t, backend)
+        const start = 60
+        await index(node, db, '--to-height', String(start))
+        const standby = pg!.startStandby()
+        t.after(() => standby.stop())
+        const replica = standby.urlOf(db)
+        assert.notEqual(replica, db)
+        standby.catchUp()
+
+        const targets = fixture.addresses.slice(0, 8)
+        node.sim.faults.slow(50)
+        const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--batch-blocks', '1', '--source', 'rpc', '--rpc-parallelism', '1'], {timeoutMs: 120_000})
+        const seen = new Map<number, BixReport[]>()
+        while (run.child.exitCode === null) {
+          const reports = await queryJson<Array<BixReport & {freshness: {index: {height: number; hash: string}}}>>(node, replica, ['address'], '--offline', ...targets)
+          const height = reports[0].freshness.index.height
+          assert.ok(reports.every((r) => r.freshness.index.height === height), 'one tip for the whole answer')
+          assert.equal(reports[0].freshness.index.hash, fixture.blocks[height].hash)
+          seen.set(height, reports)
+        }
+        node.sim.faults.clear()
+        const r = assertNoPassword(await run.done)
+        assert.equal(r.code, 0, r.stderr)
+        assert.ok(seen.size >= 2, `queries on the replica saw the index move (${[...seen.keys()].join(', ')})`)
+        const top = Math.max(...seen.keys())
+        for (const address of targets) {
+          const byHeight = await coreChainStatsByHeight(node, addressToScript(address, 'regtest').toString('hex'), top)
+          for (const [height, reports] of seen) {
+            for (const report of reports.filter((rep) => rep.address === address)) assert.deepEqual(report.chain_stats, byHeight[height], `${address} at ${height}`)
+          }
+        }
+
+        standby.catchUp()
+        const scripts = fixture.addresses.map((a) => addressToScript(a, 'regtest').toString('hex'))
+        assert.equal(await answers(replica, scripts), await answers(db, scripts))
+        const status = await bix(['status', ...node.cliArgs(), '--db', replica, '--json'])
+        assert.equal(status.code, 0, status.stderr)
+        const {tip_height: height, tip_hash: hash} = (JSON.parse(status.stdout) as {index: {tip_height: number; tip_hash: string}}).index
+        assert.deepEqual({height, hash}, {height: fixture.height, hash: fixture.blocks[fixture.height].hash})
+        t.diagnostic(`the replica answered at heights ${[...seen.keys()].sort((a, b) => a - b).join(', ')}`)
+      })
+
       test('a wrong password or a database that is not there: exit 7 with one line naming the server, never the password', async (t) => {
         const db = newIndex(t, backend)
         const wrong = 'Wr0ngPassw0rd'

@@ -31,6 +31,19 @@ export interface TestPostgres {
    * Returns the URL of that database as the role.
    */
   createReadOnlyRole(url: string, role: string): string
+  /**
+   * A hot standby of this server (pg_basebackup, then streaming replication),
+   * on a socket directory of its own: a read replica as operators run one.
+   */
+  startStandby(): TestStandby
+  stop(): void
+}
+
+export interface TestStandby {
+  /** `primaryUrl` (a URL of the primary server) with the host changed to the standby's socket */
+  urlOf(primaryUrl: string): string
+  /** Waits until the standby has replayed everything the primary has written so far. */
+  catchUp(timeoutMs?: number): void
   stop(): void
 }
 
@@ -75,15 +88,10 @@ function startPostgres(): TestPostgres | undefined {
     fs.chownSync(dir, user.uid, user.gid)
     fs.chownSync(path.join(dir, 'pwfile'), user.uid, user.gid)
   }
-  let server: ChildProcess | undefined
+  const servers: RunningServer[] = []
   const stop = () => {
     process.removeListener('exit', stop)
-    if (server !== undefined && server.exitCode === null && server.signalCode === null) {
-      // SIGQUIT is PostgreSQL's immediate shutdown; wait for it so that the directory can go
-      server.kill('SIGQUIT')
-      const deadline = Date.now() + 10_000
-      while (fs.existsSync(path.join(data, 'postmaster.pid')) && Date.now() < deadline) sleep(20)
-    }
+    for (const server of servers.reverse()) server.stop()
     fs.rmSync(dir, {recursive: true, force: true})
   }
   process.on('exit', stop)
@@ -99,37 +107,24 @@ function startPostgres(): TestPostgres | undefined {
     stop()
     throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.stdout}`)
   }
-  const log = fs.openSync(path.join(dir, 'server.log'), 'a')
-  // the server is this process's child, and (setpriv --pdeathsig) dies with it should it be killed before its exit handler runs
-  const [serverCommand, serverArgs] = asUser(path.join(bin, 'postgres'), [
-    '-D', data, '-c', "listen_addresses=", '-c', `unix_socket_directories=${dir}`,
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-  ])
-  server = spawn(serverCommand, serverArgs, {stdio: ['ignore', log, log], cwd: dir})
-  server.unref()
-  fs.closeSync(log)
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const ready = spawnSync(path.join(bin, 'pg_isready'), ['-q', '-h', dir, '-d', 'postgres', '-U', SUPERUSER])
-    if (ready.status === 0) break
-    if (server.exitCode !== null || Date.now() > deadline) {
-      const text = fs.readFileSync(path.join(dir, 'server.log'), 'utf8')
-      stop()
-      throw new Error(`the test PostgreSQL server did not start: ${text.trim().split('\n').slice(-5).join(' | ')}`)
-    }
-    sleep(50)
+  try {
+    servers.push(runServer(bin, asUser, data, dir))
+  } catch (err) {
+    stop()
+    throw err
   }
 
   const urlOf = (database: string, role = SUPERUSER, rolePassword = password) =>
     `postgres://${role}:${encodeURIComponent(rolePassword)}@/${database}?host=${encodeURIComponent(dir)}`
-  const psql = (sql: string, database = 'postgres') => {
-    const result = spawnSync(path.join(bin, 'psql'), ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-U', SUPERUSER, '-d', database, '-c', sql], {
+  const psqlAt = (socketDir: string, sql: string, database = 'postgres') => {
+    const result = spawnSync(path.join(bin, 'psql'), ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', socketDir, '-U', SUPERUSER, '-d', database, '-c', sql], {
       encoding: 'utf8',
       env: {...process.env, PGPASSWORD: password},
     })
     if (result.status !== 0) throw new Error(`psql: ${result.stderr.trim()}`)
     return result.stdout.trim()
   }
+  const psql = (sql: string, database = 'postgres') => psqlAt(dir, sql, database)
   return {
     url: urlOf('postgres'),
     password,
@@ -156,7 +151,71 @@ function startPostgres(): TestPostgres | undefined {
       )
       return urlOf(database, role, rolePassword)
     },
+    startStandby() {
+      const standbyDir = path.join(dir, `s${servers.length}`)
+      const standbyData = path.join(standbyDir, 'data')
+      fs.mkdirSync(standbyDir, {mode: 0o700})
+      if (user !== undefined) fs.chownSync(standbyDir, user.uid, user.gid)
+      // -R: standby.signal, and primary_conninfo (the password included) in postgresql.auto.conf
+      const [command, args] = asUser(path.join(bin, 'pg_basebackup'), ['-D', standbyData, '-h', dir, '-U', SUPERUSER, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'])
+      const backup = spawnSync(command, args, {encoding: 'utf8', cwd: standbyDir, env: {...process.env, PGPASSWORD: password}})
+      if (backup.status !== 0) throw new Error(`pg_basebackup failed (${backup.status ?? backup.signal}): ${backup.stderr || backup.stdout}`)
+      const standby = runServer(bin, asUser, standbyData, standbyDir)
+      servers.push(standby)
+      if (psqlAt(standbyDir, 'SELECT pg_is_in_recovery()') !== 't') throw new Error('the standby server is not in recovery: it is not replicating')
+      return {
+        urlOf: (primaryUrl) => primaryUrl.replace(`host=${encodeURIComponent(dir)}`, `host=${encodeURIComponent(standbyDir)}`),
+        catchUp(timeoutMs = 30_000) {
+          const target = psql('SELECT pg_current_wal_lsn()')
+          const deadline = Date.now() + timeoutMs
+          while (psqlAt(standbyDir, `SELECT pg_last_wal_replay_lsn() >= '${target}'::pg_lsn`) !== 't') {
+            if (Date.now() > deadline) throw new Error(`the standby did not replay the primary's WAL up to ${target} within ${timeoutMs} ms`)
+            sleep(50)
+          }
+        },
+        stop: () => standby.stop(),
+      }
+    },
     stop,
+  }
+}
+
+interface RunningServer {
+  stop(): void
+}
+
+type AsUser = (command: string, args: string[]) => readonly [string, readonly string[]]
+
+/** postgres on `data`, listening on a Unix socket in `socketDir` only; returns once it accepts connections. */
+function runServer(bin: string, asUser: AsUser, data: string, socketDir: string): RunningServer {
+  const logFile = path.join(socketDir, 'server.log')
+  const log = fs.openSync(logFile, 'a')
+  // the server is this process's child, and (setpriv --pdeathsig) dies with it should it be killed before its exit handler runs
+  const [command, args] = asUser(path.join(bin, 'postgres'), [
+    '-D', data, '-c', "listen_addresses=", '-c', `unix_socket_directories=${socketDir}`,
+    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+  ])
+  const server = spawn(command, args, {stdio: ['ignore', log, log], cwd: socketDir})
+  server.unref()
+  fs.closeSync(log)
+  const stop = () => {
+    if (server.exitCode === null && server.signalCode === null) {
+      // SIGQUIT is PostgreSQL's immediate shutdown; wait for it so that the directory can go
+      server.kill('SIGQUIT')
+      const deadline = Date.now() + 10_000
+      while (fs.existsSync(path.join(data, 'postmaster.pid')) && Date.now() < deadline) sleep(20)
+    }
+  }
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const ready = spawnSync(path.join(bin, 'pg_isready'), ['-q', '-h', socketDir, '-d', 'postgres', '-U', SUPERUSER])
+    if (ready.status === 0) return {stop}
+    if (server.exitCode !== null || Date.now() > deadline) {
+      const text = fs.readFileSync(logFile, 'utf8')
+      stop()
+      throw new Error(`the test PostgreSQL server did not start: ${text.trim().split('\n').slice(-5).join(' | ')}`)
+    }
+    sleep(50)
   }
 }
 
