@@ -17,11 +17,14 @@ import {BixError} from '../errors.js'
 export type OpenMode = 'write' | 'read'
 export type BackendName = 'sqlite' | 'postgres'
 
+/** what OpenOptions.maxMemoryBytes is when not given */
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+
 export interface OpenOptions {
   /** the network the caller expects; in read mode it may be left out, and the index's own network is used */
   network?: NetworkName
   mode: OpenMode
-  /** memory the backend may use for its cache (SQLite's page cache; default 256 MiB) */
+  /** memory the backend may use for its cache (SQLite's page cache; PostgreSQL's sorts that build an index); default 256 MiB */
   maxMemoryBytes?: number
 }
 

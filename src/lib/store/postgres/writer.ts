@@ -2,7 +2,7 @@ import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
 import {pauseHere} from '../../test-pause.js'
 import {checkContinues, doubleSpend, unknownOutput} from '../batch-checks.js'
 import type {IndexWrites, StaleSpends, WriterOptions} from '../index-store.js'
-import {outputId, txidKey} from '../output-ids.js'
+import {TX_SHIFT, outputId, txidKey} from '../output-ids.js'
 import {RecentTxids} from '../recent-txids.js'
 import {PostgresError} from './connection.js'
 import {CopyWriter} from './copy-writer.js'
@@ -30,6 +30,8 @@ interface Lookup {
   txid: Buffer
   /** filled in from the index: -1 when it holds no such transaction */
   txNum: number
+  /** how many outputs the index holds for it (vouts 0..n-1) */
+  outputCount: number
 }
 
 /** Spends of outputs written by earlier batches: their ids, and where each spend is (block of the batch, spend of the block). */
@@ -64,6 +66,8 @@ const UNIQUE_VIOLATION = '23505'
 
 export class PgIndexWriter implements IndexWrites {
   private readonly recent: RecentTxids
+  /** the output count of each transaction `recent` holds, in the slot of its tx_num (tx_num % capacity): so that a spend of one is checked without asking the server */
+  private readonly recentOutputCounts: Uint32Array
   private nextTxNum = 0
   /** the batch being written's older spends, for the error that names a double spend */
   private older?: OlderSpends
@@ -74,6 +78,7 @@ export class PgIndexWriter implements IndexWrites {
   ) {
     if (store.mode !== 'write') throw new Error('PgIndexWriter needs an index opened for writing')
     this.recent = new RecentTxids(options.recentTxids ?? DEFAULT_RECENT_TXIDS)
+    this.recentOutputCounts = new Uint32Array(this.recent.capacity)
     this.reload()
   }
 
@@ -142,7 +147,7 @@ export class PgIndexWriter implements IndexWrites {
       const key = txid.toString('latin1')
       let lookup = lookupOf.get(key)
       if (!lookup) {
-        lookup = {txid: Buffer.from(txid), txNum: -1}
+        lookup = {txid: Buffer.from(txid), txNum: -1, outputCount: 0}
         lookupOf.set(key, lookup)
         lookups.push(lookup)
       }
@@ -175,14 +180,23 @@ export class PgIndexWriter implements IndexWrites {
       prevHash = block.hash
     }
     if (lookups.length > 0) {
-      const rows = pg.query<{i: number; tx_num: number}>(
-        `SELECT q.i, found.tx_num FROM unnest($1::bigint[], $2::bytea[], $3::int[]) AS q(key, txid, i)
+      // each transaction's outputs are vouts 0..n-1 (every output is a row, but the genesis coinbase's): n is its highest id's vout + 1, one index probe
+      const rows = pg.query<{i: number; tx_num: number; outputs: number}>(
+        `SELECT q.i, found.tx_num,
+                (SELECT coalesce(max(o.id) + 1 - found.tx_num * $4::bigint, 0) FROM outputs o
+                  WHERE o.id >= found.tx_num * $4::bigint AND o.id < (found.tx_num + 1) * $4::bigint) AS outputs
+           FROM unnest($1::bigint[], $2::bytea[], $3::int[]) AS q(key, txid, i)
            CROSS JOIN LATERAL (${PG_TX_NUM_OF_Q}) AS found`,
-        [lookups.map((l) => txidKey(l.txid)), lookups.map((l) => l.txid), lookups.map((_, i) => i)],
+        [lookups.map((l) => txidKey(l.txid)), lookups.map((l) => l.txid), lookups.map((_, i) => i), TX_SHIFT],
       )
-      for (const row of rows) lookups[row.i].txNum = Number(row.tx_num)
+      for (const row of rows) {
+        lookups[row.i].txNum = Number(row.tx_num)
+        lookups[row.i].outputCount = Number(row.outputs)
+      }
     }
     const txNumOf = (found: Found) => (typeof found === 'number' ? found : found.txNum)
+    /** how many outputs an earlier batch's transaction has: `recent`'s from memory, the others as the lookup found */
+    const outputCountOf = (found: Found) => (typeof found === 'number' ? this.recentOutputCounts[found % this.recent.capacity] : found.outputCount)
 
     // 2. the rows: outputs of the batch, spends (checked against the batch's outputs, or left to the index for older ones)
     const blockRows = new CopyWriter()
@@ -194,7 +208,7 @@ export class PgIndexWriter implements IndexWrites {
     const keyTxNums: number[] = []
     /** outputs of the batch by id, and whether a spend of the batch took them */
     const made = new Map<number, boolean>()
-    /** outputs of earlier batches that the batch spends, with where each spend is (block, spend) */
+    /** outputs of earlier batches that the batch spends, with where each spend is (block, spend): for naming a double spend */
     const olderIds: number[] = []
     const olderWhere: Array<[number, number]> = []
     const olderSeen = new Set<number>()
@@ -237,6 +251,8 @@ export class PgIndexWriter implements IndexWrites {
           if (spent) doubleSpend(block, s)
           made.set(id, true)
         } else {
+          // an output of an earlier batch exists when its vout is below its transaction's output count; that none is spent already, the spends table's key checks (applyBlocks names it)
+          if (block.spends.prevVout[s] >= outputCountOf(from[s])) unknownOutput(block, s)
           if (olderSeen.has(id)) doubleSpend(block, s)
           olderSeen.add(id)
           olderIds.push(id)
@@ -247,24 +263,7 @@ export class PgIndexWriter implements IndexWrites {
       txNum += block.txCount
     }
 
-    // 3. older outputs the batch spends must be in the index; that none is spent already, the spends table's key checks (applyBlocks names it)
-    if (olderIds.length > 0) {
-      // one index probe per spend (LATERAL): a plain id = ANY(...) was planned as a scan of the whole table, batch after batch
-      const found = pg.query<{n: number}>(
-        'SELECT count(*)::int AS n FROM unnest($1::bigint[]) AS q(id) CROSS JOIN LATERAL (SELECT 1 FROM outputs o WHERE o.id = q.id LIMIT 1) AS hit',
-        [olderIds],
-      )[0].n
-      if (found !== olderIds.length) {
-        const missing = pg.query<{i: number}>(
-          'SELECT q.i FROM unnest($1::bigint[], $2::int[]) AS q(id, i) WHERE NOT EXISTS (SELECT 1 FROM outputs o WHERE o.id = q.id) ORDER BY q.i LIMIT 1',
-          [olderIds, olderIds.map((_, i) => i)],
-        )[0]
-        const [b, spend] = olderWhere[missing.i]
-        unknownOutput(blocks[b], spend)
-      }
-    }
-
-    // 4. the rows, each table in one COPY; txid_keys sorted, so that its index takes them in one ordered pass
+    // 3. the rows, each table in one COPY; txid_keys sorted, so that its index takes them in one ordered pass
     pg.copyIn('COPY blocks (height, hash, header, first_tx, tx_count) FROM STDIN (FORMAT binary)', blockRows.finish())
     pg.copyIn('COPY txs (tx_num, txid) FROM STDIN (FORMAT binary)', txRows.finish())
     const order = Array.from(keys.keys()).sort((x, y) => keys[x] - keys[y] || keyTxNums[x] - keyTxNums[y])
@@ -278,8 +277,20 @@ export class PgIndexWriter implements IndexWrites {
 
     // in memory only once the rows are written: a failed batch reloads
     let first = firstTx
+    const {capacity} = this.recent
     for (const block of blocks) {
-      for (let i = 0; i < block.txCount; i++) this.recent.add(first + i, block.txids.subarray(i * 32, i * 32 + 32))
+      for (let i = 0; i < block.txCount; i++) {
+        this.recent.add(first + i, block.txids.subarray(i * 32, i * 32 + 32))
+        this.recentOutputCounts[(first + i) % capacity] = 0
+      }
+      // as the outputs table holds them: none for the genesis block
+      if (block.height > 0) {
+        const {outputs} = block
+        for (let o = 0; o < outputs.count; o++) {
+          const slot = (first + outputs.txIndex[o]) % capacity
+          this.recentOutputCounts[slot] = Math.max(this.recentOutputCounts[slot], outputs.vout[o] + 1)
+        }
+      }
       first += block.txCount
     }
     this.nextTxNum = txNum

@@ -5,7 +5,7 @@ import {pathToFileURL} from 'node:url'
 
 import {NETWORKS, type NetworkName, isNetworkName} from '../../chain/networks.js'
 import {BixError} from '../../errors.js'
-import type {IndexStore, LockHolder, MempoolActivity, MempoolSnapshotInfo, OpenMode, OpenOptions as StoreOpenOptions, StoredTip, WriterOptions} from '../index-store.js'
+import {DEFAULT_CACHE_BYTES, type IndexStore, type LockHolder, type MempoolActivity, type MempoolSnapshotInfo, type OpenMode, type OpenOptions as StoreOpenOptions, type StoredTip, type WriterOptions} from '../index-store.js'
 import {TX_SHIFT, txidKey} from '../output-ids.js'
 import {AddressReader} from './address-reader.js'
 import {MempoolWriter} from './mempool-writer.js'
@@ -44,7 +44,6 @@ export interface OpenOptions extends StoreOpenOptions {
   migrations?: readonly Migration[]
 }
 
-export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 /** Large pages suit the workload: long appends, and reads that walk many neighbouring rows. */
 const PAGE_SIZE = 8192
 /** After a checkpoint, a WAL larger than this (grown by one big batch) is truncated back. */
