@@ -104,6 +104,28 @@ test('an SQL error carries its SQLSTATE, and the connection goes on working', {s
   })
 })
 
+test('statements sent without waiting: the next call throws the first failure as the handler makes it, the server rolled back, and the connection goes on', {skip}, () => {
+  withConnection((db) => {
+    db.exec('CREATE TABLE t (id int PRIMARY KEY)')
+    db.send('BEGIN')
+    db.send('INSERT INTO t VALUES ($1)', [1])
+    db.sendCopyIn('COPY t (id) FROM STDIN (FORMAT binary)', new CopyWriter().row(1).int4(1).finish())
+    db.send('INSERT INTO t VALUES (2)')
+    db.send('COMMIT')
+    const seen: string[] = []
+    db.whenSentFails((err) => {
+      seen.push(err.code)
+      return new Error(`named: ${err.code}, ${db.query<{n: number}>('SELECT count(*)::int AS n FROM t')[0]!.n} rows`)
+    })
+    assert.throws(() => db.query('SELECT 1'), /^Error: named: 23505, 0 rows$/)
+    assert.deepEqual(seen, ['23505'], 'the first failure, once')
+    assert.deepEqual(db.query('SELECT count(*)::int AS n FROM t'), [{n: 0}])
+    db.send('INSERT INTO t VALUES (3)')
+    db.settle()
+    assert.deepEqual(db.query('SELECT id FROM t'), [{id: 3}])
+  })
+})
+
 test('a connection the server ended fails on the next call instead of hanging', {skip}, () => {
   withConnection((db) => {
     const [{pid}] = db.query<{pid: number}>('SELECT pg_backend_pid() AS pid')

@@ -6,7 +6,7 @@ import {after, describe, test} from 'node:test'
 
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
 import {type IndexedBlock, buildIndexedBlock, rowsOf, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
-import type {IndexStore} from '../../src/lib/store/index-store.js'
+import type {IndexStore, IndexWrites} from '../../src/lib/store/index-store.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {openIndex} from '../../src/lib/store/sqlite/database.js'
 import {txidKey} from '../../src/lib/store/output-ids.js'
@@ -123,6 +123,13 @@ describe('the index writer', () => {
  * batches, and twice within one), and a spend of an output it does not hold.
  */
 const pg = testPostgres()
+
+/** A batch, then the tip: a failure of the batch is thrown by one or the other. */
+function applyThenAsk(w: IndexWrites, db: IndexStore, blocks: IndexedBlock[]): void {
+  w.applyBlocks(blocks)
+  db.tip()
+}
+
 for (const backend of ['sqlite', 'postgres'] as const) {
   describe(`the ${backend} writer refuses bad spends`, {skip: backend === 'postgres' && pg === undefined ? SKIP_MESSAGE : false}, () => {
     const open = (name: string): IndexStore =>
@@ -135,7 +142,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         w.applyBlocks([...shared, ...staleBranch])
         // pretend the stale blocks spent nothing: their spends stay marked, and a winning block re-spending one is refused
         w.undoAbove(forkHeight, {spends: [], coinbaseTxids: []})
-        assert.throws(() => w.applyBlocks(winningBranch), {name: 'DatabaseError', message: /^block \d+ spends output [0-9a-f]{64}:\d+, which the index holds as spent already/})
+        // thrown by applyBlocks, or (PostgreSQL sends a batch and goes on) by the next call on the store
+        assert.throws(() => applyThenAsk(w, db, winningBranch), {name: 'DatabaseError', message: /^block \d+ spends output [0-9a-f]{64}:\d+, which the index holds as spent already/})
         assert.equal(db.tip()?.height, forkHeight, 'nothing of the refused batch is written')
       } finally {
         db.close()
@@ -159,7 +167,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       try {
         const w = db.writer()
         w.applyBlocks(shared)
-        assert.throws(() => w.applyBlocks([...winningBranch.slice(0, i + 1), again]), {
+        assert.throws(() => applyThenAsk(w, db, [...winningBranch.slice(0, i + 1), again]), {
           name: 'DatabaseError',
           message: new RegExp(`^block ${next.height} spends output .* spent already`),
         })

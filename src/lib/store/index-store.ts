@@ -108,7 +108,10 @@ export interface IndexWrites {
    * Appends `blocks` (consecutive, continuing the tip) in one transaction,
    * which also moves the tip. Throws TipMismatch when they do not continue
    * the tip, DatabaseError when a spend names an output the index does not
-   * hold; either way nothing of the batch is written.
+   * hold or holds as spent; either way nothing of the batch is written. It
+   * may return before the batch is committed (PostgreSQL sends it and goes
+   * on): then a failure the server finds is thrown by the next call on the
+   * store (the next batch, or tip()).
    */
   applyBlocks(blocks: readonly IndexedBlock[]): void
   /** Removes every block above `height`, un-spending what they spent, in one transaction. */

@@ -43,6 +43,8 @@ export class PostgresError extends BixError {
 export class PgConnection {
   private inTransaction = false
   private isClosed = false
+  /** what the next call makes of the first failure among the requests sent without waiting */
+  private onSentFailure?: (err: PostgresError) => Error
 
   private constructor(
     private readonly worker: SyncWorker<PgRequest, PgReply>,
@@ -107,6 +109,39 @@ export class PgConnection {
     return this.call({op: 'copy', sql, data}) as number
   }
 
+  /**
+   * A statement sent without waiting for it, so that the caller's work overlaps the server's; the
+   * worker runs what was sent in order. Its outcome comes out of the next call on the connection
+   * (or `settle`), which throws the first failure among those sent, made by `whenSentFails`'s handler.
+   */
+  send(sql: string, params?: unknown[]): void {
+    this.post({op: 'query', sql, params})
+  }
+
+  /** `copyIn`, sent without waiting (see `send`). */
+  sendCopyIn(sql: string, data: Uint8Array): void {
+    this.post({op: 'copy', sql, data})
+  }
+
+  /** What to throw, on the next call, if anything sent so far fails: `handle` is given the first failure (it may use the connection). */
+  whenSentFails(handle: (err: PostgresError) => Error): void {
+    this.onSentFailure = handle
+  }
+
+  /** Waits for everything sent; throws the first failure among it (through the `whenSentFails` handler). */
+  settle(): void {
+    const handle = this.onSentFailure
+    this.onSentFailure = undefined
+    if (this.worker.unsettled === 0) return
+    let failure: Error | undefined
+    try {
+      failure = this.worker.settle((wire) => reviveError(wire as WireError, undefined, this.server))
+    } catch (err) {
+      throw new PostgresError(`PostgreSQL connection to ${this.label} lost: ${(err as Error).message}`, 'EWORKER', {cause: err})
+    }
+    if (failure !== undefined) throw handle ? handle(failure as PostgresError) : failure
+  }
+
   /** `work` between BEGIN and COMMIT; ROLLBACK instead should it throw. Transactions do not nest. */
   transaction<T>(work: () => T): T {
     if (this.inTransaction) throw new Error('PgConnection.transaction: already in a transaction (they do not nest)')
@@ -134,6 +169,12 @@ export class PgConnection {
 
   close(): void {
     if (this.isClosed) return
+    try {
+      // what was sent and failed was never committed; whoever sent it learns of it from its next call, and there is none
+      this.settle()
+    } catch {
+      // closing regardless
+    }
     this.isClosed = true
     try {
       this.worker.call({op: 'close'}, (wire) => reviveError(wire as WireError, undefined, this.server))
@@ -145,8 +186,18 @@ export class PgConnection {
     }
   }
 
+  private post(request: PgRequest): void {
+    if (this.isClosed) throw new Error('PgConnection: used after close()')
+    try {
+      this.worker.post(request)
+    } catch (err) {
+      throw new PostgresError(`PostgreSQL connection to ${this.label} lost: ${(err as Error).message}`, 'EWORKER', {cause: err})
+    }
+  }
+
   private call(request: PgRequest): PgReply {
     if (this.isClosed) throw new Error('PgConnection: used after close()')
+    this.settle()
     try {
       return this.worker.call(request, (wire) => reviveError(wire as WireError, undefined, this.server))
     } catch (err) {

@@ -40,6 +40,9 @@ import {PgIndexWriter} from './writer.js'
 /** meta key, '1' while the first run of an index loads without its script index */
 export const PG_BULK_LOAD = 'bulk_load'
 
+/** meta's row `$1` set to `$2` */
+export const PG_SET_META = 'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value'
+
 export class PgIndexStore implements IndexStore {
   readonly backend = 'postgres'
   /** bytes on disk as last measured, for sizeBytes() once closed */
@@ -74,7 +77,7 @@ export class PgIndexStore implements IndexStore {
   setMeta(key: string, value: string | undefined): void {
     if (this.mode !== 'write') throw new Error('setMeta on an index opened for reading')
     if (value === undefined) this.pg.run('DELETE FROM meta WHERE key = $1', [key])
-    else this.pg.run('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
+    else this.pg.run(PG_SET_META, [key, value])
   }
 
   building(): boolean {

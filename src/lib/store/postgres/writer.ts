@@ -4,10 +4,9 @@ import {checkContinues, doubleSpend, unknownOutput} from '../batch-checks.js'
 import type {IndexWrites, StaleSpends, WriterOptions} from '../index-store.js'
 import {TX_SHIFT, outputId, txidKey} from '../output-ids.js'
 import {RecentTxids} from '../recent-txids.js'
-import {PostgresError} from './connection.js'
 import {CopyWriter} from './copy-writer.js'
 import {PG_SCRIPT_INDEX, PG_TX_NUM_OF_Q} from './schema.js'
-import {PG_BULK_LOAD, type PgIndexStore} from './store.js'
+import {PG_BULK_LOAD, PG_SET_META, type PgIndexStore} from './store.js'
 
 /**
  * The only code that changes a PostgreSQL index. applyBlocks appends blocks
@@ -69,8 +68,9 @@ export class PgIndexWriter implements IndexWrites {
   /** the output count of each transaction `recent` holds, in the slot of its tx_num (tx_num % capacity): so that a spend of one is checked without asking the server */
   private readonly recentOutputCounts: Uint32Array
   private nextTxNum = 0
-  /** the batch being written's older spends, for the error that names a double spend */
-  private older?: OlderSpends
+  /** the tip as of the last batch sent */
+  private tipHeight = -1
+  private tipHash: Buffer | undefined
 
   constructor(
     private readonly store: PgIndexStore,
@@ -87,26 +87,29 @@ export class PgIndexWriter implements IndexWrites {
   applyBlocks(blocks: readonly IndexedBlock[]): void {
     if (blocks.length === 0) return
     try {
-      this.store.pg.transaction(() => this.write(blocks))
+      this.write(blocks)
     } catch (err) {
+      // nothing of the batch was sent, or what was failed and the server rolled it back
       this.reload()
-      // the spends table's key refused a spend of an output the index holds as spent: name it, as SQLite's writer does
-      if (err instanceof PostgresError && err.code === UNIQUE_VIOLATION && this.older) this.nameDoubleSpend(blocks, this.older)
       throw err
-    } finally {
-      this.older = undefined
     }
   }
 
-  /** Finds (the batch rolled back) the first of the batch's older spends whose output was spent already, and throws its error. */
-  private nameDoubleSpend(blocks: readonly IndexedBlock[], older: OlderSpends): void {
+  /** The error of the first of a batch's older spends whose output the index holds as spent (the batch rolled back), if any. */
+  private doubleSpendError(blocks: readonly IndexedBlock[], older: OlderSpends): Error | undefined {
+    if (older.ids.length === 0) return undefined
     const first = this.store.pg.query<{i: number}>(
       'SELECT q.i FROM unnest($1::bigint[], $2::int[]) AS q(id, i) WHERE EXISTS (SELECT 1 FROM spends s WHERE s.output_id = q.id) ORDER BY q.i LIMIT 1',
       [older.ids, older.ids.map((_, i) => i)],
     )[0]
-    if (!first) return
+    if (!first) return undefined
     const [b, spend] = older.where[first.i]
-    doubleSpend(blocks[b], spend)
+    try {
+      doubleSpend(blocks[b], spend)
+    } catch (err) {
+      return err as Error
+    }
+    return undefined
   }
 
   startBulkLoad(): void {
@@ -134,9 +137,19 @@ export class PgIndexWriter implements IndexWrites {
     }
   }
 
+  /**
+   * A batch in three steps. First what needs no server: numbering, the rows of
+   * blocks, txs, txid_keys and outputs; this runs while the server still
+   * writes the batch before, which was sent without waiting. Then, once that
+   * one is known to be committed, one query for the spent outputs of older
+   * transactions the writer does not remember, and the checks and rows of the
+   * spends. Then BEGIN, a COPY per table and COMMIT, sent without waiting: what
+   * fails there is thrown, named, by the next call on the connection (the
+   * next batch, or the caller asking for the tip), and the server has rolled
+   * it back.
+   */
   private write(blocks: readonly IndexedBlock[]): void {
     const pg = this.store.pg
-    const tip = this.store.tip()
     const firstTx = this.nextTxNum
 
     // 1. number the transactions and find every spent output's transaction: in the batch, in `recent`, or left to one query
@@ -165,8 +178,8 @@ export class PgIndexWriter implements IndexWrites {
     }
     const coinbaseEarlier: Found[] = []
     const spendFrom: Found[][] = []
-    let prevHeight = tip?.height ?? -1
-    let prevHash = tip?.hash
+    let prevHeight = this.tipHeight
+    let prevHash = this.tipHash
     let txNum = firstTx
     for (const block of blocks) {
       checkContinues(block, prevHeight, prevHash, this.store.network)
@@ -179,6 +192,44 @@ export class PgIndexWriter implements IndexWrites {
       prevHeight = block.height
       prevHash = block.hash
     }
+    const nextTxNum = txNum
+
+    // 2. the rows that need nothing from the server: blocks, txs, txid_keys (sorted, so that its index takes them in one ordered pass), outputs
+    const blockRows = new CopyWriter()
+    const txRows = new CopyWriter()
+    const outputRows = new CopyWriter()
+    const keys: number[] = []
+    const keyTxNums: number[] = []
+    /** outputs of the batch by id, and whether a spend of the batch took them */
+    const made = new Map<number, boolean>()
+    /** each block's first tx_num */
+    const blockFirsts: number[] = []
+    txNum = firstTx
+    for (const block of blocks) {
+      blockFirsts.push(txNum)
+      blockRows.row(5).int4(block.height).bytea(block.hash).bytea(block.header).int8(txNum).int4(block.txCount)
+      for (let i = 0; i < block.txCount; i++) {
+        txRows.row(2).int8(txNum + i).bytea(block.txids.subarray(i * 32, i * 32 + 32))
+        keys.push(txidKey(block.txids, i * 32))
+        keyTxNums.push(txNum + i)
+      }
+      // Core never puts the genesis coinbase's output in the UTXO set: it is unspendable
+      if (block.height > 0) {
+        const {outputs} = block
+        for (let o = 0; o < outputs.count; o++) {
+          const id = outputId(txNum + outputs.txIndex[o], outputs.vout[o])
+          made.set(id, false)
+          outputRows.row(3).int8(id).bytea(outputs.scriptKeys.subarray(o * SCRIPT_KEY_BYTES, (o + 1) * SCRIPT_KEY_BYTES)).int8(outputs.value[o])
+        }
+      }
+      txNum += block.txCount
+    }
+    const order = Array.from(keys.keys()).sort((x, y) => keys[x] - keys[y] || keyTxNums[x] - keyTxNums[y])
+    const keyRows = new CopyWriter()
+    for (const i of order) keyRows.row(2).int8(keys[i]).int8(keyTxNums[i])
+
+    // 3. the batch before is committed (or its failure is thrown here); then the older transactions the writer does not remember
+    pg.settle()
     if (lookups.length > 0) {
       // each transaction's outputs are vouts 0..n-1 (every output is a row, but the genesis coinbase's): n is its highest id's vout + 1, one index probe
       const rows = pg.query<{i: number; tx_num: number; outputs: number}>(
@@ -198,46 +249,22 @@ export class PgIndexWriter implements IndexWrites {
     /** how many outputs an earlier batch's transaction has: `recent`'s from memory, the others as the lookup found */
     const outputCountOf = (found: Found) => (typeof found === 'number' ? this.recentOutputCounts[found % this.recent.capacity] : found.outputCount)
 
-    // 2. the rows: outputs of the batch, spends (checked against the batch's outputs, or left to the index for older ones)
-    const blockRows = new CopyWriter()
-    const txRows = new CopyWriter()
-    const outputRows = new CopyWriter()
+    // 4. the spends, checked against the batch's outputs, or the older ones' transactions (that none is spent already, the spends table's key checks)
     /** the batch's spends (output id, spender), written in id order: one ordered pass through the spends key instead of a random insert each */
     const spendRows = new SpendRows()
-    const keys: number[] = []
-    const keyTxNums: number[] = []
-    /** outputs of the batch by id, and whether a spend of the batch took them */
-    const made = new Map<number, boolean>()
     /** outputs of earlier batches that the batch spends, with where each spend is (block, spend): for naming a double spend */
-    const olderIds: number[] = []
-    const olderWhere: Array<[number, number]> = []
+    const older: OlderSpends = {ids: [], where: []}
     const olderSeen = new Set<number>()
-    this.older = {ids: olderIds, where: olderWhere}
     let duplicates = 0
-    txNum = firstTx
     for (let b = 0; b < blocks.length; b++) {
       const block = blocks[b]
-      const blockFirst = txNum
-      blockRows.row(5).int4(block.height).bytea(block.hash).bytea(block.header).int8(blockFirst).int4(block.txCount)
+      const blockFirst = blockFirsts[b]
+      const blockEnd = blockFirst + block.txCount
       const earlier = txNumOf(coinbaseEarlier[b])
       if (earlier >= 0) {
         // BIP30: a coinbase repeating an earlier txid overwrites that transaction's unspent outputs, as in Core
         this.replaceOutputs(earlier, blockFirst, made, olderSeen, spendRows)
         duplicates++
-      }
-      for (let i = 0; i < block.txCount; i++) {
-        txRows.row(2).int8(blockFirst + i).bytea(block.txids.subarray(i * 32, i * 32 + 32))
-        keys.push(txidKey(block.txids, i * 32))
-        keyTxNums.push(blockFirst + i)
-      }
-      // Core never puts the genesis coinbase's output in the UTXO set: it is unspendable
-      if (block.height > 0) {
-        const {outputs} = block
-        for (let o = 0; o < outputs.count; o++) {
-          const id = outputId(blockFirst + outputs.txIndex[o], outputs.vout[o])
-          made.set(id, false)
-          outputRows.row(3).int8(id).bytea(outputs.scriptKeys.subarray(o * SCRIPT_KEY_BYTES, (o + 1) * SCRIPT_KEY_BYTES)).int8(outputs.value[o])
-        }
       }
       const from = spendFrom[b]
       for (let s = 0; s < block.spends.count; s++) {
@@ -246,36 +273,46 @@ export class PgIndexWriter implements IndexWrites {
         if (prevTxNum < 0) unknownOutput(block, s)
         const id = outputId(prevTxNum, block.spends.prevVout[s])
         if (prevTxNum >= firstTx) {
-          const spent = made.get(id)
+          // an output of this block or an earlier one of the batch
+          const spent = prevTxNum < blockEnd ? made.get(id) : undefined
           if (spent === undefined) unknownOutput(block, s)
           if (spent) doubleSpend(block, s)
           made.set(id, true)
         } else {
-          // an output of an earlier batch exists when its vout is below its transaction's output count; that none is spent already, the spends table's key checks (applyBlocks names it)
+          // an output of an earlier batch exists when its vout is below its transaction's output count
           if (block.spends.prevVout[s] >= outputCountOf(from[s])) unknownOutput(block, s)
           if (olderSeen.has(id)) doubleSpend(block, s)
           olderSeen.add(id)
-          olderIds.push(id)
-          olderWhere.push([b, s])
+          older.ids.push(id)
+          older.where.push([b, s])
         }
         spendRows.add(id, spender)
       }
-      txNum += block.txCount
     }
+    const duplicatesBefore = duplicates > 0 ? Number(this.store.meta(DUPLICATE_TXIDS) ?? 0) : 0
 
-    // 3. the rows, each table in one COPY; txid_keys sorted, so that its index takes them in one ordered pass
-    pg.copyIn('COPY blocks (height, hash, header, first_tx, tx_count) FROM STDIN (FORMAT binary)', blockRows.finish())
-    pg.copyIn('COPY txs (tx_num, txid) FROM STDIN (FORMAT binary)', txRows.finish())
-    const order = Array.from(keys.keys()).sort((x, y) => keys[x] - keys[y] || keyTxNums[x] - keyTxNums[y])
-    const keyRows = new CopyWriter()
-    for (const i of order) keyRows.row(2).int8(keys[i]).int8(keyTxNums[i])
-    pg.copyIn('COPY txid_keys (key, tx_num) FROM STDIN (FORMAT binary)', keyRows.finish())
-    pg.copyIn('COPY outputs (id, script_key, value) FROM STDIN (FORMAT binary)', outputRows.finish())
-    pg.copyIn('COPY spends (output_id, spent_by) FROM STDIN (FORMAT binary)', spendRows.sorted())
-    if (duplicates > 0) this.store.setMeta(DUPLICATE_TXIDS, String(Number(this.store.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
-    pauseHere('write-transaction', () => `blocks ${blocks[0].height}..${blocks[blocks.length - 1].height} written, not committed`)
+    // 5. one transaction, sent without waiting: the next call on the connection learns how it went
+    pg.whenSentFails((err) => {
+      this.reload()
+      // the spends table's key refused a spend of an output the index holds as spent: name it, as SQLite's writer does
+      if (err.code === UNIQUE_VIOLATION) return this.doubleSpendError(blocks, older) ?? err
+      return err
+    })
+    pg.send('BEGIN')
+    pg.sendCopyIn('COPY blocks (height, hash, header, first_tx, tx_count) FROM STDIN (FORMAT binary)', blockRows.finish())
+    pg.sendCopyIn('COPY txs (tx_num, txid) FROM STDIN (FORMAT binary)', txRows.finish())
+    pg.sendCopyIn('COPY txid_keys (key, tx_num) FROM STDIN (FORMAT binary)', keyRows.finish())
+    pg.sendCopyIn('COPY outputs (id, script_key, value) FROM STDIN (FORMAT binary)', outputRows.finish())
+    pg.sendCopyIn('COPY spends (output_id, spent_by) FROM STDIN (FORMAT binary)', spendRows.sorted())
+    if (duplicates > 0) pg.send(PG_SET_META, [DUPLICATE_TXIDS, String(duplicatesBefore + duplicates)])
+    pauseHere('write-transaction', () => {
+      pg.settle()
+      return `blocks ${blocks[0].height}..${blocks[blocks.length - 1].height} written, not committed`
+    })
+    // a COMMIT of a transaction that failed is a ROLLBACK: the connection is ready for the next batch either way
+    pg.send('COMMIT')
 
-    // in memory only once the rows are written: a failed batch reloads
+    // the writer's memory moves on as if it is committed; should it not be, the handler above reloads it
     let first = firstTx
     const {capacity} = this.recent
     for (const block of blocks) {
@@ -293,7 +330,9 @@ export class PgIndexWriter implements IndexWrites {
       }
       first += block.txCount
     }
-    this.nextTxNum = txNum
+    this.nextTxNum = nextTxNum
+    this.tipHeight = prevHeight
+    this.tipHash = prevHash
   }
 
   /**
@@ -377,6 +416,9 @@ export class PgIndexWriter implements IndexWrites {
   private reload(): void {
     const last = this.store.pg.query<{last: number | null}>('SELECT max(tx_num) AS last FROM txs')[0].last
     this.nextTxNum = last === null ? 0 : Number(last) + 1
+    const tip = this.store.tip()
+    this.tipHeight = tip?.height ?? -1
+    this.tipHash = tip?.hash
     this.recent.reset(this.nextTxNum)
   }
 }
