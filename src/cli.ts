@@ -1,3 +1,6 @@
+// first: a command on a PostgreSQL index starts its connection's thread before the rest loads
+import './lib/store/postgres/early-start.js'
+
 import type {Command} from '@oclif/core'
 
 import Broadcast from './commands/broadcast.js'

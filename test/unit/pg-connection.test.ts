@@ -3,7 +3,7 @@ import {spawnSync} from 'node:child_process'
 import crypto from 'node:crypto'
 import {test} from 'node:test'
 
-import {PgConnection, PostgresError, maskUrl} from '../../src/lib/store/postgres/connection.js'
+import {PgConnection, PostgresError, maskUrl, opensPostgres} from '../../src/lib/store/postgres/connection.js'
 import {CopyWriter} from '../../src/lib/store/postgres/copy-writer.js'
 import {testPostgres} from '../support/postgres-server.js'
 
@@ -188,3 +188,14 @@ function catchError(work: () => unknown): PostgresError {
   }
   assert.fail('expected a PostgresError')
 }
+
+test('the connection thread starts early for a command that opens a PostgreSQL index (--db, else BIX_DB), and for no other', () => {
+  const url = 'postgres://bix@db.example/bix'
+  assert.equal(opensPostgres(['query', 'address', 'bc1q…', '--db', url], {}), true)
+  assert.equal(opensPostgres(['query:address', '--db=postgresql://db.example/bix'], {}), true)
+  assert.equal(opensPostgres(['status'], {BIX_DB: url}), true)
+  assert.equal(opensPostgres(['index', '--db', '/var/lib/bix/index.db'], {BIX_DB: url}), false, '--db wins over BIX_DB')
+  assert.equal(opensPostgres(['wait-sync'], {BIX_DB: url}), false, 'wait-sync opens no index')
+  assert.equal(opensPostgres(['query', 'address', 'bc1q…'], {}), false)
+  assert.equal(opensPostgres([], {BIX_DB: url}), false)
+})

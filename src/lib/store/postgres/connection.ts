@@ -40,6 +40,41 @@ export class PostgresError extends BixError {
   }
 }
 
+/** the commands that open the index (`bix query ...` by its topic) */
+const COMMANDS_WITH_AN_INDEX = new Set(['index', 'sync-mempool', 'query', 'status', 'broadcast'])
+
+/** A connection's thread, started before it is needed (startPgConnectionEarly); at most one waits. */
+let started: SyncWorker<PgRequest, PgReply> | undefined
+
+function startConnectionWorker(): SyncWorker<PgRequest, PgReply> {
+  return new SyncWorker<PgRequest, PgReply>(import.meta.url, 'connection-worker')
+}
+
+function takeStartedWorker(): SyncWorker<PgRequest, PgReply> | undefined {
+  const worker = started
+  started = undefined
+  return worker
+}
+
+/**
+ * Starts the thread of the first PostgreSQL connection now, when the command line (`--db`) or
+ * BIX_DB names a PostgreSQL index for a command that opens it: a thread takes ~40-60 ms to start
+ * and load the client, which then overlaps the start of oclif and the command on the other core
+ * instead of following it. The thread does nothing until a connection is opened; unused, it ends
+ * with the process.
+ */
+export function startPgConnectionEarly(argv: readonly string[], env: NodeJS.ProcessEnv): void {
+  if (started === undefined && opensPostgres(argv, env)) started = startConnectionWorker()
+}
+
+/** Whether the command line (`bix <command> ...`, with BIX_DB) is a command that opens a PostgreSQL index. */
+export function opensPostgres(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  if (!COMMANDS_WITH_AN_INDEX.has((argv[0] ?? '').split(':')[0])) return false
+  const flag = argv.findIndex((arg) => arg === '--db' || arg.startsWith('--db='))
+  const db = flag < 0 ? env.BIX_DB : argv[flag].startsWith('--db=') ? argv[flag].slice('--db='.length) : argv[flag + 1]
+  return db !== undefined && /^postgres(ql)?:\/\//.test(db)
+}
+
 export class PgConnection {
   private inTransaction = false
   private isClosed = false
@@ -58,7 +93,7 @@ export class PgConnection {
    * Unix socket in /var/run/postgresql where there is one.
    */
   static open(url: string | undefined): PgConnection {
-    const worker = new SyncWorker<PgRequest, PgReply>(import.meta.url, 'connection-worker')
+    const worker = takeStartedWorker() ?? startConnectionWorker()
     try {
       const server = worker.call({op: 'open', url}, (wire) => reviveError(wire as WireError, url)) as PgServer
       return new PgConnection(worker, server)
