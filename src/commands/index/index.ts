@@ -80,6 +80,9 @@ The first run on an empty index sorts its script index once at the end, in tempo
         events: {
           onSource: (kind, reason) => this.note(`source: ${kind} (${reason})`),
           onWaitLock: (holder) => this.note(`waiting for the index run ${holder} to finish…`),
+          onRefetch: (height, reason) => {
+            if (flags.verbose) process.stderr.write(`refetch block ${height}: ${reason}\n`)
+          },
           onReorg: (reorg) =>
             progress.log(`reorg: the node left ${reorg.undone} indexed block${reorg.undone === 1 ? '' : 's'} above height ${reorg.forkHeight}; undone`),
           onBuildingScriptIndex: () => {

@@ -12,7 +12,7 @@ parentPort!.on('message', (request: DecodeRequest) => {
   let reply: DecodeReply
   let transfer: ArrayBuffer[] = []
   try {
-    const block = decodeBlock({height: request.height, hash: Buffer.from(request.hash), bytes: Buffer.from(request.bytes), from: request.from})
+    const block = decodeBlock({height: request.height, hash: Buffer.from(request.hash), bytes: Buffer.from(request.bytes), from: request.from, encoding: request.encoding})
     reply = {id: request.id, indexed: block.buffer}
     transfer = [block.buffer]
   } catch (err) {

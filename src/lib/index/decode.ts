@@ -9,9 +9,9 @@ import type {RawBlock} from '../sources/block-source.js'
  * the block asked for (hash) and hold the transactions its header commits to
  * (merkle root). Nothing unchecked reaches the store.
  */
-export function decodeBlock(raw: Pick<RawBlock, 'height' | 'hash' | 'bytes' | 'from'>): IndexedBlock {
+export function decodeBlock(raw: Pick<RawBlock, 'height' | 'hash' | 'bytes' | 'from' | 'encoding'>): IndexedBlock {
   try {
-    const parsed = parseBlock(raw.bytes)
+    const parsed = parseBlock(raw.encoding === 'hex' ? fromHex(raw.bytes) : raw.bytes)
     verifyBlock(parsed, toDisplayHex(raw.hash))
     return toIndexedBlock(parsed, raw.height)
   } catch (err) {
@@ -22,16 +22,26 @@ export function decodeBlock(raw: Pick<RawBlock, 'height' | 'hash' | 'bytes' | 'f
   }
 }
 
+function fromHex(text: Buffer): Buffer {
+  const bytes = Buffer.from(text.toString('latin1'), 'hex')
+  if (bytes.length * 2 !== text.length) throw new BixError('BadBlock', `the node sent ${text.length} characters that are not hex`)
+  return bytes
+}
+
+/** Told when a block's bytes failed to decode and the block is asked for again: its height, and why. */
+export type OnRefetch = (height: number, reason: string) => void
+
 /**
- * decodeBlock, and for bytes read from the node's files (which may have been
- * caught half-written) one more try with the block as the node serves it.
+ * decodeBlock, and for bytes that may be damaged (RawBlock.refetch: read from
+ * the node's files, or hex) one more try with the block as the node serves it.
  */
-export async function decodeOrRefetch(raw: RawBlock): Promise<IndexedBlock> {
+export async function decodeOrRefetch(raw: RawBlock, onRefetch?: OnRefetch): Promise<IndexedBlock> {
   if (!raw.refetch) return decodeBlock(raw)
   try {
     return decodeBlock(raw)
   } catch (err) {
     if (!(err instanceof BixError && err.kind === 'BadBlock')) throw err
+    onRefetch?.(raw.height, err.message)
     return decodeBlock(await raw.refetch())
   }
 }

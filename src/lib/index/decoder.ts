@@ -4,7 +4,7 @@ import {type IndexedBlock, indexedBlockFromBuffer} from '../chain/indexed-block.
 import {BixError, type ErrorKind} from '../errors.js'
 import {startWorker} from '../worker-thread.js'
 import type {RawBlock, SourceKind} from '../sources/block-source.js'
-import {decodeBlock, decodeOrRefetch} from './decode.js'
+import {type OnRefetch, decodeBlock, decodeOrRefetch} from './decode.js'
 
 /**
  * Turns fetched blocks into checked rows. Decoding (parsing, hashing every
@@ -19,8 +19,10 @@ export interface BlockDecoder {
 
 /** Decodes on the calling thread. */
 export class InlineDecoder implements BlockDecoder {
+  constructor(private readonly onRefetch?: OnRefetch) {}
+
   async decode(raw: RawBlock): Promise<IndexedBlock> {
-    return decodeOrRefetch(raw)
+    return decodeOrRefetch(raw, this.onRefetch)
   }
 
   async close(): Promise<void> {}
@@ -33,6 +35,7 @@ export interface DecodeRequest {
   /** the block's bytes, transferred */
   bytes: ArrayBuffer
   from: SourceKind
+  encoding?: 'hex'
 }
 
 /** indexed: the IndexedBlock's buffer, transferred */
@@ -51,7 +54,7 @@ export class WorkerDecoder implements BlockDecoder {
   private nextId = 0
   private failure: unknown
 
-  constructor() {
+  constructor(private readonly onRefetch?: OnRefetch) {
     this.worker = startWorker(import.meta.url, 'decode-worker')
     this.worker.on('message', (reply: DecodeReply) => this.settle(reply))
     this.worker.on('error', (err) => this.fail(err))
@@ -66,7 +69,7 @@ export class WorkerDecoder implements BlockDecoder {
       // a copy the worker can own, unless the bytes already fill a buffer of their own
       const {bytes} = raw
       const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
-      const request: DecodeRequest = {id, height: raw.height, hash: raw.hash, bytes: own.buffer as ArrayBuffer, from: raw.from}
+      const request: DecodeRequest = {id, height: raw.height, hash: raw.hash, bytes: own.buffer as ArrayBuffer, from: raw.from, encoding: raw.encoding}
       this.worker.postMessage(request, [request.bytes])
     })
   }
@@ -84,7 +87,8 @@ export class WorkerDecoder implements BlockDecoder {
     const err = new BixError(reply.error.kind, reply.error.message)
     const {refetch} = waiting.raw
     if (err.kind !== 'BadBlock' || !refetch) return waiting.reject(err)
-    // bytes from the node's files that fail: the node's own copy, decoded here (rare)
+    this.onRefetch?.(waiting.raw.height, err.message)
+    // bytes that may be damaged (RawBlock.refetch) and fail: the node's copy once more, decoded here (rare)
     refetch()
       .then((again) => decodeBlock(again))
       .then(waiting.resolve, waiting.reject)

@@ -50,6 +50,8 @@ export interface IndexNodeEvents {
   onWaitLock?(holder: string): void
   onReorg?(reorg: Reorg): void
   onProgress?(progress: IndexProgress, speed: SpeedNow): void
+  /** a block's bytes did not decode (damaged on the way, or read from a file half written) and it is asked for again */
+  onRefetch?(height: number, reason: string): void
   /** the first run has loaded its blocks and now sorts the script index (minutes on mainnet) */
   onBuildingScriptIndex?(): void
 }
@@ -119,7 +121,8 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
       const chain: NodeChain =
         chosen.source.kind === 'rest' ? new RestNodeChain(client, fromDisplayHex(NETWORKS[network].genesisHash)) : new RpcNodeChain(client)
       const speed = new Speed()
-      const decoder = o.decodeOnWorker === false ? new InlineDecoder() : new WorkerDecoder()
+      const onRefetch = o.events?.onRefetch
+      const decoder = o.decodeOnWorker === false ? new InlineDecoder(onRefetch) : new WorkerDecoder(onRefetch)
       const writer = db.writer({longRun: bulkLoad || blocksBehind >= LONG_RUN_BLOCKS})
       if (bulkLoad && !resumingBulkLoad) writer.startBulkLoad()
       let result: IndexRunResult

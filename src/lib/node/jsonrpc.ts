@@ -42,6 +42,29 @@ export function replyJson(reply: HttpReply, endpoint: string): unknown {
   throw new BixError('NodeError', `${endpoint} answered HTTP ${reply.status} ${preview ? `"${preview}"` : 'with an empty body'} instead of JSON-RPC`)
 }
 
+const QUOTE = 0x22
+/** what may follow a successful answer's result: its other members, as bitcoind writes them */
+const RESULT_TAIL = /^(?:\s*,\s*"(?:error"\s*:\s*null|id"\s*:\s*(?:-?\d+|"[^"\\]*")|jsonrpc"\s*:\s*"2\.0")\s*)*\}\s*$/
+const RESULT_HEAD = /^\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"result"\s*:\s*"$/
+
+/**
+ * The bytes of the hex string a successful answer holds as its result, read
+ * in place: `{"result":"<hex>","error":null,"id":1}` (1.x) or
+ * `{"jsonrpc":"2.0","result":"<hex>","id":1}` (2.0), without making a
+ * string of megabytes of block and parsing it as JSON. The hex itself is
+ * not checked here: whoever decodes it does. Undefined for any other answer
+ * (an error, another layout), which the caller reads as JSON.
+ */
+export function hexResultOf(body: Buffer): Buffer | undefined {
+  const open = body.indexOf('"result"')
+  if (open < 0 || open > 64) return undefined
+  const start = body.indexOf(QUOTE, open + 8) + 1
+  if (start <= 0 || !RESULT_HEAD.test(body.toString('latin1', 0, start))) return undefined
+  const end = body.indexOf(QUOTE, start)
+  if (end < 0 || body.length - end > 256 || !RESULT_TAIL.test(body.toString('latin1', end + 1))) return undefined
+  return body.subarray(start, end)
+}
+
 /**
  * HTTP 503 from bitcoind (RPC or REST): a full work queue, a shutdown, or REST
  * during warm-up ("Service temporarily unavailable: Loading block index…").

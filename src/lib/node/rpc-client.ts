@@ -8,7 +8,7 @@ import {AdaptiveLimit} from './adaptive-limit.js'
 import {cleartextWarning, describeCredentials, endpointLabel, isLoopbackHost, readCookie} from './config.js'
 import {TransientFailure, giveUpError} from './failures.js'
 import {type HttpReply, type HttpRequest, exchange} from './http-exchange.js'
-import {outcomeOf, replyJson, rpcFailure, serviceUnavailable} from './jsonrpc.js'
+import {hexResultOf, outcomeOf, replyJson, rpcFailure, serviceUnavailable} from './jsonrpc.js'
 import type {
   BatchResult,
   CallOptions,
@@ -121,6 +121,22 @@ class BitcoindClient implements NodeClient {
         const outcome = outcomeOf(await this.post(ep, body, signal, timeoutMs, tally), ep.label)
         if (!outcome.ok) throw rpcFailure(method, outcome.code, outcome.message)
         return outcome.result as T
+      }),
+    )
+  }
+
+  callHexResult(method: string, params: unknown[] = [], options: CallOptions = {}): Promise<Buffer> {
+    return this.measured(method, (tally) =>
+      this.withRetries(method, !NOT_IDEMPOTENT.has(method), options, tally, async (ep, signal, timeoutMs) => {
+        const body = Buffer.from(JSON.stringify({jsonrpc: '2.0', id: ++this.nextId, method, params}))
+        const reply = await this.postForReply(ep, body, signal, timeoutMs, tally)
+        const hex = reply.status === 200 ? hexResultOf(reply.body) : undefined
+        if (hex) return hex
+        // anything else (an error, another layout) the way every answer is read
+        const outcome = outcomeOf(replyJson(reply, ep.label), ep.label)
+        if (!outcome.ok) throw rpcFailure(method, outcome.code, outcome.message)
+        if (typeof outcome.result !== 'string') throw new BixError('NodeError', `${method}: the node did not send hex`)
+        return Buffer.from(outcome.result, 'latin1')
       }),
     )
   }
@@ -255,8 +271,13 @@ class BitcoindClient implements NodeClient {
     }
   }
 
-  /** A JSON-RPC POST with authentication; 401 gets one fresh look at the cookie, never a loop. */
+  /** A JSON-RPC POST with authentication, its answer's JSON. */
   private async post(ep: Endpoint, body: Buffer, signal: AbortSignal, timeoutMs: number, tally: Tally): Promise<unknown> {
+    return replyJson(await this.postForReply(ep, body, signal, timeoutMs, tally), ep.label)
+  }
+
+  /** A JSON-RPC POST with authentication; 401 gets one fresh look at the cookie, never a loop. */
+  private async postForReply(ep: Endpoint, body: Buffer, signal: AbortSignal, timeoutMs: number, tally: Tally): Promise<HttpReply> {
     const request = (authorization: string): HttpRequest => ({
       method: 'POST',
       path: '/',
@@ -285,7 +306,7 @@ class BitcoindClient implements NodeClient {
     if (reply.status === 403) {
       throw new BixError('AuthFailed', `${ep.label} refused the request (HTTP 403): rpcwhitelist does not allow this call for this user, or rpcallowip does not include this host`)
     }
-    return replyJson(reply, ep.label)
+    return reply
   }
 
   private async send(ep: Endpoint, request: HttpRequest, signal: AbortSignal, timeoutMs: number, tally: Tally): Promise<HttpReply> {

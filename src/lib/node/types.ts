@@ -97,6 +97,12 @@ export interface MethodStats {
 export interface NodeClient {
   readonly config: NodeConfig
   call<T = unknown>(method: string, params?: unknown[], options?: CallOptions): Promise<T>
+  /**
+   * A call whose result is a hex string (getblock <hash> 0): the string's bytes as the node sent
+   * them, not decoded, so that the megabytes of a block are decoded where they are parsed (a
+   * worker thread), not on the caller's; not checked to be hex.
+   */
+  callHexResult(method: string, params?: unknown[], options?: CallOptions): Promise<Buffer>
   batch<T = unknown>(calls: ReadonlyArray<{method: string; params?: unknown[]}>, options?: CallOptions): Promise<BatchResult<T>[]>
   /** GET a REST path such as /rest/block/<hash>.bin; non-2xx statuses are returned, not thrown */
   restGet(path: string, options?: CallOptions): Promise<RestResponse>

@@ -17,12 +17,15 @@ export interface WantedBlock {
 export interface RawBlock extends WantedBlock {
   /** the consumer's to keep: it may hand them to another thread */
   bytes: Buffer
+  /** 'hex': `bytes` is the block as hex text (getblock <hash> 0), decoded with the rest of the decoding, off the writer's thread */
+  encoding?: 'hex'
   /** where these bytes came from (the blk source asks the node for blocks missing from its files) */
   from: SourceKind
   /**
-   * Present when the bytes were read from the node's files, which may hold a
-   * block that was not completely flushed: if they fail verification, this
-   * asks the node for the block instead.
+   * Present when the bytes may be damaged in a way only decoding finds: read
+   * from the node's files, which may hold a block that was not completely
+   * flushed, or hex not yet decoded. If they fail verification, this asks the
+   * node for the block again, read and checked in full.
    */
   refetch?: () => Promise<RawBlock>
 }
