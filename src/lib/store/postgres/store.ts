@@ -48,6 +48,8 @@ export class PgIndexStore implements IndexStore {
   /** bytes on disk as last measured, for sizeBytes() once closed */
   private lastSize?: number
   private inSnapshot = false
+  /** answers that cannot change within the read snapshot (tip, meta rows, the mempool's size), asked once per snapshot: a query of many targets asked them per target */
+  private snapshotAnswers = new Map<string, unknown>()
 
   constructor(
     readonly pg: PgConnection,
@@ -58,7 +60,7 @@ export class PgIndexStore implements IndexStore {
   ) {}
 
   tip(): StoredTip | undefined {
-    return this.pg.query<{height: number; hash: Buffer}>('SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1')[0]
+    return this.inSnapshotOnce('tip', () => this.pg.query<{height: number; hash: Buffer}>('SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1')[0])
   }
 
   blockHash(height: number): Buffer | undefined {
@@ -70,12 +72,13 @@ export class PgIndexStore implements IndexStore {
   }
 
   meta(key: string): string | undefined {
-    return this.pg.query<{value: string}>('SELECT value FROM meta WHERE key = $1', [key])[0]?.value
+    return this.inSnapshotOnce(`meta ${key}`, () => this.pg.query<{value: string}>('SELECT value FROM meta WHERE key = $1', [key])[0]?.value)
   }
 
   /** Inside the caller's transaction when there is one. */
   setMeta(key: string, value: string | undefined): void {
     if (this.mode !== 'write') throw new Error('setMeta on an index opened for reading')
+    this.snapshotAnswers.delete(`meta ${key}`)
     if (value === undefined) this.pg.run('DELETE FROM meta WHERE key = $1', [key])
     else this.pg.run(PG_SET_META, [key, value])
   }
@@ -92,6 +95,7 @@ export class PgIndexStore implements IndexStore {
       return read()
     } finally {
       this.inSnapshot = false
+      this.snapshotAnswers.clear()
       this.pg.exec('COMMIT')
     }
   }
@@ -106,8 +110,18 @@ export class PgIndexStore implements IndexStore {
       return await work()
     } finally {
       this.inSnapshot = false
+      this.snapshotAnswers.clear()
       this.pg.exec('COMMIT')
     }
+  }
+
+  /** `ask()`, or inside a read snapshot the answer it gave the first time there */
+  private inSnapshotOnce<T>(key: string, ask: () => T): T {
+    if (!this.inSnapshot) return ask()
+    if (this.snapshotAnswers.has(key)) return this.snapshotAnswers.get(key) as T
+    const answer = ask()
+    this.snapshotAnswers.set(key, answer)
+    return answer
   }
 
   addressReader(): AddressReads {
@@ -120,7 +134,7 @@ export class PgIndexStore implements IndexStore {
 
   mempoolInfo(): MempoolSnapshotInfo {
     const syncedAt = this.meta(MEMPOOL_SYNCED_AT)
-    const txCount = Number(this.pg.query<{n: number}>('SELECT count(*)::int AS n FROM mempool_txs')[0].n)
+    const txCount = this.inSnapshotOnce('mempool count', () => Number(this.pg.query<{n: number}>('SELECT count(*)::int AS n FROM mempool_txs')[0].n))
     return {txCount, syncedAt: syncedAt === undefined ? null : Number(syncedAt), tipHash: this.meta(MEMPOOL_TIP) ?? null}
   }
 
