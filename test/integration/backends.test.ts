@@ -6,12 +6,13 @@ import path from 'node:path'
 import {after, describe, test} from 'node:test'
 
 import {addressToScript} from '../../src/lib/chain/address.js'
+import {BACKENDS, type Backend, assertNoPassword, newIndex, pg, shownAs, skipUnlessInstalled, tipOf} from '../support/backends.js'
 import {type BixOptions, type BixResult, runBix, spawnBix} from '../support/cli.js'
 import {type BixReport, type CoreTruth, type MempoolTruth, assertIndexAgrees, assertSameTruth, bixReports, coreChainStatsByHeight, coreMempoolTruth, coreTruth} from '../support/core-oracle.js'
-import {SKIP_MESSAGE, testPostgres} from '../support/postgres-server.js'
+import {SKIP_MESSAGE} from '../support/postgres-server.js'
 import {FIXTURE_DIR} from '../support/simnode/fixture-chain.js'
 import {type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'
-import {assertCleanFailure, fixture, indexHeight, seeded, waitUntil} from '../reliability/support.js'
+import {assertCleanFailure, fixture, seeded, waitUntil} from '../reliability/support.js'
 
 /**
  * Every promise the index makes, kept the same by both backends: a SQLite
@@ -22,47 +23,11 @@ import {assertCleanFailure, fixture, indexHeight, seeded, waitUntil} from '../re
  * PostgreSQL is a throwaway server on a Unix socket (test/support/postgres-server.ts).
  */
 
-type Backend = 'sqlite' | 'postgres'
-const BACKENDS: Backend[] = ['sqlite', 'postgres']
-const pg = testPostgres()
 const recorded = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'chain-truth.json'), 'utf8')) as {truth: CoreTruth; mempool: MempoolTruth}
-
-interface Cleanup {
-  after: (fn: () => void | Promise<void>) => void
-  diagnostic: (message: string) => void
-}
-
-/** A new, empty index for a test: a file in a temporary directory, or a PostgreSQL database of its own. */
-function newIndex(t: Cleanup, backend: Backend): string {
-  if (backend === 'postgres') return pg!.createDatabase(`bix_${crypto.randomBytes(6).toString('hex')}`)
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-backends-'))
-  t.after(() => fs.rmSync(dir, {recursive: true, force: true}))
-  return path.join(dir, 'index.db')
-}
-
-const databaseOf = (url: string) => decodeURIComponent(/^postgres(?:ql)?:\/\/[^/]*\/([^?]*)/.exec(url)![1])
-
-/** The index's tip height without bix (-1 when it has none yet): how a test sees a run's progress. */
-function tipOf(db: string): number {
-  if (!db.startsWith('postgres')) return indexHeight(db)
-  try {
-    const max = pg!.psql('SELECT COALESCE(MAX(height), -1) FROM blocks', databaseOf(db))
-    return Number(max)
-  } catch {
-    return -1
-  }
-}
 
 /** bix as a user runs it; no PostgreSQL password ever shows in what it prints. */
 async function bix(args: string[], opts?: BixOptions): Promise<BixResult> {
   return assertNoPassword(await runBix(args, opts))
-}
-
-function assertNoPassword(r: BixResult): BixResult {
-  if (pg) {
-    for (const stream of [r.stdout, r.stderr]) assert.ok(!stream.includes(pg.password), `the PostgreSQL password was printed: ${stream}`)
-  }
-  return r
 }
 
 async function index(node: TestNode, db: string, ...more: string[]): Promise<{height: number; hash: string; reorgs: Array<{fork_height: number; undone: number}>}> {
@@ -94,7 +59,7 @@ async function answers(db: string, scripts: string[]): Promise<string> {
 const answered = new Map<Backend, string>()
 
 for (const backend of BACKENDS) {
-  describe(`${backend} index`, {skip: backend === 'postgres' && !pg ? SKIP_MESSAGE : false}, () => {
+  describe(`${backend} index`, {skip: skipUnlessInstalled(backend)}, () => {
     test('on the recorded Core chain, query address, tx and outpoint answer as the node does, and status shows the tip and a masked URL', async (t) => {
       const node = await startTestNode({fixtureChain: true})
       t.after(() => node.stop())
@@ -143,8 +108,7 @@ for (const backend of BACKENDS) {
       assert.equal(status.code, 0, status.stderr)
       const {index: summaryOf} = JSON.parse(status.stdout) as {index: {path: string; tip_height: number; tip_hash: string; building: boolean}}
       assert.deepEqual({height: summaryOf.tip_height, hash: summaryOf.tip_hash, building: summaryOf.building}, {...truth.tip, building: false})
-      if (backend === 'postgres') assert.equal(summaryOf.path, db.replace(`:${pg!.password}@`, ':***@'))
-      else assert.equal(summaryOf.path, db)
+      assert.equal(summaryOf.path, shownAs(db))
       const human = await bix(['status', ...node.cliArgs(), '--db', db])
       assert.equal(human.code, 0, human.stderr)
       assert.ok(human.stdout.includes(summaryOf.path), `the human status names the index: ${human.stdout}`)
