@@ -12,7 +12,7 @@ import {type BixReport, type CoreTruth, type MempoolTruth, assertIndexAgrees, as
 import {SKIP_MESSAGE} from '../support/postgres-server.js'
 import {FIXTURE_DIR} from '../support/simnode/fixture-chain.js'
 import {type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'
-import {assertCleanFailure, fixture, seeded, waitUntil} from '../reliability/support.js'
+import {assertCleanFailure, fixture, waitUntil} from '../reliability/support.js'
 
 /**
  * Every promise the index makes, kept the same by both backends: a SQLite
@@ -21,6 +21,8 @@ import {assertCleanFailure, fixture, seeded, waitUntil} from '../reliability/sup
  * Core's with BITCOIND set, else the simulator's, itself held to the
  * recording of Core's chain), and the two backends' answers to each other.
  * PostgreSQL is a throwaway server on a Unix socket (test/support/postgres-server.ts).
+ * Reorgs while bix index runs are held to the same promises on both
+ * backends in test/reliability/reorgs.test.ts.
  */
 
 const recorded = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'chain-truth.json'), 'utf8')) as {truth: CoreTruth; mempool: MempoolTruth}
@@ -135,30 +137,6 @@ for (const backend of BACKENDS) {
       assert.equal(hash, await node.tipHash())
       const checked = await assertIndexAgrees(db, await coreTruth(node))
       assert.ok(checked > addresses.length)
-    })
-
-    test('a reorg deeper than one batch while bix index writes: undone mid-run, and the index ends as the node\'s chain', async (t) => {
-      // simulator: fault injection (slowed answers, and a reorg at a chosen moment of a run)
-      const {int} = seeded(t, `${backend}: deep reorg mid-run`)
-      const node = await startFaultSimulator({fixtureChain: true})
-      t.after(() => node.stop())
-      const db = newIndex(t, backend)
-      const batch = int(2, 5)
-      const depth = int(3 * batch, 40)
-      const fork = fixture.height - depth
-      node.sim.faults.slow(6)
-      const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--json', '--batch-blocks', String(batch), '--source', 'rpc', '--rpc-parallelism', '2'], {timeoutMs: 90_000})
-      await waitUntil(() => tipOf(db) > fork + batch || run.child.exitCode !== null, 30_000, `index past ${fork + batch}`)
-      assert.equal(run.child.exitCode, null, `the run ended before the reorg: ${run.stderr()}`)
-      node.sim.reorg({depth})
-      const r = assertNoPassword(await run.done)
-      node.sim.faults.clear()
-      assert.equal(r.code, 0, r.stderr)
-      const summary = JSON.parse(r.stdout) as {hash: string; reorgs: Array<{fork_height: number; undone: number}>}
-      assert.equal(summary.hash, await node.tipHash())
-      assert.equal(summary.reorgs[0]?.fork_height, fork, 'undone down to the fork')
-      const truth = await coreTruth(node)
-      await assertIndexAgrees(db, truth)
     })
 
     test('kill -9 inside a write transaction and while the script index is built: queries meanwhile exit 5, and the resumed index answers as a clean one', async (t) => {

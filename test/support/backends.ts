@@ -1,7 +1,7 @@
 /**
  * The two storage backends a test runs on, and what a test needs to look at
  * an index of either without caring which: a new index of its own, its tip,
- * and the name bix gives it in messages.
+ * a digest of everything it holds, and the name bix gives it in messages.
  *
  * A test file parametrised by backend writes one test body per scenario and
  * runs it once per backend:
@@ -22,8 +22,10 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {indexHeight} from '../reliability/support.js'
-import type {BixResult} from './cli.js'
+import {type BixResult, runBix} from './cli.js'
+import {indexDigest} from './index-digest.js'
 import {SKIP_MESSAGE, testPostgres} from './postgres-server.js'
+import type {TestNode} from './test-node.js'
 
 export type Backend = 'sqlite' | 'postgres'
 export const BACKENDS: Backend[] = ['sqlite', 'postgres']
@@ -70,4 +72,42 @@ export function assertNoPassword(r: BixResult): BixResult {
     for (const stream of [r.stdout, r.stderr]) assert.ok(!stream.includes(pg.password), `the PostgreSQL password was printed: ${stream}`)
   }
   return r
+}
+
+/**
+ * The index tables of a PostgreSQL index and their keys: the rows SQLite's
+ * index-digest.ts reads, with a spend a row of `spends` instead of a column
+ * of `outputs` (postgres/schema.ts). Not the mempool snapshot, nor `writer`
+ * (who holds the writer lock).
+ */
+const PG_TABLES: Record<string, string> = {
+  blocks: 'height',
+  txs: 'tx_num',
+  txid_keys: 'key, tx_num',
+  outputs: 'id',
+  spends: 'output_id',
+}
+
+/**
+ * A digest of every row an index holds (meta without its creation time and
+ * mempool keys), for comparing two indexes of one backend: a run that was
+ * disturbed must end identical to a clean one.
+ */
+export function indexContentDigest(db: string): string {
+  if (!isPostgres(db)) return indexDigest(db)
+  // every table's rows in key order, hashed by the server: one line per table, then meta's rows
+  const tables = Object.entries(PG_TABLES).map(
+    ([table, key]) => `(SELECT '${table} ' || md5(COALESCE(string_agg(r::text, E'\\n' ORDER BY ${key.split(', ').map((k) => `r.${k}`).join(', ')}), '')) FROM ${table} r)`,
+  )
+  const meta = "(SELECT 'meta ' || COALESCE(string_agg(key || '=' || value, E'\\n' ORDER BY key), '') FROM meta WHERE key NOT IN ('created_at', 'mempool_synced_at', 'mempool_tip'))"
+  // (left as text: a difference names its table)
+  return pg!.psql(`SELECT concat_ws(E'\\n', ${[...tables, meta].join(', ')})`, databaseOf(db))
+}
+
+/** Indexes the node's chain into a new index of `backend` and returns its digest: what every other run must end equal to. */
+export async function cleanIndexDigest(t: Cleanup, node: TestNode, backend: Backend): Promise<string> {
+  const db = newIndex(t, backend)
+  const r = await runBix(['index', ...node.cliArgs(), '--db', db, '--quiet'])
+  assert.equal(r.code, 0, `the clean run failed: ${r.stderr}`)
+  return indexContentDigest(db)
 }
