@@ -6,13 +6,13 @@ import path from 'node:path'
 import {after, describe, test} from 'node:test'
 
 import {addressToScript} from '../../src/lib/chain/address.js'
-import {BACKENDS, type Backend, assertNoPassword, newIndex, pg, shownAs, skipUnlessInstalled, tipOf} from '../support/backends.js'
+import {BACKENDS, type Backend, assertNoPassword, newIndex, pg, shownAs, skipUnlessInstalled} from '../support/backends.js'
 import {type BixOptions, type BixResult, runBix, spawnBix} from '../support/cli.js'
 import {type BixReport, type CoreTruth, type MempoolTruth, assertIndexAgrees, assertSameTruth, bixReports, coreChainStatsByHeight, coreMempoolTruth, coreTruth} from '../support/core-oracle.js'
 import {SKIP_MESSAGE} from '../support/postgres-server.js'
 import {FIXTURE_DIR} from '../support/simnode/fixture-chain.js'
 import {type TestNode, startFaultSimulator, startTestNode} from '../support/test-node.js'
-import {assertCleanFailure, fixture, waitUntil} from '../reliability/support.js'
+import {assertCleanFailure, fixture} from '../reliability/support.js'
 
 /**
  * Every promise the index makes, kept the same by both backends: a SQLite
@@ -21,8 +21,8 @@ import {assertCleanFailure, fixture, waitUntil} from '../reliability/support.js'
  * Core's with BITCOIND set, else the simulator's, itself held to the
  * recording of Core's chain), and the two backends' answers to each other.
  * PostgreSQL is a throwaway server on a Unix socket (test/support/postgres-server.ts).
- * Reorgs while bix index runs are held to the same promises on both
- * backends in test/reliability/reorgs.test.ts.
+ * Reorgs and several bix processes at once are held to the same promises on
+ * both backends in test/reliability (reorgs.test.ts, concurrency.test.ts).
  */
 
 const recorded = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'chain-truth.json'), 'utf8')) as {truth: CoreTruth; mempool: MempoolTruth}
@@ -212,60 +212,6 @@ for (const backend of BACKENDS) {
       const other = await bix(['status', ...node.cliArgs(), '--db', db, '--prometheus'], {env: {BIX_DATA_DIR: elsewhere}})
       assert.equal(other.code, 0, other.stderr)
       if (backend === 'postgres') assert.doesNotMatch(other.stdout, /bix_command_last_run_exit_code\{[^}]*command="index"/)
-    })
-
-    test('a second bix index while one writes exits 5 naming its pid and host; a query --file during a run answers at one tip', async (t) => {
-      // simulator: fault injection (slowed answers keep the run going while queries read)
-      const node = await startFaultSimulator({fixtureChain: true})
-      t.after(() => node.stop())
-      const db = newIndex(t, backend)
-
-      const holder = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet'], {env: {BIX_TEST_PAUSE_IN: 'write-transaction'}})
-      t.after(() => holder.kill('SIGKILL'))
-      await holder.waitFor(/^bix test pause: write-transaction/m, 'stderr', 60_000)
-      const second = await bix(['index', ...node.cliArgs(), '--db', db])
-      assertCleanFailure(second, 5, new RegExp(`\\(pid ${holder.child.pid} on ${os.hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, since [^)]+\\) is writing`))
-      const status = await bix(['status', ...node.cliArgs(), '--db', db, '--json'])
-      assert.equal(status.code, 0, status.stderr)
-      assert.equal((JSON.parse(status.stdout) as {index: {writer_pid: number | null}}).index.writer_pid, holder.child.pid, 'status names the writer')
-      holder.kill('SIGKILL')
-      await holder.done
-
-      const start = 60
-      await index(node, db, '--to-height', String(start))
-      // every address, several times over, so that one run of the query spans several commits
-      const targets = Array.from({length: 10}, () => fixture.addresses).flat()
-      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bix-targets-')), 'targets.txt')
-      t.after(() => fs.rmSync(path.dirname(file), {recursive: true, force: true}))
-      fs.writeFileSync(file, targets.join('\n') + '\n')
-      node.sim.faults.slow(50)
-      const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--batch-blocks', '1', '--source', 'rpc', '--rpc-parallelism', '1'], {timeoutMs: 120_000})
-      await waitUntil(() => tipOf(db) > start, 30_000, 'the run commits')
-      const seen = new Map<number, BixReport[]>()
-      const took: number[] = []
-      while (run.child.exitCode === null) {
-        const started = Date.now()
-        const reports = await queryJson<Array<BixReport & {freshness: {index: {height: number; hash: string}}}>>(node, db, ['address'], '--offline', '--file', file)
-        assert.equal(reports.length, targets.length)
-        const height = reports[0].freshness.index.height
-        assert.ok(reports.every((r) => r.freshness.index.height === height), 'one tip for the whole answer')
-        assert.equal(reports[0].freshness.index.hash, fixture.blocks[height].hash)
-        seen.set(height, reports)
-        took.push(Date.now() - started)
-      }
-      node.sim.faults.clear()
-      const r = assertNoPassword(await run.done)
-      assert.equal(r.code, 0, r.stderr)
-      assert.ok(seen.size >= 2, `${took.join(', ')} ms: queries saw the index move (${[...seen.keys()].join(', ')})`)
-      // each answer is the chain at the tip it names, by the node's own blocks
-      const top = Math.max(...seen.keys())
-      for (const address of fixture.addresses.slice(0, 8)) {
-        const byHeight = await coreChainStatsByHeight(node, addressToScript(address, 'regtest').toString('hex'), top)
-        for (const [height, reports] of seen) {
-          for (const report of reports.filter((rep) => rep.address === address)) assert.deepEqual(report.chain_stats, byHeight[height], `${address} at ${height}`)
-        }
-      }
-      t.diagnostic(`query --file answered at heights ${[...seen.keys()].sort((a, b) => a - b).join(', ')} in ${took.join(', ')} ms`)
     })
 
     test('a query --file while bix index undoes a reorg answers for one chain at one tip: the old one, or the new one, never a mix', async (t) => {
