@@ -16,6 +16,9 @@ import type {AcquireOptions, LockHolder, WriterLock} from '../index-store.js'
  */
 
 const POLL_MS = 250
+/** a lock file created but not yet written is a writer between its create and its write for this long; after it, one that died there */
+const BEING_WRITTEN_MS = 5000
+const BEING_WRITTEN_POLL_MS = 10
 
 export const lockPathOf = (dbPath: string) => `${dbPath}.lock`
 
@@ -33,6 +36,11 @@ export async function acquireWriterLock(dbPath: string, options: AcquireOptions)
     if (taken) return taken
     const holder = readLockHolder(dbPath)
     if (holder === undefined) {
+      // a writer that has created the file and not yet written it is not gone: give it a moment
+      if (justCreated(file)) {
+        await sleep(BEING_WRITTEN_POLL_MS, options.signal)
+        continue
+      }
       // stale (or vanished between our create and read): clear it and try again
       removeStale(file)
       continue
@@ -133,6 +141,16 @@ function removeStale(file: string): void {
     }
   }
   fs.rmSync(aside, {force: true})
+}
+
+/** The lock file is new and does not hold a whole holder yet: its writer created it (O_EXCL) and has not written its PID. */
+function justCreated(file: string): boolean {
+  try {
+    if (Date.now() - fs.statSync(file).mtimeMs >= BEING_WRITTEN_MS) return false
+  } catch {
+    return false
+  }
+  return readHolderFile(file) === undefined
 }
 
 function readHolderFile(file: string): LockHolder | undefined {
