@@ -42,14 +42,6 @@ const literally = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 const busy = (pid: number, db: string) =>
   `another bix index \\(pid ${pid} on ${literally(os.hostname())}, since [^)]+\\) is writing ${literally(shownAs(db))}; wait for it, or use --wait-lock`
 
-/**
- * PostgreSQL's writer lock (src/lib/store/postgres/lock.ts) takes the
- * advisory lock, then records who holds it in `writer` (a table the first
- * writer of a new database creates): a second run that comes between the two
- * is told "another bix writer is writing …", without the PID the README
- * promises. Runs started together come between them about one time in three.
- */
-const PG_LOCK_RACE = 'PostgreSQL: a run started with another may be told "another bix writer", without its PID (a product bug: the lock is taken before its holder is recorded)'
 
 /** Per script, what the chain up to `height` says: the account queries must match at the tip they report. */
 function accountAt(height: number): Map<string, {funded: number; fundedSum: number; spent: number; spentSum: number; txs: Set<string>}> {
@@ -113,11 +105,10 @@ for (const backend of BACKENDS) {
       await holder.done
     })
 
-    // On SQLite too the two sometimes both get past the writer lock (src/lib/store/sqlite/lock.ts: the lock file is created,
-    // then written; the other run reads it empty, takes it for a dead writer's and removes it), and the loser fails opening
-    // the index instead, exit 7: "table meta already exists" or "stayed locked by another process". A product bug, left
-    // to fail here: this test is the one that finds it.
-    test('two index runs started together, three times: one writes, the other exits 5 naming its PID; the index is right', {skip: backend === 'postgres' ? PG_LOCK_RACE : false}, async (t) => {
+    // This test found two races: on SQLite the loser could read the lock file between its create and its write, take it
+    // for a dead writer's and remove it (both then wrote); on PostgreSQL it could ask who holds the advisory lock before
+    // the holder had recorded itself, and was told "another bix writer" without a PID
+    test('two index runs started together, three times: one writes, the other exits 5 naming its PID; the index is right', async (t) => {
       for (let round = 0; round < 3; round++) {
         const db = newIndex(t, backend)
         node.sim.faults.slow(8)

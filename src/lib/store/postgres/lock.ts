@@ -17,6 +17,9 @@ import {PgConnection, maskUrl} from './connection.js'
 /** the advisory lock's key, one per database: "bix" */
 const LOCK_KEY = 0x626978
 const POLL_MS = 250
+/** how long a writer that holds the lock may take to record itself in `writer`, and how often to look meanwhile */
+const HOLDER_GRACE_MS = 2000
+const HOLDER_POLL_MS = 20
 
 const HOLDER = `SELECT w.host, w.pid, w.command, w.since FROM writer w
                  WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = w.backend_pid
@@ -26,10 +29,16 @@ export async function acquirePgWriterLock(url: string, options: AcquireOptions):
   const pg = PgConnection.open(url)
   try {
     let told = false
+    const started = Date.now()
     for (;;) {
       if (options.signal?.aborted) throw options.signal.reason
       if (pg.query<{got: boolean}>('SELECT pg_try_advisory_lock($1) AS got', [LOCK_KEY])[0].got) break
       const holder = writerOn(pg)
+      // the holder takes the lock, then records itself: one just started is named a moment later
+      if (!holder && Date.now() - started < HOLDER_GRACE_MS) {
+        await sleep(HOLDER_POLL_MS, options.signal)
+        continue
+      }
       if (!options.wait) {
         const who = holder ? `another bix ${holder.command ?? 'writer'} (pid ${holder.pid} on ${holder.host}, since ${holder.since})` : 'another bix writer'
         throw new BixError('IndexBusy', `${who} is writing ${maskUrl(url)}; wait for it, or use --wait-lock`)
