@@ -2,7 +2,7 @@ import {parseBlock, verifyBlock} from '../chain/block-parser.js'
 import {toDisplayHex} from '../chain/hashes.js'
 import {type IndexedBlock, toIndexedBlock} from '../chain/indexed-block.js'
 import {BixError} from '../errors.js'
-import type {RawBlock} from '../sources/block-source.js'
+import {type RawBlock, blockBytes} from '../sources/block-source.js'
 
 /**
  * Raw bytes → the rows the store writes, after checking that the bytes are
@@ -11,7 +11,7 @@ import type {RawBlock} from '../sources/block-source.js'
  */
 export function decodeBlock(raw: Pick<RawBlock, 'height' | 'hash' | 'bytes' | 'from' | 'encoding'>): IndexedBlock {
   try {
-    const parsed = parseBlock(raw.encoding === 'hex' ? fromHex(raw.bytes) : raw.bytes)
+    const parsed = parseBlock(blockBytes(raw))
     verifyBlock(parsed, toDisplayHex(raw.hash))
     return toIndexedBlock(parsed, raw.height)
   } catch (err) {
@@ -20,12 +20,6 @@ export function decodeBlock(raw: Pick<RawBlock, 'height' | 'hash' | 'bytes' | 'f
     }
     throw err
   }
-}
-
-function fromHex(text: Buffer): Buffer {
-  const bytes = Buffer.from(text.toString('latin1'), 'hex')
-  if (bytes.length * 2 !== text.length) throw new BixError('BadBlock', `the node sent ${text.length} characters that are not hex`)
-  return bytes
 }
 
 /** Told when a block's bytes failed to decode and the block is asked for again: its height, and why. */

@@ -4,7 +4,7 @@ import {parseBlock, verifyBlock} from '../chain/block-parser.js'
 import {toDisplayHex} from '../chain/hashes.js'
 import type {ParsedBlock} from '../chain/types.js'
 import {BixError} from '../errors.js'
-import type {BlockSource, WantedBlock} from '../sources/block-source.js'
+import {type BlockSource, type RawBlock, type WantedBlock, blockBytes} from '../sources/block-source.js'
 
 /**
  * What the index does not keep — scripts, input positions, the raw
@@ -24,10 +24,21 @@ export class BlockReads {
     const list = [...distinct.values()].sort((a, b) => a.height - b.height)
     if (list.length === 0) return
     for await (const raw of this.source.blocks(list, this.signal)) {
-      const parsed = parseBlock(raw.bytes)
+      const bytes = await bytesOrRefetched(raw)
+      const parsed = parseBlock(bytes)
       verifyBlock(parsed, toDisplayHex(raw.hash))
-      read(raw, raw.bytes, parsed)
+      read(raw, bytes, parsed)
     }
+  }
+}
+
+/** The block's bytes; hex that does not decode (damaged on the way) is fetched again, where the source can. */
+async function bytesOrRefetched(raw: RawBlock): Promise<Buffer> {
+  try {
+    return blockBytes(raw)
+  } catch (err) {
+    if (!raw.refetch) throw err
+    return blockBytes(await raw.refetch())
   }
 }
 

@@ -4,6 +4,8 @@
  * block bytes, in the same order, reading ahead a bounded amount. Sources do
  * not judge the bytes: the indexer checks every block's hash and merkle root.
  */
+import {BixError} from '../errors.js'
+
 export const SOURCE_KINDS = ['rpc', 'rest', 'blk'] as const
 export type SourceKind = (typeof SOURCE_KINDS)[number]
 
@@ -116,4 +118,12 @@ export async function* fetchInOrder<T>(
     signal.removeEventListener('abort', onAbort)
     if (!stop.signal.aborted) stop.abort(new Error('block fetch cancelled'))
   }
+}
+
+/** The block's serialized bytes: `bytes` itself, or decoded from hex; BadBlock when that is not hex. */
+export function blockBytes(raw: Pick<RawBlock, 'bytes' | 'encoding'>): Buffer {
+  if (raw.encoding !== 'hex') return raw.bytes
+  const bytes = Buffer.from(raw.bytes.toString('latin1'), 'hex')
+  if (bytes.length * 2 !== raw.bytes.length) throw new BixError('BadBlock', `the node sent ${raw.bytes.length} characters that are not hex`)
+  return bytes
 }
