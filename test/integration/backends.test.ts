@@ -21,8 +21,9 @@ import {assertCleanFailure, fixture} from '../reliability/support.js'
  * Core's with BITCOIND set, else the simulator's, itself held to the
  * recording of Core's chain), and the two backends' answers to each other.
  * PostgreSQL is a throwaway server on a Unix socket (test/support/postgres-server.ts).
- * Reorgs and several bix processes at once are held to the same promises on
- * both backends in test/reliability (reorgs.test.ts, concurrency.test.ts).
+ * Reorgs, kill -9 of bix index, and several bix processes at once are held
+ * to the same promises on both backends in test/reliability (reorgs.test.ts,
+ * kill-resume.test.ts, concurrency.test.ts).
  */
 
 const recorded = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'chain-truth.json'), 'utf8')) as {truth: CoreTruth; mempool: MempoolTruth}
@@ -137,35 +138,6 @@ for (const backend of BACKENDS) {
       assert.equal(hash, await node.tipHash())
       const checked = await assertIndexAgrees(db, await coreTruth(node))
       assert.ok(checked > addresses.length)
-    })
-
-    test('kill -9 inside a write transaction and while the script index is built: queries meanwhile exit 5, and the resumed index answers as a clean one', async (t) => {
-      const node = await startTestNode({fixtureChain: true})
-      t.after(() => node.stop())
-      const truth = await fixtureTruth(node)
-      const scripts = truth.scripts.map((s) => s.script)
-      const clean = newIndex(t, backend)
-      await index(node, clean)
-      const cleanAnswers = await answers(clean, scripts)
-
-      for (const place of ['write-transaction', 'script-index']) {
-        const db = newIndex(t, backend)
-        const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet', '--batch-blocks', '20'], {env: {BIX_TEST_PAUSE_IN: place}})
-        const pause = await run.waitFor(/^bix test pause: .*$/m, 'stderr', 60_000)
-        assert.match(pause, new RegExp(`bix test pause: ${place} 1: `))
-        run.kill('SIGKILL')
-        assert.equal((await run.done).signal, 'SIGKILL')
-
-        const meanwhile = await bix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.addresses[0]])
-        assertCleanFailure(meanwhile, 5, /the index is still being built/, `a query after a kill at ${place}`)
-        const status = await bix(['status', ...node.cliArgs(), '--db', db, '--json'])
-        assert.equal(status.code, 0, status.stderr)
-        assert.deepEqual((({building, writer_pid}) => ({building, writer_pid}))((JSON.parse(status.stdout) as {index: {building: boolean; writer_pid: number | null}}).index), {building: true, writer_pid: null}, `status after a kill at ${place}`)
-
-        await index(node, db)
-        assert.equal(await answers(db, scripts), cleanAnswers, `after a kill at ${place}, the resumed index answers as a clean one`)
-        await assertIndexAgrees(db, truth)
-      }
     })
 
     test('after bix sync-mempool, unconfirmed activity is the node\'s mempool\'s', async (t) => {

@@ -4,12 +4,12 @@ import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 import Database from 'better-sqlite3'
 
-import {BULK_LOAD, SCRIPT_INDEX} from '../../src/lib/store/sqlite/schema.js'
+import {BACKENDS, type Backend, assertConsistentPrefixOf, assertNoPassword, bulkLoadStateOf, cleanIndexDigest, indexContentDigest, newIndex, pg, skipUnlessInstalled, writerLockLeft} from '../support/backends.js'
 import {type BixResult, runBix, spawnBix} from '../support/cli.js'
 import {type CoreTruth, assertIndexAgrees, coreMempoolTruth, coreTruth} from '../support/core-oracle.js'
 import {indexDigest} from '../support/index-digest.js'
 import {type TestNode, startTestNode} from '../support/test-node.js'
-import {assertConsistentMempool, assertConsistentPrefix, cleanDigest, fixture, indexArgs, mempoolDigest, seeded, tempDir} from './support.js'
+import {assertCleanFailure, assertConsistentMempool, assertConsistentPrefix, fixture, indexArgs, mempoolDigest, seeded, tempDir} from './support.js'
 
 /**
  * kill -9 of `bix index` and `bix sync-mempool`, on real Bitcoin Core when
@@ -22,7 +22,9 @@ import {assertConsistentMempool, assertConsistentPrefix, cleanDigest, fixture, i
  * Core's chain without a trace of the uncommitted work, and after the next
  * run bix answers for every output script what Core says it owns
  * (test/support/core-oracle.ts), and the database is identical to a clean
- * run's (which catches differences no query shows).
+ * run's (which catches differences no query shows). The kills of `bix
+ * index` run on both backends, a SQLite file and a PostgreSQL database, one
+ * test body; those of `bix sync-mempool` on SQLite.
  */
 
 type KillPlace = 'write-transaction' | 'script-index' | 'time'
@@ -33,27 +35,28 @@ type KillPlace = 'write-transaction' | 'script-index' | 'time'
  * start from a complete index (outputs_by_script kept up to date row by
  * row), each a write-transaction kill and maybe a random one after it.
  */
-const FIRST_RUN_PLAN: Record<KillPlace, number> = {'write-transaction': 4, 'script-index': 6, time: 5}
+const FIRST_RUN_PLAN: Record<Backend, Record<KillPlace, number>> = {
+  sqlite: {'write-transaction': 4, 'script-index': 6, time: 5},
+  // fewer random kills on PostgreSQL, to keep its half near a minute on a 2-core machine: every run and resume is slower
+  // there (70 s with two random first-run kills under CI load, against 23 s for SQLite's fifteen), and each random kill
+  // adds a resume. The kills at announced places keep their numbers, and so do the random kills after a complete run.
+  postgres: {'write-transaction': 4, 'script-index': 6, time: 1},
+}
 const FROM_COMPLETE_SEQUENCES = 3
 /** at least this many kills inside a write transaction, and while the script index is built */
 const MIN_AT = 5
 const hashes = fixture.blocks.map((b) => b.hash)
 
 let node: TestNode
-let clean: string
 /** what Core says every output script of the node's chain owns */
 let truth: CoreTruth
-/** how long a clean first run takes: random kills are drawn within it */
-let cleanMs: number
 
 before(async () => {
   node = await startTestNode({fixtureChain: true})
-  const started = Date.now()
-  clean = await cleanDigest({after}, node)
-  cleanMs = Date.now() - started
   truth = await coreTruth(node)
 })
 after(() => node?.stop())
+after(() => pg?.stop())
 
 interface Killed {
   result: BixResult
@@ -86,108 +89,127 @@ function pausedBatch(pause: string): {from: number; to: number} {
   return {from: Number(m[1]), to: Number(m[2])}
 }
 
-/** Whether a database is still in its first run's bulk load (the mark set, no script index), read-only. */
-function bulkLoadState(file: string): {mark: boolean; scriptIndex: boolean} {
-  const db = new Database(file, {readonly: true, fileMustExist: true})
-  try {
-    const mark = db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get(BULK_LOAD) === '1'
-    const scriptIndex = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(SCRIPT_INDEX.name) !== undefined
-    return {mark, scriptIndex}
-  } finally {
-    db.close()
-  }
+/**
+ * What a user sees of an index a kill left in its first run: a query exits 5
+ * (the index is still being built), and status says it is building, with
+ * no writer holding it.
+ */
+async function assertStillBuilding(db: string, what: string): Promise<void> {
+  const query = assertNoPassword(await runBix(['query', 'address', ...node.cliArgs(), '--db', db, fixture.addresses[0]]))
+  assertCleanFailure(query, 5, /the index is still being built/, `${what}: a query meanwhile`)
+  const status = assertNoPassword(await runBix(['status', ...node.cliArgs(), '--db', db, '--json']))
+  assert.equal(status.code, 0, `${what}: status: ${status.stderr}`)
+  const {building, writer_pid} = (JSON.parse(status.stdout) as {index: {building: boolean; writer_pid: number | null}}).index
+  assert.deepEqual({building, writer_pid}, {building: true, writer_pid: null}, `${what}: status meanwhile`)
 }
 
-describe('SIGKILL during bix index', () => {
-  test('kills inside write transactions (of a first run and after a complete one), while the script index is built, and at random times; every resume answers as Core', async (t) => {
-    const {int, random} = seeded(t, 'kill points')
-    const shuffle = <T>(list: T[]): T[] => {
-      for (let i = list.length - 1; i > 0; i--) {
-        const j = int(0, i)
-        ;[list[i], list[j]] = [list[j], list[i]]
-      }
-      return list
-    }
-    // a write transaction comes first, while blocks are left; the script index is built once they are all in
-    const order: KillPlace[] = ['write-transaction', 'script-index', 'time']
-    const firstRuns = shuffle(Object.entries(FIRST_RUN_PLAN).flatMap(([place, n]) => Array<KillPlace>(n).fill(place as KillPlace)))
-    const sequences: Array<{fromComplete: boolean; kills: KillPlace[]}> = []
-    // one to three kills in a row on the same database (each run resuming what the last one left), then a resume to the end
-    while (firstRuns.length > 0) sequences.push({fromComplete: false, kills: firstRuns.splice(0, int(1, 3)).sort((a, b) => order.indexOf(a) - order.indexOf(b))})
-    for (let i = 0; i < FROM_COMPLETE_SEQUENCES; i++) {
-      sequences.push({fromComplete: true, kills: random() < 0.5 ? ['write-transaction', 'time'] : ['write-transaction']})
-    }
-    shuffle(sequences)
-    const landed = {'write-transaction, first run': 0, 'write-transaction, after a complete run': 0, 'script-index': 0, 'time, killed': 0, 'time, finished first': 0}
-    const log: string[] = []
-    let kills = 0
-    for (const {fromComplete, kills: sequence} of sequences) {
-      const db = path.join(tempDir(t), 'index.db')
-      if (fromComplete) {
-        const height = int(0, fixture.height - 20)
-        const r = await runBix(indexArgs(node, db, '--quiet', '--to-height', String(height)))
-        assert.equal(r.code, 0, r.stderr)
-        assert.deepEqual(bulkLoadState(db), {mark: false, scriptIndex: true}, 'a complete index keeps its script index up to date')
-        log.push(`a complete index to height ${height}`)
-      }
-      for (const place of sequence) {
-        kills++
-        const before = assertConsistentPrefix(db, hashes, 'before the run')
-        const bulk = before < 0 || bulkLoadState(db).mark
-        const batch = int(1, 12)
-        const source = random() < 0.5 ? 'rpc' : 'rest'
-        const args = indexArgs(node, db, '--batch-blocks', String(batch), '--source', source, '--rpc-parallelism', String(int(1, 4)))
-        const what = `kill ${kills}: ${source}, batch ${batch}`
-        if (place === 'write-transaction') {
-          const nth = int(1, Math.ceil((fixture.height - before) / batch))
-          const {result, pause} = await runAndKill(args, {pause: `write-transaction:${nth}`})
-          assert.equal(result.signal, 'SIGKILL', `${what}: ${result.stderr}`)
-          const {from, to} = pausedBatch(pause!)
-          const height = assertConsistentPrefix(db, hashes, what)
-          assert.equal(height, from - 1, `${what}: killed inside the write transaction of blocks ${from}..${to}, none of them stays`)
-          assert.equal(bulk, !fromComplete, `${what}: a first run bulk-loads, a run after a complete one does not`)
-          landed[bulk ? 'write-transaction, first run' : 'write-transaction, after a complete run']++
-          log.push(`${what}: inside write transaction ${nth} (blocks ${from}..${to}${bulk ? '' : ', with the script index'}), index at ${height}`)
-        } else if (place === 'script-index') {
-          assert.ok(bulk, `${what}: a script-index kill needs a first run`)
-          const {result, pause} = await runAndKill(args, {pause: 'script-index'})
-          assert.equal(result.signal, 'SIGKILL', `${what}: ${result.stderr}`)
-          assert.match(pause!, /script-index 1: outputs_by_script built, not committed/)
-          assert.equal(assertConsistentPrefix(db, hashes, what), fixture.height, `${what}: every block was committed before the script index`)
-          assert.deepEqual(bulkLoadState(db), {mark: true, scriptIndex: false}, `${what}: the uncommitted script index left no trace, and the next run still has it to build`)
-          landed['script-index']++
-          log.push(`${what}: inside the script index's transaction`)
-        } else {
-          const delayMs = int(0, Math.round(cleanMs * 1.2))
-          const {result} = await runAndKill(args, {delayMs})
-          if (result.signal !== 'SIGKILL') assert.equal(result.code, 0, `${what}: the run ended before the kill, and should have succeeded: ${result.stderr}`)
-          const height = assertConsistentPrefix(db, hashes, what)
-          const state = height < 0 ? undefined : bulkLoadState(db)
-          landed[result.signal === 'SIGKILL' ? 'time, killed' : 'time, finished first']++
-          const where =
-            result.signal !== 'SIGKILL' ? 'finished first' : height < 0 ? 'killed before the first commit' : `killed at height ${height}${state?.mark ? ', script index not built' : ''}`
-          log.push(`${what}: after ${delayMs} ms, ${where}`)
+for (const backend of BACKENDS) {
+  describe(`${backend}: SIGKILL during bix index`, {skip: skipUnlessInstalled(backend)}, () => {
+    test('kills inside write transactions (of a first run and after a complete one), while the script index is built, and at random times; every resume answers as Core, and queries meanwhile exit 5', async (t) => {
+      const {int, random} = seeded(t, `${backend}: kill points`)
+      const started = Date.now()
+      const clean = await cleanIndexDigest(t, node, backend)
+      // how long a clean first run takes: random kills are drawn within it
+      const cleanMs = Date.now() - started
+      const shuffle = <T>(list: T[]): T[] => {
+        for (let i = list.length - 1; i > 0; i--) {
+          const j = int(0, i)
+          ;[list[i], list[j]] = [list[j], list[i]]
         }
+        return list
       }
-      const height = assertConsistentPrefix(db, hashes, 'before the resume')
-      const resumed = await runBix(indexArgs(node, db, '--json', '--batch-blocks', String(int(1, 50))))
-      const what = `the resume after kill ${kills}`
-      assert.equal(resumed.code, 0, `${what} failed: ${resumed.stderr}`)
-      assert.equal((JSON.parse(resumed.stdout) as {start_height: number}).start_height, height, `${what} starts where the kill left the index`)
-      assert.equal(indexDigest(db), clean, `${what}: the index differs from a clean run's`)
-      assert.deepEqual(bulkLoadState(db), {mark: false, scriptIndex: true}, `${what}: the script index is built and the first run over`)
-      assert.equal(fs.existsSync(`${db}.lock`), false, `${what} removed the stale lock`)
-      const scripts = await assertIndexAgrees(db, truth)
-      log.push(`resumed from height ${height}: bix answers as Core for all ${scripts} scripts; identical to a clean run`)
-    }
-    t.diagnostic(`on ${node.kind}: kills landed ${JSON.stringify(landed)}`)
-    for (const line of log) t.diagnostic(line)
-    const inWrites = landed['write-transaction, first run'] + landed['write-transaction, after a complete run']
-    assert.ok(inWrites >= MIN_AT, `only ${inWrites} kills inside a write transaction:\n${log.join('\n')}`)
-    assert.ok(landed['write-transaction, after a complete run'] >= FROM_COMPLETE_SEQUENCES, `only ${landed['write-transaction, after a complete run']} kills inside a write transaction after a complete run`)
-    assert.ok(landed['script-index'] >= MIN_AT, `only ${landed['script-index']} kills while the script index was built:\n${log.join('\n')}`)
+      // a write transaction comes first, while blocks are left; the script index is built once they are all in
+      const order: KillPlace[] = ['write-transaction', 'script-index', 'time']
+      const firstRuns = shuffle(Object.entries(FIRST_RUN_PLAN[backend]).flatMap(([place, n]) => Array<KillPlace>(n).fill(place as KillPlace)))
+      const sequences: Array<{fromComplete: boolean; kills: KillPlace[]}> = []
+      // one to three kills in a row on the same database (each run resuming what the last one left), then a resume to the end
+      while (firstRuns.length > 0) sequences.push({fromComplete: false, kills: firstRuns.splice(0, int(1, 3)).sort((a, b) => order.indexOf(a) - order.indexOf(b))})
+      for (let i = 0; i < FROM_COMPLETE_SEQUENCES; i++) {
+        sequences.push({fromComplete: true, kills: random() < 0.5 ? ['write-transaction', 'time'] : ['write-transaction']})
+      }
+      shuffle(sequences)
+      const landed = {'write-transaction, first run': 0, 'write-transaction, after a complete run': 0, 'script-index': 0, 'time, killed': 0, 'time, finished first': 0}
+      const log: string[] = []
+      let kills = 0
+      /** the places after whose first kill in a first run a query and status were run (once each: two more bix runs every kill cost PostgreSQL's half much) */
+      const seenBuilding = new Set<KillPlace>()
+      for (const {fromComplete, kills: sequence} of sequences) {
+        const db = newIndex(t, backend)
+        if (fromComplete) {
+          const height = int(0, fixture.height - 20)
+          const r = assertNoPassword(await runBix(indexArgs(node, db, '--quiet', '--to-height', String(height))))
+          assert.equal(r.code, 0, r.stderr)
+          assert.deepEqual(bulkLoadStateOf(db), {mark: false, scriptIndex: true}, 'a complete index keeps its script index up to date')
+          log.push(`a complete index to height ${height}`)
+        }
+        for (const place of sequence) {
+          kills++
+          const before = assertConsistentPrefixOf(db, hashes, 'before the run')
+          const bulk = before < 0 || bulkLoadStateOf(db).mark
+          const batch = int(1, 12)
+          const source = random() < 0.5 ? 'rpc' : 'rest'
+          const args = indexArgs(node, db, '--batch-blocks', String(batch), '--source', source, '--rpc-parallelism', String(int(1, 4)))
+          const what = `kill ${kills}: ${source}, batch ${batch}`
+          if (place === 'write-transaction') {
+            const nth = int(1, Math.ceil((fixture.height - before) / batch))
+            const {result, pause} = await runAndKill(args, {pause: `write-transaction:${nth}`})
+            assert.equal(result.signal, 'SIGKILL', `${what}: ${result.stderr}`)
+            const {from, to} = pausedBatch(pause!)
+            const height = assertConsistentPrefixOf(db, hashes, what)
+            assert.equal(height, from - 1, `${what}: killed inside the write transaction of blocks ${from}..${to}, none of them stays`)
+            assert.equal(bulk, !fromComplete, `${what}: a first run bulk-loads, a run after a complete one does not`)
+            if (bulk && !seenBuilding.has(place)) {
+              await assertStillBuilding(db, what)
+              seenBuilding.add(place)
+            }
+            landed[bulk ? 'write-transaction, first run' : 'write-transaction, after a complete run']++
+            log.push(`${what}: inside write transaction ${nth} (blocks ${from}..${to}${bulk ? '' : ', with the script index'}), index at ${height}`)
+          } else if (place === 'script-index') {
+            assert.ok(bulk, `${what}: a script-index kill needs a first run`)
+            const {result, pause} = await runAndKill(args, {pause: 'script-index'})
+            assert.equal(result.signal, 'SIGKILL', `${what}: ${result.stderr}`)
+            assert.match(pause!, /script-index 1: outputs_by_script built, not committed/)
+            assert.equal(assertConsistentPrefixOf(db, hashes, what), fixture.height, `${what}: every block was committed before the script index`)
+            assert.deepEqual(bulkLoadStateOf(db), {mark: true, scriptIndex: false}, `${what}: the uncommitted script index left no trace, and the next run still has it to build`)
+            if (!seenBuilding.has(place)) {
+              await assertStillBuilding(db, what)
+              seenBuilding.add(place)
+            }
+            landed['script-index']++
+            log.push(`${what}: inside the script index's transaction`)
+          } else {
+            const delayMs = int(0, Math.round(cleanMs * 1.2))
+            const {result} = await runAndKill(args, {delayMs})
+            if (result.signal !== 'SIGKILL') assert.equal(result.code, 0, `${what}: the run ended before the kill, and should have succeeded: ${result.stderr}`)
+            const height = assertConsistentPrefixOf(db, hashes, what)
+            const state = height < 0 ? undefined : bulkLoadStateOf(db)
+            landed[result.signal === 'SIGKILL' ? 'time, killed' : 'time, finished first']++
+            const where =
+              result.signal !== 'SIGKILL' ? 'finished first' : height < 0 ? 'killed before the first commit' : `killed at height ${height}${state?.mark ? ', script index not built' : ''}`
+            log.push(`${what}: after ${delayMs} ms, ${where}`)
+          }
+        }
+        const height = assertConsistentPrefixOf(db, hashes, 'before the resume')
+        const resumed = assertNoPassword(await runBix(indexArgs(node, db, '--json', '--batch-blocks', String(int(1, 50))), {timeoutMs: 120_000}))
+        const what = `the resume after kill ${kills}`
+        assert.equal(resumed.code, 0, `${what} failed: ${resumed.stderr}`)
+        assert.equal((JSON.parse(resumed.stdout) as {start_height: number}).start_height, height, `${what} starts where the kill left the index`)
+        assert.equal(indexContentDigest(db), clean, `${what}: the index differs from a clean run's`)
+        assert.deepEqual(bulkLoadStateOf(db), {mark: false, scriptIndex: true}, `${what}: the script index is built and the first run over`)
+        assert.equal(writerLockLeft(db), false, `${what} removed the stale lock`)
+        const scripts = await assertIndexAgrees(db, truth)
+        log.push(`resumed from height ${height}: bix answers as Core for all ${scripts} scripts; identical to a clean run`)
+      }
+      t.diagnostic(`${backend} on ${node.kind}, ${Math.round((Date.now() - started) / 1000)} s: kills landed ${JSON.stringify(landed)}`)
+      for (const line of log) t.diagnostic(line)
+      const inWrites = landed['write-transaction, first run'] + landed['write-transaction, after a complete run']
+      assert.ok(inWrites >= MIN_AT, `only ${inWrites} kills inside a write transaction:\n${log.join('\n')}`)
+      assert.ok(landed['write-transaction, after a complete run'] >= FROM_COMPLETE_SEQUENCES, `only ${landed['write-transaction, after a complete run']} kills inside a write transaction after a complete run`)
+      assert.ok(landed['script-index'] >= MIN_AT, `only ${landed['script-index']} kills while the script index was built:\n${log.join('\n')}`)
+      assert.deepEqual([...seenBuilding].sort(), ['script-index', 'write-transaction'], 'a query and status ran after a kill at each announced place of a first run')
+    })
   })
-})
+}
 
 /** how many kills of `bix sync-mempool` land where */
 const MEMPOOL_PLAN: Record<'mempool-transaction' | 'write-transaction' | 'time', number> = {'mempool-transaction': 3, 'write-transaction': 2, time: 3}

@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 
+import {BULK_LOAD, SCRIPT_INDEX} from '../../src/lib/store/sqlite/schema.js'
 import {prng} from '../support/chain-fixtures.js'
 import type {BixResult} from '../support/cli.js'
 import {runBix} from '../support/cli.js'
@@ -145,6 +146,15 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, tim
 
 /** Blocks the node has served so far, over RPC and REST. */
 export const blocksServed = (node: TestNode): number => (node.sim ? node.sim.calls('getblock') + node.sim.calls('rest/block') : 0)
+
+/** Whether a database is still in its first run's bulk load (the mark set, no script index), read-only. */
+export function bulkLoadState(file: string): {mark: boolean; scriptIndex: boolean} {
+  return readAsNextRunWould(file, (db) => {
+    const mark = db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get(BULK_LOAD) === '1'
+    const scriptIndex = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(SCRIPT_INDEX.name) !== undefined
+    return {mark, scriptIndex}
+  })
+}
 
 /** The tip height of an index, read-only, -1 when there is none yet (or it cannot be read at this instant). */
 export function indexHeight(file: string): number {

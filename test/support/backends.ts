@@ -21,7 +21,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {indexHeight} from '../reliability/support.js'
+import {assertConsistentPrefix, bulkLoadState, indexHeight} from '../reliability/support.js'
 import {type BixResult, runBix} from './cli.js'
 import {indexDigest} from './index-digest.js'
 import {SKIP_MESSAGE, testPostgres} from './postgres-server.js'
@@ -110,4 +110,45 @@ export async function cleanIndexDigest(t: Cleanup, node: TestNode, backend: Back
   const r = await runBix(['index', ...node.cliArgs(), '--db', db, '--quiet'])
   assert.equal(r.code, 0, `the clean run failed: ${r.stderr}`)
   return indexContentDigest(db)
+}
+
+/**
+ * Looks at an index a killed run left behind, read-only: the blocks it holds
+ * are exactly the node's chain from genesis to its tip, nothing missing in
+ * between, and every transaction of those blocks and no other (SQLite's
+ * integrity check passes too). Returns the tip height (-1 for no index or
+ * no blocks yet).
+ */
+export function assertConsistentPrefixOf(db: string, hashes: readonly string[], context: string): number {
+  if (!isPostgres(db)) return assertConsistentPrefix(db, hashes, context)
+  const name = databaseOf(db)
+  if (pg!.psql("SELECT to_regclass('blocks') IS NOT NULL", name) !== 't') return -1
+  const rows = pg!.psql("SELECT height || ' ' || encode(hash, 'hex') FROM blocks ORDER BY height", name)
+    .split('\n')
+    .filter((l) => l !== '')
+  rows.forEach((row, i) => {
+    const [height, hash] = row.split(' ')
+    assert.equal(Number(height), i, `${context}: heights are contiguous from 0`)
+    assert.equal(Buffer.from(hash, 'hex').reverse().toString('hex'), hashes[i], `${context}: block ${i} is the node's`)
+  })
+  const [txs, counted] = pg!.psql('SELECT (SELECT COUNT(*) FROM txs) || \' \' || (SELECT COALESCE(SUM(tx_count), 0) FROM blocks)', name).split(' ').map(Number)
+  assert.equal(txs, counted, `${context}: every transaction of the blocks held, and no other`)
+  return rows.length - 1
+}
+
+/** Whether an index is still in its first run's bulk load (the mark set, no script index), read-only. */
+export function bulkLoadStateOf(db: string): {mark: boolean; scriptIndex: boolean} {
+  if (!isPostgres(db)) return bulkLoadState(db)
+  const [mark, scriptIndex] = pg!
+    .psql("SELECT (SELECT value FROM meta WHERE key = 'bulk_load') IS NOT DISTINCT FROM '1', to_regclass('outputs_by_script') IS NOT NULL", databaseOf(db))
+    .split('|')
+  return {mark: mark === 't', scriptIndex: scriptIndex === 't'}
+}
+
+/** Whether an index's writer lock is held or left behind: SQLite's lock file, PostgreSQL's row in writer. */
+export function writerLockLeft(db: string): boolean {
+  if (!isPostgres(db)) return fs.existsSync(`${db}.lock`)
+  // (a query of writer where there is none yet fails before any AND could skip it)
+  if (pg!.psql("SELECT to_regclass('writer') IS NOT NULL", databaseOf(db)) !== 't') return false
+  return pg!.psql('SELECT EXISTS (SELECT 1 FROM writer)', databaseOf(db)) === 't'
 }
