@@ -1,6 +1,7 @@
 import type {IndexRunSummary} from '../index/index-node.js'
 import type {MempoolSyncResult} from '../mempool/mempool-sync.js'
 import type {NodeStatus} from '../node/node-status.js'
+import type {StatusResult} from '../status-report.js'
 import type {IndexSummary} from '../store/summary.js'
 
 /**
@@ -185,14 +186,7 @@ export interface WaitSyncJson {
   waited_seconds: number
 }
 
-export function statusJson(r: {
-  node: NodeStatus | null
-  nodeError: string | null
-  tried: {endpoints: string[]; credentials: string[]}
-  index: IndexSummary | null
-  indexError: string | null
-  lag: number | null
-}): StatusJson {
+export function statusJson(r: StatusResult): StatusJson {
   return {
     node: r.node ? nodeStatusJson(r.node) : null,
     node_error: r.nodeError,
