@@ -9,6 +9,7 @@ import {BlockReads} from '../lib/query/block-reads.js'
 import {errorAtLine, readTargetLines} from '../lib/query/target-lines.js'
 import type {TxLookup} from '../lib/query/tx-report.js'
 import {chooseQuerySource} from '../lib/sources/choose-source.js'
+import {refuseWhileBuilding} from '../lib/store/first-run.js'
 import {openStore} from '../lib/store/open-store.js'
 import {Answers} from '../lib/ui/answers.js'
 
@@ -75,6 +76,7 @@ export abstract class TxQueryCommand<T extends typeof Command> extends BaseComma
         throw new BixError('WrongNetwork', `the index ${db.location} holds ${db.network}, the node runs ${info.chain}`)
       }
       await db.readSnapshot(async () => {
+        refuseWhileBuilding(db)
         const tip = db.tip()
         if (tip && info.blocks > tip.height) {
           this.warnLine(`the index is ${info.blocks - tip.height} blocks behind the node (index ${tip.height}, node ${info.blocks}); run bix index`)

@@ -12,6 +12,7 @@ import fs from 'node:fs'
  * The places:
  *
  *   write-transaction    bix index: a batch's rows written, not committed
+ *   bulk-spends          the first run's spends of old outputs marked at its end, not committed
  *   script-index         the first run's script index built by its sort, not committed
  *   mempool-transaction  bix sync-mempool: a change to the snapshot written, not committed
  *
@@ -19,9 +20,9 @@ import fs from 'node:fs'
  * is read once, and each call costs one comparison.
  */
 
-export type PausePlace = 'write-transaction' | 'script-index' | 'mempool-transaction'
+export type PausePlace = 'write-transaction' | 'bulk-spends' | 'script-index' | 'mempool-transaction'
 
-const PLACES: readonly string[] = ['write-transaction', 'script-index', 'mempool-transaction'] satisfies PausePlace[]
+const PLACES: readonly string[] = ['write-transaction', 'bulk-spends', 'script-index', 'mempool-transaction'] satisfies PausePlace[]
 
 const wanted = parse(process.env.BIX_TEST_PAUSE_IN)
 let reached = 0

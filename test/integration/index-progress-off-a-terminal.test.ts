@@ -18,7 +18,7 @@ import {type TestNode, startTestNode} from '../support/test-node.js'
  */
 
 const PROGRESS = /^indexing: (\d+)\/(\d+) blocks \((\d+\.\d)%\) after (\d+)s ([\d,]+) blk\/s ([\d,]+) tx\/s, ETA \S.*$/
-const OTHER_LINES = [/^source: rpc \(chosen with --source rpc\)$/, /^building the script index \(once, after the first run\)…$/]
+const OTHER_LINES = [/^source: rpc \(chosen with --source rpc\)$/, /^finishing the first run: the txid index, the old spends and the script index, each by a sort \(once\)…$/]
 
 function tempDb(t: {after: (fn: () => void) => void}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-progress-'))

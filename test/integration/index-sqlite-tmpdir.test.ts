@@ -27,14 +27,14 @@ import {Simulator} from '../support/simnode/simulator.js'
 const CHAIN_TXS = 80_000
 const SQLITE_TEMP_FILE = /^(.*)\/etilqs_[^/]*( \(deleted\))?$/
 
-/** Runs a first `bix index` and notes every SQLite temporary file it opens, and which of them it opened while building the script index. */
+/** Runs a first `bix index` and notes every SQLite temporary file it opens, and which of them it opened while finishing the first run (its sorts). */
 async function firstRun(sim: Simulator, db: string, env: Record<string, string | undefined>) {
   const run = spawnBix(['index', '--datadir', sim.datadir, '--network', 'regtest', '--rpcport', String(sim.port), '--db', db], {env, timeoutMs: 300_000})
   const all = new Set<string>()
   const sorting = new Set<string>()
   const fdDir = `/proc/${run.child.pid}/fd`
   const look = () => {
-    const building = /building the script index/.test(run.stderr())
+    const building = /finishing the first run/.test(run.stderr())
     let fds: string[]
     try {
       fds = fs.readdirSync(fdDir)
@@ -58,7 +58,7 @@ async function firstRun(sim: Simulator, db: string, env: Record<string, string |
   const result = await run.done
   clearInterval(poll)
   assert.equal(result.code, 0, result.stderr)
-  assert.match(result.stderr, /building the script index/, 'this was a first run, which sorts the script index')
+  assert.match(result.stderr, /finishing the first run/, 'this was a first run, which sorts the script index')
   return {all: [...all], sorting: [...sorting]}
 }
 

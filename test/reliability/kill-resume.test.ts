@@ -27,7 +27,7 @@ import {assertCleanFailure, assertConsistentMempool, assertConsistentPrefix, fix
  * test body; those of `bix sync-mempool` on SQLite.
  */
 
-type KillPlace = 'write-transaction' | 'script-index' | 'time'
+type KillPlace = 'write-transaction' | 'bulk-spends' | 'script-index' | 'time'
 
 /**
  * The kills of `bix index`: on new databases (the first run, which builds
@@ -36,11 +36,12 @@ type KillPlace = 'write-transaction' | 'script-index' | 'time'
  * row), each a write-transaction kill and maybe a random one after it.
  */
 const FIRST_RUN_PLAN: Record<Backend, Record<KillPlace, number>> = {
-  sqlite: {'write-transaction': 4, 'script-index': 6, time: 5},
+  sqlite: {'write-transaction': 4, 'bulk-spends': 3, 'script-index': 6, time: 5},
   // fewer random kills on PostgreSQL, to keep its half near a minute on a 2-core machine: every run and resume is slower
   // there (70 s with two random first-run kills under CI load, against 23 s for SQLite's fifteen), and each random kill
   // adds a resume. The kills at announced places keep their numbers, and so do the random kills after a complete run.
-  postgres: {'write-transaction': 4, 'script-index': 6, time: 1},
+  // (the spends of old outputs left to a first run's end are SQLite's)
+  postgres: {'write-transaction': 4, 'bulk-spends': 0, 'script-index': 6, time: 1},
 }
 const FROM_COMPLETE_SEQUENCES = 3
 /** at least this many kills inside a write transaction, and while the script index is built */
@@ -119,7 +120,7 @@ for (const backend of BACKENDS) {
         return list
       }
       // a write transaction comes first, while blocks are left; the script index is built once they are all in
-      const order: KillPlace[] = ['write-transaction', 'script-index', 'time']
+      const order: KillPlace[] = ['write-transaction', 'bulk-spends', 'script-index', 'time']
       const firstRuns = shuffle(Object.entries(FIRST_RUN_PLAN[backend]).flatMap(([place, n]) => Array<KillPlace>(n).fill(place as KillPlace)))
       const sequences: Array<{fromComplete: boolean; kills: KillPlace[]}> = []
       // one to three kills in a row on the same database (each run resuming what the last one left), then a resume to the end
@@ -128,7 +129,7 @@ for (const backend of BACKENDS) {
         sequences.push({fromComplete: true, kills: random() < 0.5 ? ['write-transaction', 'time'] : ['write-transaction']})
       }
       shuffle(sequences)
-      const landed = {'write-transaction, first run': 0, 'write-transaction, after a complete run': 0, 'script-index': 0, 'time, killed': 0, 'time, finished first': 0}
+      const landed = {'write-transaction, first run': 0, 'write-transaction, after a complete run': 0, 'bulk-spends': 0, 'script-index': 0, 'time, killed': 0, 'time, finished first': 0}
       const log: string[] = []
       let kills = 0
       /** the places after whose first kill in a first run a query and status were run (once each: two more bix runs every kill cost PostgreSQL's half much) */
@@ -164,6 +165,15 @@ for (const backend of BACKENDS) {
             }
             landed[bulk ? 'write-transaction, first run' : 'write-transaction, after a complete run']++
             log.push(`${what}: inside write transaction ${nth} (blocks ${from}..${to}${bulk ? '' : ', with the script index'}), index at ${height}`)
+          } else if (place === 'bulk-spends') {
+            assert.ok(bulk, `${what}: a bulk-spends kill needs a first run`)
+            const {result, pause} = await runAndKill(args, {pause: 'bulk-spends'})
+            assert.equal(result.signal, 'SIGKILL', `${what}: ${result.stderr}`)
+            assert.match(pause!, /bulk-spends 1: the old spends marked, not committed/)
+            assert.equal(assertConsistentPrefixOf(db, hashes, what), fixture.height, `${what}: every block was committed before the old spends were marked`)
+            assert.deepEqual(bulkLoadStateOf(db), {mark: true, scriptIndex: false}, `${what}: the next run still has the end of the first run to do`)
+            landed['bulk-spends']++
+            log.push(`${what}: inside the transaction that marks the old spends`)
           } else if (place === 'script-index') {
             assert.ok(bulk, `${what}: a script-index kill needs a first run`)
             const {result, pause} = await runAndKill(args, {pause: 'script-index'})
@@ -205,6 +215,7 @@ for (const backend of BACKENDS) {
       const inWrites = landed['write-transaction, first run'] + landed['write-transaction, after a complete run']
       assert.ok(inWrites >= MIN_AT, `only ${inWrites} kills inside a write transaction:\n${log.join('\n')}`)
       assert.ok(landed['write-transaction, after a complete run'] >= FROM_COMPLETE_SEQUENCES, `only ${landed['write-transaction, after a complete run']} kills inside a write transaction after a complete run`)
+      assert.equal(landed['bulk-spends'], FIRST_RUN_PLAN[backend]['bulk-spends'], 'every bulk-spends kill landed')
       assert.ok(landed['script-index'] >= MIN_AT, `only ${landed['script-index']} kills while the script index was built:\n${log.join('\n')}`)
       assert.deepEqual([...seenBuilding].sort(), ['script-index', 'write-transaction'], 'a query and status ran after a kill at each announced place of a first run')
     })

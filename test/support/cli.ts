@@ -48,7 +48,9 @@ export interface RunningBix {
 function childEnv(extra: BixOptions['env']): NodeJS.ProcessEnv {
   // BIX_RETRY_FOR=0: a test of a node that is down wants the quick give-up it always had, not the commands'
   // 30 s default; the tests of --retry-for set it (or unset it, to see the default)
-  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0'}
+  // BIX_TEST_NEAR_SPEND_TXS=20: a first run on a test chain of a few hundred transactions leaves part of its spends to
+  // its end, as one of mainnet does, instead of finding all of them among the 2^19 recent transactions it keeps
+  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0', BIX_TEST_NEAR_SPEND_TXS: '20'}
   delete env.FORCE_COLOR
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (value === undefined) delete env[key]

@@ -11,6 +11,7 @@ const TABLES: Record<string, string> = {
   txs: 'tx_num',
   txid_keys: 'key, tx_num',
   outputs: 'id',
+  bulk_spends: 'id',
   mempool_txs: 'txid',
   mempool_outputs: 'txid, vout',
   mempool_spends: 'txid, vin',

@@ -189,6 +189,45 @@ describe('txids that share the 6 bytes txid_keys holds', () => {
     }
   })
 
+  /** The recording, the twin and `more` as one first run (a bulk load) that leaves every spend older than 2 transactions to its end. */
+  function bulkLoaded(name: string, more: IndexedBlock[]): IndexDb {
+    const db = openIndex(path.join(dir, `${name}.db`), {network: 'regtest', mode: 'write'})
+    const w = new IndexWriter(db, {nearSpendTxs: 2})
+    w.startBulkLoad()
+    w.applyBlocks([...recorded, twinBlock, ...more])
+    return db
+  }
+  const victimSpender = Buffer.alloc(32, 0x99)
+  const spendOfVictim = madeUpBlock(twinBlock, [Buffer.alloc(32, 0x98), victimSpender], [{txIndex: 1, vout: 0, scriptKey: someKey, value: 1}], [
+    {txIndex: 1, vin: 0, prevTxid: victimTxid, prevVout: 0},
+  ])
+
+  test('a first run, which resolves old spends at its end, marks the victim\'s output and not the twin\'s, and takes the twin for no BIP30 duplicate', () => {
+    const db = bulkLoaded('txid-bulk-spend', [spendOfVictim])
+    try {
+      assert.ok(db.sqlite.prepare('SELECT COUNT(*) FROM bulk_spends').pluck().get() as number > 0, 'the premise: spends wait for the end')
+      new IndexWriter(db).finishBulkLoad()
+      const reader = new AddressReader(db)
+      assert.equal(reader.output(victimTxNum, 0)?.spentBy, reader.txNumOf(victimSpender))
+      assert.equal(reader.output(twinTxNum, 0)?.spentBy, null)
+      assert.equal(db.meta('duplicate_txids'), undefined)
+    } finally {
+      db.close()
+    }
+  })
+
+  test('in a first run, a spend of an absent txid that shares the victim\'s key fails its end as an unknown output, and the run stays unfinished', () => {
+    const spend = madeUpBlock(twinBlock, [Buffer.alloc(32, 0x97), Buffer.alloc(32, 0x96)], [], [{txIndex: 1, vin: 0, prevTxid: absent, prevVout: 0}])
+    const db = bulkLoaded('txid-bulk-absent', [spend])
+    try {
+      assert.throws(() => new IndexWriter(db).finishBulkLoad(), {name: 'DatabaseError', message: new RegExp(`^block ${spend.height} spends unknown output ${toDisplayHex(absent)}:0;`)})
+      assert.equal(db.building(), true)
+      assert.equal(new AddressReader(db).output(victimTxNum, 0)?.spentBy, null)
+    } finally {
+      db.close()
+    }
+  })
+
   test('a spend of an absent txid that shares the victim\'s key is refused as an unknown output, and nothing is written', () => {
     const db = indexOfRecording('txid-absent')
     try {

@@ -6,9 +6,9 @@ import {after, describe, test} from 'node:test'
 
 import {parseBlock} from '../../src/lib/chain/block-parser.js'
 import {type IndexedBlock, buildIndexedBlock, rowsOf, toIndexedBlock} from '../../src/lib/chain/indexed-block.js'
-import type {IndexStore, IndexWrites} from '../../src/lib/store/index-store.js'
+import type {IndexStore, IndexWrites, WriterOptions} from '../../src/lib/store/index-store.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import {openIndex} from '../../src/lib/store/sqlite/database.js'
+import {type IndexDb, openIndex} from '../../src/lib/store/sqlite/database.js'
 import {txidKey} from '../../src/lib/store/output-ids.js'
 import {BULK_LOAD, TX_NUM_OF_TXID} from '../../src/lib/store/sqlite/schema.js'
 import {IndexWriter, type StaleSpends} from '../../src/lib/store/sqlite/writer.js'
@@ -33,11 +33,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bix-writer-'))
 after(() => fs.rmSync(dir, {recursive: true, force: true}))
 let count = 0
 
-function indexWith(steps: (writer: IndexWriter) => void): string {
+function indexWith(steps: (writer: IndexWriter, db: IndexDb) => void, options?: WriterOptions): string {
   const file = path.join(dir, `index-${count++}.db`)
   const db = openIndex(file, {network: 'regtest', mode: 'write'})
   try {
-    steps(new IndexWriter(db))
+    steps(new IndexWriter(db, options), db)
   } finally {
     db.close()
   }
@@ -91,12 +91,95 @@ describe('the index writer', () => {
     assert.equal(indexDigest(file), clean)
   })
 
+  /** Blocks in batches of `size`, as a first run writes them. */
+  const inBatches = (w: IndexWriter, blocks: IndexedBlock[], size: number) => {
+    for (let i = 0; i < blocks.length; i += size) w.applyBlocks(blocks.slice(i, i + size))
+  }
+  const waiting = (db: IndexDb) => db.sqlite.prepare<[], number>('SELECT COUNT(*) FROM bulk_spends').pluck().get()!
+
+  // a first run marks spends of outputs at most nearSpendTxs older than their spender, and resolves the rest at its end
+  for (const near of [1, 3, 40]) {
+    test(`a first run that leaves spends older than ${near} transactions to its end ends identical to one that marks them all as it goes`, () => {
+      const digest = indexWith(
+        (w, db) => {
+          w.startBulkLoad()
+          inBatches(w, [...shared, ...winningBranch], 4)
+          assert.ok(waiting(db) > 0, 'the premise: some spends wait for the end')
+          w.finishBulkLoad()
+          assert.equal(waiting(db), 0)
+        },
+        {nearSpendTxs: near, recentTxids: 16},
+      )
+      assert.equal(digest, clean)
+    })
+  }
+
+  test('a first run resumed by a new writer (its recent txids forgotten) ends identical', () => {
+    const digest = indexWith(
+      (w, db) => {
+        w.startBulkLoad()
+        w.applyBlocks(shared.slice(0, 50))
+        const resumed = new IndexWriter(db, {nearSpendTxs: 3})
+        inBatches(resumed, [...shared.slice(50), ...winningBranch], 7)
+        resumed.finishBulkLoad()
+      },
+      {nearSpendTxs: 3},
+    )
+    assert.equal(digest, clean)
+  })
+
+  for (const how of ['from the stale blocks\' inputs', 'without the stale blocks'] as const) {
+    test(`a reorg during a first run, undone ${how}, ends identical to indexing the new branch`, () => {
+      const digest = indexWith(
+        (w, db) => {
+          w.startBulkLoad()
+          inBatches(w, shared, 5)
+          for (const block of staleBranch) w.applyBlocks([block])
+          const before = waiting(db)
+          w.undoAbove(forkHeight, how === 'without the stale blocks' ? undefined : spendsOf(staleBranch))
+          assert.ok(waiting(db) < before, 'the premise: the stale blocks left spends waiting, and the undo took them')
+          w.applyBlocks(winningBranch)
+          w.finishBulkLoad()
+        },
+        // the stale blocks spend outputs 4 to 260 transactions older: some marked as they went, some left to the end
+        {nearSpendTxs: 40},
+      )
+      assert.equal(digest, clean)
+    })
+  }
+
+  test('a first run\'s end refuses an output spent twice (once as it went, once at its end) and a vout past the end, naming the block, and stays unfinished', () => {
+    const sharedTxids = new Set(shared.flatMap((b) => rowsOf(b).txids.map((t) => t.toString('hex'))))
+    const i = winningBranch.findIndex((b) => rowsOf(b).spends.some((sp) => sharedTxids.has(sp.prevTxid.toString('hex'))))
+    const taken = rowsOf(winningBranch[i]).spends.find((sp) => sharedTxids.has(sp.prevTxid.toString('hex')))!
+    const next = winningBranch[i + 1]
+    const rows = rowsOf(next)
+    const spending = (prevTxid: Buffer, prevVout: number) =>
+      buildIndexedBlock({...next, ...rows, spends: [...rows.spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid, prevVout}]})
+    const shown = (txid: Buffer, vout: number) => `${Buffer.from(txid).reverse().toString('hex')}:${vout}`
+    for (const [bad, message] of [
+      [spending(taken.prevTxid, taken.prevVout), new RegExp(`^block ${next.height} spends output ${shown(taken.prevTxid, taken.prevVout)}, which the index holds as spent already`)],
+      [spending(taken.prevTxid, 999), new RegExp(`^block ${next.height} spends unknown output ${shown(taken.prevTxid, 999)};`)],
+    ] as const) {
+      indexWith(
+        (w, db) => {
+          w.startBulkLoad()
+          w.applyBlocks([...shared, ...winningBranch.slice(0, i + 1), bad])
+          assert.throws(() => w.finishBulkLoad(), {name: 'DatabaseError', message})
+          assert.equal(db.building(), true)
+          assert.ok(waiting(db) > 0, 'the spends still wait, for a run that can finish')
+        },
+        {nearSpendTxs: 2},
+      )
+    }
+  })
+
   test('an index of schema 2 upgrades to txid_keys, the 5-byte script index and spent_by as a tx_num, and ends identical to a new one', () => {
     const file = path.join(dir, 'schema-2.db')
     const built = openIndex(file, {network: 'regtest', mode: 'write'})
     new IndexWriter(built).applyBlocks([...shared, ...winningBranch])
     // what bix of schema 2 left: the expression index, no txid_keys
-    built.sqlite.exec(`DROP TABLE txid_keys; CREATE INDEX txs_by_txid ON txs (substr(txid, 1, 8));
+    built.sqlite.exec(`DROP TABLE txid_keys; DROP TABLE bulk_spends; CREATE INDEX txs_by_txid ON txs (substr(txid, 1, 8));
                        DROP INDEX outputs_by_script; CREATE INDEX outputs_by_script ON outputs (script_key);
                        UPDATE outputs SET spent_by = spent_by * 1048576 + 3 WHERE spent_by IS NOT NULL;
                        UPDATE meta SET value = '2' WHERE key = 'schema_version'`)

@@ -85,9 +85,9 @@ The first run on an empty index sorts its script index once at the end, in tempo
           },
           onReorg: (reorg) =>
             progress.log(`reorg: the node left ${reorg.undone} indexed block${reorg.undone === 1 ? '' : 's'} above height ${reorg.forkHeight}; undone`),
-          onBuildingScriptIndex: () => {
+          onFinishingFirstRun: () => {
             progress.stop()
-            this.note('building the script index (once, after the first run)…')
+            this.note('finishing the first run: the txid index, the old spends and the script index, each by a sort (once)…')
           },
           onProgress: (p, speed) => {
             if (!started) {

@@ -29,6 +29,11 @@ export function openIndexPrevouts(dbPath: string, network: NetworkName): IndexPr
     warnings.push(`index not used for fees: ${err.message}`)
     return {warnings, close: () => {}}
   }
+  if (db.building()) {
+    warnings.push(`index not used for fees: ${db.location} is still being built (its first bix index run has not finished)`)
+    db.close()
+    return {warnings, close: () => {}}
+  }
   const lookup = outputValues(db)
   return {
     warnings,

@@ -52,8 +52,8 @@ export interface IndexNodeEvents {
   onProgress?(progress: IndexProgress, speed: SpeedNow): void
   /** a block's bytes did not decode (damaged on the way, or read from a file half written) and it is asked for again */
   onRefetch?(height: number, reason: string): void
-  /** the first run has loaded its blocks and now sorts the script index (minutes on mainnet) */
-  onBuildingScriptIndex?(): void
+  /** the first run has loaded its blocks and now sorts what it left to its end: txid_keys, the old spends, the script index (minutes on mainnet) */
+  onFinishingFirstRun?(): void
 }
 
 /** What bix index's summary line says; its --json is this in snake_case (ui/json.ts). */
@@ -164,7 +164,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
         await writer.close()
       }
       if (bulkLoad) {
-        o.events?.onBuildingScriptIndex?.()
+        o.events?.onFinishingFirstRun?.()
         writer.finishBulkLoad()
       }
       summary = {

@@ -7,6 +7,7 @@ import {getBestBlockHash, getBlockchainInfo, getRawMempool} from '../node/node-a
 import {checkNode} from '../node/preflight.js'
 import type {NodeClient} from '../node/types.js'
 import type {IndexStore, MempoolWrites, WriterLock} from '../store/index-store.js'
+import {refuseWhileBuilding} from '../store/first-run.js'
 import {acquireWriterLock, openStore, storeExists, storeLabel} from '../store/open-store.js'
 import {type FetchedEntry, fetchMempoolTxs, waitForLoadedMempool} from './mempool-rpc.js'
 import {Staging} from './staging.js'
@@ -153,6 +154,7 @@ function whyNotSynced(outcome: Exclude<Attempt, {kind: 'done'}>): string {
 
 async function syncOnce(db: IndexStore, o: SyncMempoolOptions): Promise<Attempt> {
   const {client, signal} = o
+  refuseWhileBuilding(db)
   const writer = db.mempoolWriter()
   const indexTip = db.tip()
   // seen after the lock is held and before the listing: the index cannot move now, the node can

@@ -2,6 +2,7 @@ import {fromDisplayHex, toDisplayHex} from '../chain/hashes.js'
 import {isProvablyUnspendable} from '../chain/script.js'
 import {BixError, badInput} from '../errors.js'
 import type {AddressReads, IndexStore, MempoolActivity, MempoolSnapshotInfo, OutputRef, TxChange, UnspentOutput} from '../store/index-store.js'
+import {refuseWhileBuilding} from '../store/first-run.js'
 import type {QueryTarget} from './targets.js'
 
 /**
@@ -92,11 +93,8 @@ export interface ReportOptions {
 }
 
 export function addressReport(db: IndexStore, target: QueryTarget, options: ReportOptions): AddressReport {
+  refuseWhileBuilding(db)
   const tip = db.tip()
-  if (db.building()) {
-    const where = tip ? `at height ${tip.height}` : 'empty so far'
-    throw new BixError('IndexBusy', `the index is still being built (its first bix index run, ${where}, has not finished); queries work once it has`)
-  }
   const reader = options.reader ?? db.addressReader()
   const snapshot = db.mempoolInfo()
   const mempoolUsed = mempoolSnapshotIsCurrent(snapshot, tip?.hash)

@@ -128,6 +128,8 @@ export interface WriterOptions {
   longRun?: boolean
   /** recent transactions whose txids are kept in memory for spends (default 2^19) */
   recentTxids?: number
+  /** SQLite, tests: a first run leaves spends of outputs this many transactions older than their spender to its end (at most, and by default, 2^19) */
+  nearSpendTxs?: number
 }
 
 export interface MempoolWrites {

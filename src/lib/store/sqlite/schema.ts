@@ -113,6 +113,23 @@ export const MIGRATIONS: readonly Migration[] = [
       if (scriptIndex) db.exec(`DROP INDEX ${SCRIPT_INDEX.name}; ${SCRIPT_INDEX.create}`)
     },
   },
+  {
+    version: 4,
+    describe: 'bulk_spends: the spends of old outputs that a first run resolves at its end',
+    up(db) {
+      db.exec(`
+        -- while a first run loads (BULK_LOAD): spends of outputs made long before their spender, resolved and
+        -- marked in outputs.spent_by by one sorted pass at the run's end; empty otherwise.
+        -- id = spending tx_num * 2^20 + the spend's position among the transaction's; prev_key = txidKey(prev_txid)
+        CREATE TABLE bulk_spends (
+          id INTEGER PRIMARY KEY,
+          prev_key INTEGER NOT NULL,
+          prev_txid BLOB NOT NULL,
+          prev_vout INTEGER NOT NULL
+        );
+      `)
+    },
+  },
 ]
 
 /** tx_num of the latest transaction with a txid (a BIP30 duplicate replaced the earlier one); parameters: txidKey(txid), txid. */

@@ -1,11 +1,12 @@
 import type Database from 'better-sqlite3'
 
+import {toDisplayHex} from '../../chain/hashes.js'
 import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
 import {BixError} from '../../errors.js'
 import {pauseHere} from '../../test-pause.js'
 import {checkContinues, doubleSpend, unknownOutput} from '../batch-checks.js'
 import type {IndexWrites, StaleSpends, WriterOptions} from '../index-store.js'
-import {TX_SHIFT, txidKey} from '../output-ids.js'
+import {TX_SHIFT, txNumOfId, txidKey, voutOfId} from '../output-ids.js'
 import {RecentTxids} from '../recent-txids.js'
 import {WalCheckpointer} from './checkpointer.js'
 import type {IndexDb} from './database.js'
@@ -24,11 +25,29 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  * undo spends: a reorg un-spends the outputs that the abandoned blocks' own
  * inputs name (the node keeps stale blocks), or, when those blocks cannot be
  * had, finds them by their spender.
+ *
+ * A first run (a bulk load) reads nothing back at random: once the index
+ * outgrows memory, a lookup of an old txid or a mark on an old output is a
+ * disk read each, and the rate would fall with the chain's length. It marks
+ * only spends of outputs at most NEAR_SPEND_TXS transactions older than their
+ * spender (found in memory, their pages still cached), appends the others to
+ * bulk_spends, and builds txid_keys not at all. Its end does both in sorted
+ * passes: txid_keys by one sort of txs, then bulk_spends sorted by txid key
+ * and joined with it in key order, sorted by output and marked in one pass
+ * along outputs (finishBulkLoad).
  */
 
 export type {StaleSpends}
 
 const DEFAULT_RECENT_TXIDS = 2 ** 19
+/**
+ * In a bulk load, a spend of an output this many transactions older than its
+ * spender or more waits in bulk_spends for the load's end. Fixed, not tied to
+ * the memory given: undoing a reorg during the load un-spends the outputs of
+ * this many transactions below the reorg's first one, and must cover what
+ * any earlier run marked.
+ */
+export const NEAR_SPEND_TXS = 2 ** 19
 /** the page cache while the script index is built, which is also the size of the sorter's runs */
 const SORT_RUN_KIB = 4096
 /** meta key: how many transactions repeated the txid of an earlier one (BIP30) */
@@ -116,6 +135,17 @@ class OlderSpends {
   }
 }
 
+/**
+ * A test hook: BIX_TEST_NEAR_SPEND_TXS=<n> makes a bulk load leave spends of
+ * outputs n transactions older than their spender to its end, so that a test
+ * chain of a few hundred transactions goes through both paths. Unset, as for
+ * every user, it changes nothing.
+ */
+function nearSpendTxsForTests(): number | undefined {
+  const value = process.env.BIX_TEST_NEAR_SPEND_TXS
+  return value && /^[1-9]\d*$/.test(value) ? Number(value) : undefined
+}
+
 export class IndexWriter implements IndexWrites {
   private readonly sqlite: Database.Database
   /** a long run checkpoints the write-ahead log on a thread of its own (a short one would spend more starting it than it saves) */
@@ -127,6 +157,11 @@ export class IndexWriter implements IndexWrites {
   private readonly txs: RowInserter
   private readonly outputs: RowInserter
   private readonly txidKeys: RowInserter
+  private readonly bulkSpends: RowInserter
+  /** a first run loading (building() on the database): txid_keys and old spends wait for its end */
+  private bulk: boolean
+  /** see NEAR_SPEND_TXS; smaller only in tests */
+  private readonly nearSpendTxs: number
   /** txid_keys rows of the batch, written sorted at its end (or once the batch outgrows `recent`) */
   private pendingKeys: number[] = []
   private pendingKeyTxNums: number[] = []
@@ -151,6 +186,10 @@ export class IndexWriter implements IndexWrites {
     this.txs = new RowInserter(sqlite, 'txs', ['tx_num', 'txid'])
     this.outputs = new RowInserter(sqlite, 'outputs', ['id', 'script_key', 'value', 'spent_by'])
     this.txidKeys = new RowInserter(sqlite, 'txid_keys', ['key', 'tx_num'])
+    this.bulkSpends = new RowInserter(sqlite, 'bulk_spends', ['id', 'prev_key', 'prev_txid', 'prev_vout'])
+    this.bulk = false
+    if (db.building()) this.bulkMode()
+    this.nearSpendTxs = Math.min(NEAR_SPEND_TXS, options.nearSpendTxs ?? nearSpendTxsForTests() ?? NEAR_SPEND_TXS)
     this.findTx = sqlite.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
     this.spend = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
@@ -200,8 +239,18 @@ export class IndexWriter implements IndexWrites {
       this.sqlite.exec(`DROP INDEX IF EXISTS ${SCRIPT_INDEX.name}`)
       this.db.setMeta(BULK_LOAD, '1')
     })
+    this.bulkMode()
   }
 
+  private bulkMode(): void {
+    this.bulk = true
+  }
+
+  /**
+   * Three sorted passes, each its own transaction, each one redone from the
+   * start by the next run if this one dies in it (BULK_LOAD stays set until
+   * the last commits): txid_keys, the old spends, the script index.
+   */
   finishBulkLoad(): void {
     // Small sorted runs, sorted and merged by helper threads (the decoder's core is idle by now):
     // 3.4 s instead of 9 s for 3M outputs, where one big in-memory run sorts on one thread
@@ -209,14 +258,118 @@ export class IndexWriter implements IndexWrites {
     this.sqlite.pragma('threads = 4')
     this.sqlite.pragma(`cache_size = -${SORT_RUN_KIB}`)
     try {
+      this.inTransaction(() => this.buildTxidKeys())
+      this.inTransaction(() => {
+        this.markBulkSpends()
+        this.replaceDuplicateTxids()
+        pauseHere('bulk-spends', () => 'the old spends marked, not committed')
+      })
       this.inTransaction(() => {
         this.sqlite.exec(SCRIPT_INDEX.create)
         this.db.setMeta(BULK_LOAD, undefined)
         pauseHere('script-index', () => `${SCRIPT_INDEX.name} built, not committed`)
       })
+      this.bulk = false
     } finally {
       this.sqlite.pragma(`cache_size = ${cache}`)
     }
+  }
+
+  /** txid_keys of every transaction, from one sort of txs, inserted in key order (an append at the B-tree's end each). */
+  private buildTxidKeys(): void {
+    this.sqlite.function('bix_txid_key', {deterministic: true}, (txid) => txidKey(txid as Buffer))
+    this.sqlite.exec('DELETE FROM txid_keys')
+    this.sqlite.exec('INSERT INTO txid_keys (key, tx_num) SELECT bix_txid_key(txid), tx_num FROM txs ORDER BY 1, 2')
+  }
+
+  /**
+   * Resolves bulk_spends and marks the outputs they take. The spends are
+   * sorted by txid key (an index of their own) and read in that order, so the
+   * lookups walk txid_keys from start to end; the outputs found are sorted by
+   * id into bulk_resolved and marked in one pass along outputs. A key held by
+   * one transaction settles the lookup (a spend always takes an earlier
+   * transaction's output); a key shared by several (a few thousand on mainnet)
+   * is settled by their full txids, the latest one before the spender winning
+   * as in Core. A spend no transaction answers, one of an output the index
+   * does not hold, and two spends of one output fail the whole step with the
+   * errors a batch gives.
+   */
+  private markBulkSpends(): void {
+    const s = this.sqlite
+    s.exec('CREATE INDEX bulk_spends_by_key ON bulk_spends (prev_key, prev_txid, prev_vout)')
+    s.exec('CREATE TABLE bulk_resolved (output_id INTEGER PRIMARY KEY, spender INTEGER NOT NULL)')
+    const resolved = `
+      SELECT d.id, d.prev_txid, d.prev_vout, d.id / ${TX_SHIFT} AS spender,
+        CASE (SELECT COUNT(*) FROM txid_keys k WHERE k.key = d.prev_key)
+          WHEN 1 THEN (SELECT k.tx_num FROM txid_keys k WHERE k.key = d.prev_key AND k.tx_num < d.id / ${TX_SHIFT})
+          ELSE (SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num
+                WHERE k.key = d.prev_key AND t.txid = d.prev_txid AND k.tx_num < d.id / ${TX_SHIFT} ORDER BY k.tx_num DESC LIMIT 1)
+        END AS prev_tx_num
+      FROM bulk_spends d INDEXED BY bulk_spends_by_key`
+    const spends = s.prepare<[], number>('SELECT COUNT(*) FROM bulk_spends').pluck().get()!
+    let found: number
+    try {
+      found = s.prepare(`INSERT INTO bulk_resolved (output_id, spender)
+                         SELECT prev_tx_num * ${TX_SHIFT} + prev_vout, spender FROM (${resolved}) WHERE prev_tx_num IS NOT NULL ORDER BY 1`).run().changes
+    } catch (err) {
+      if ((err as {code?: string}).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw err
+      const twice = s
+        .prepare<[], {output_id: number; spender: number}>(`SELECT prev_tx_num * ${TX_SHIFT} + prev_vout AS output_id, MAX(spender) AS spender
+                     FROM (${resolved}) WHERE prev_tx_num IS NOT NULL GROUP BY 1 HAVING COUNT(*) > 1 LIMIT 1`)
+        .get()!
+      this.failBulkSpend('spent', twice.output_id, twice.spender)
+    }
+    if (found < spends) {
+      const lost = s.prepare<[], {prev_txid: Buffer; prev_vout: number; spender: number}>(`SELECT * FROM (${resolved}) WHERE prev_tx_num IS NULL LIMIT 1`).get()!
+      throw new BixError('DatabaseError', `block ${this.heightOfTx(lost.spender)} spends unknown output ${toDisplayHex(lost.prev_txid)}:${lost.prev_vout}; the index is incomplete or damaged`)
+    }
+    const marked = s.prepare(`UPDATE outputs SET spent_by = r.spender FROM bulk_resolved r WHERE outputs.id = r.output_id AND outputs.spent_by IS NULL`).run().changes
+    if (marked < found) {
+      const bad = s
+        .prepare<[], {output_id: number; spender: number; held: number}>(`SELECT r.output_id, r.spender, o.id IS NOT NULL AS held
+                     FROM bulk_resolved r LEFT JOIN outputs o ON o.id = r.output_id WHERE o.spent_by IS NOT r.spender LIMIT 1`)
+        .get()!
+      this.failBulkSpend(bad.held ? 'spent' : 'unknown', bad.output_id, bad.spender)
+    }
+    s.exec('DROP TABLE bulk_resolved; DROP INDEX bulk_spends_by_key; DELETE FROM bulk_spends')
+  }
+
+  private failBulkSpend(why: 'spent' | 'unknown', outputId: number, spender: number): never {
+    const txid = this.sqlite.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck().get(txNumOfId(outputId))!
+    const output = `${toDisplayHex(txid)}:${voutOfId(outputId)}`
+    const height = this.heightOfTx(spender)
+    if (why === 'unknown') throw new BixError('DatabaseError', `block ${height} spends unknown output ${output}; the index is incomplete or damaged`)
+    throw new BixError('DatabaseError', `block ${height} spends output ${output}, which the index holds as spent already; the index is damaged`)
+  }
+
+  private heightOfTx(txNum: number): number {
+    return this.sqlite.prepare<[number], number>('SELECT height FROM blocks WHERE first_tx <= ? ORDER BY first_tx DESC LIMIT 1').pluck().get(txNum)!
+  }
+
+  /**
+   * BIP30 for a bulk load, which leaves it to its end: a transaction repeating
+   * an earlier one's txid (only coinbases can: mainnet blocks 91842 and 91880)
+   * takes what is left unspent of the earlier one's outputs (replaceOutputs).
+   * Every spend is marked by now, and none after the repeat takes the earlier
+   * one's outputs: they resolve to the latest transaction with the txid.
+   */
+  private replaceDuplicateTxids(): void {
+    const s = this.sqlite
+    const shared = s.prepare<[], number>('SELECT key FROM txid_keys GROUP BY key HAVING COUNT(*) > 1').pluck().all()
+    const holders = s.prepare<[number], {tx_num: number; txid: Buffer}>('SELECT k.tx_num, t.txid FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? ORDER BY k.tx_num')
+    let duplicates = 0
+    for (const key of shared) {
+      const txs = holders.all(key)
+      for (let later = 1; later < txs.length; later++) {
+        for (let earlier = later - 1; earlier >= 0; earlier--) {
+          if (!txs[earlier].txid.equals(txs[later].txid)) continue
+          this.replace.run(txs[later].tx_num, txs[earlier].tx_num * TX_SHIFT, (txs[earlier].tx_num + 1) * TX_SHIFT)
+          duplicates++
+          break
+        }
+      }
+    }
+    this.db.setMeta(DUPLICATE_TXIDS, duplicates > 0 ? String(duplicates) : undefined)
   }
 
   private inTransaction(work: () => void): void {
@@ -260,8 +413,8 @@ export class IndexWriter implements IndexWrites {
         const {txids, outputs, spends} = block
         this.insertBlock.run(block.height, block.hash, block.header, firstTx, block.txCount)
 
-        // BIP30: only a coinbase can repeat an earlier txid (mainnet blocks 91842 and 91880)
-        const earlier = block.txCount > 0 ? this.lookUp(txids, 0) : -1
+        // BIP30: only a coinbase can repeat an earlier txid (mainnet blocks 91842 and 91880); a bulk load leaves it to its end
+        const earlier = block.txCount > 0 && !this.bulk ? this.lookUp(txids, 0) : -1
         if (earlier >= 0) {
           // the spends so far come first: an output they took is not the duplicate's to replace
           this.spendOlder(blocks)
@@ -273,6 +426,7 @@ export class IndexWriter implements IndexWrites {
           const txid = txids.subarray(i * 32, i * 32 + 32)
           this.txs.add2(firstTx + i, txid)
           this.recent.add(firstTx + i, txid)
+          if (this.bulk) continue
           this.pendingKeys.push(txidKey(txids, i * 32))
           this.pendingKeyTxNums.push(firstTx + i)
         }
@@ -288,11 +442,23 @@ export class IndexWriter implements IndexWrites {
           }
         }
 
+        let position = 0
         for (let s = 0; s < spends.count; s++) {
           const spender = firstTx + spends.txIndex[s]
+          position = s > 0 && spends.txIndex[s - 1] === spends.txIndex[s] ? position + 1 : 0
           const prevVout = spends.prevVout[s]
-          const prevTxNum = this.lookUp(spends.prevTxids, s * 32)
-          if (prevTxNum < 0) unknownOutput(block, s)
+          let prevTxNum: number
+          if (this.bulk) {
+            prevTxNum = this.recent.get(spends.prevTxids, s * 32)
+            if (prevTxNum < 0 || prevTxNum < spender - this.nearSpendTxs) {
+              // also when not found (-1): the end of the load resolves it, or names it unknown
+              this.bulkSpends.add4(spender * TX_SHIFT + position, txidKey(spends.prevTxids, s * 32), spends.prevTxids.subarray(s * 32, s * 32 + 32), prevVout)
+              continue
+            }
+          } else {
+            prevTxNum = this.lookUp(spends.prevTxids, s * 32)
+            if (prevTxNum < 0) unknownOutput(block, s)
+          }
           if (pending.holds(prevTxNum)) {
             const at = pending.find(prevTxNum, prevVout)
             if (at < 0) unknownOutput(block, s)
@@ -312,6 +478,7 @@ export class IndexWriter implements IndexWrites {
 
       this.txs.flush()
       this.writeKeys()
+      this.bulkSpends.flush()
 
       if (duplicates > 0) this.db.setMeta(DUPLICATE_TXIDS, String(Number(this.db.meta(DUPLICATE_TXIDS) ?? 0) + duplicates))
       pauseHere('write-transaction', () => `blocks ${blocks[0].height}..${blocks[blocks.length - 1].height} written, not committed`)
@@ -321,6 +488,7 @@ export class IndexWriter implements IndexWrites {
       this.txs.clear()
       this.outputs.clear()
       this.txidKeys.clear()
+      this.bulkSpends.clear()
       this.pendingKeys = []
       this.pendingKeyTxNums = []
     }
@@ -390,6 +558,11 @@ export class IndexWriter implements IndexWrites {
     const firstUndone = this.firstTxAt.get(height + 1)!
     const boundary = firstUndone * TX_SHIFT
     const s = this.sqlite
+    if (this.bulk) {
+      s.prepare('DELETE FROM bulk_spends WHERE id >= ?').run(boundary)
+      // what the load marked as it went: outputs at most NEAR_SPEND_TXS older than their spender
+      s.prepare('UPDATE outputs SET spent_by = NULL WHERE id >= ? AND spent_by >= ?').run(Math.max(0, firstUndone - NEAR_SPEND_TXS) * TX_SHIFT, firstUndone)
+    }
     if (stale) {
       // only outputs older than the undone blocks need un-spending: their own outputs go below
       const unspend = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id = ? AND spent_by >= ?')
@@ -407,7 +580,7 @@ export class IndexWriter implements IndexWrites {
           .get(txidKey(txid), txid, firstUndone)
         if (earlier !== undefined) unreplace.run(earlier * TX_SHIFT, (earlier + 1) * TX_SHIFT, firstUndone)
       }
-    } else {
+    } else if (!this.bulk) {
       s.prepare('UPDATE outputs SET spent_by = NULL WHERE spent_by >= ?').run(firstUndone)
     }
     s.prepare('DELETE FROM outputs WHERE id >= ?').run(boundary)
