@@ -281,6 +281,7 @@ describe('SQL and shell', () => {
     "src/lib/store/sqlite/row-inserter.ts: columns.join(', ')": 'column names, string literals at every `new RowInserter` (checked below)',
     'src/lib/store/sqlite/writer.ts: SCRIPT_INDEX.name': 'a constant from schema.ts',
     'src/lib/store/sqlite/writer.ts: SORT_RUN_KIB': 'a numeric constant',
+    'src/lib/store/sqlite/writer.ts: BULK_CACHE_KIB': 'a numeric constant',
     'src/lib/store/sqlite/writer.ts: TX_SHIFT': 'a numeric constant',
     'src/lib/store/sqlite/writer.ts: resolved': 'a constant SQL text built in the same function from TX_SHIFT only',
     'src/lib/store/sqlite/writer.ts: cache': "the connection's own cache_size, read back from SQLite just before",

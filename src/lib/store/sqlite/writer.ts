@@ -48,6 +48,13 @@ const DEFAULT_RECENT_TXIDS = 2 ** 19
  * any earlier run marked.
  */
 export const NEAR_SPEND_TXS = 2 ** 19
+/**
+ * The most page cache a bulk load keeps: it reads back only the outputs of
+ * its last NEAR_SPEND_TXS transactions (~40 MiB of pages on mainnet-shaped
+ * blocks) and the ends of the tables it appends to; more would be memory
+ * (RSS) it does not use.
+ */
+const BULK_CACHE_KIB = 64 * 1024
 /** the page cache while the script index is built, which is also the size of the sorter's runs */
 const SORT_RUN_KIB = 4096
 /** meta key: how many transactions repeated the txid of an earlier one (BIP30) */
@@ -244,6 +251,8 @@ export class IndexWriter implements IndexWrites {
 
   private bulkMode(): void {
     this.bulk = true
+    const cache = this.sqlite.pragma('cache_size', {simple: true}) as number
+    if (-cache > BULK_CACHE_KIB) this.sqlite.pragma(`cache_size = -${BULK_CACHE_KIB}`)
   }
 
   /**
