@@ -54,7 +54,7 @@ export const NEAR_SPEND_TXS = 2 ** 19
  * blocks) and the ends of the tables it appends to; more would be memory
  * (RSS) it does not use.
  */
-const BULK_CACHE_KIB = 64 * 1024
+const BULK_CACHE_KIB = 96 * 1024
 /** the page cache while the script index is built, which is also the size of the sorter's runs */
 const SORT_RUN_KIB = 4096
 /** meta key: how many transactions repeated the txid of an earlier one (BIP30) */
