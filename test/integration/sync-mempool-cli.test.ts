@@ -322,4 +322,25 @@ describe('bix sync-mempool', () => {
     await syncJson(node, db)
     await assertMatchesNode(node, db)
   })
+
+  test('after a first bix index run killed at its end (every block in, txid_keys not built), it exits 6 saying so; --index finishes the run and syncs', async (t) => {
+    const node = await startTestNode({fixtureChain: true})
+    t.after(() => node.stop())
+    const db = tempDb(t)
+    const run = spawnBix(['index', ...node.cliArgs(), '--db', db, '--quiet'], {env: {BIX_TEST_PAUSE_IN: 'bulk-spends'}})
+    await run.waitFor(/bix test pause: bulk-spends 1/, 'stderr', 60_000)
+    run.kill('SIGKILL')
+    await run.done
+    const tip = await node.tipHash()
+
+    const refused = await runBix(syncArgs(node, db))
+    assert.equal(refused.code, 6, refused.stdout + refused.stderr)
+    assert.equal(
+      refused.stderr,
+      `error: the index's first bix index run, at height ${fixture.height} (${tip}), has not finished; run bix index first, or bix sync-mempool --index\n`,
+    )
+    const synced = await syncJson(node, db, '--index')
+    assert.equal(synced.indexed_blocks, 0, 'every block was in: the run only had its end to do')
+    await assertMatchesNode(node, db)
+  })
 })

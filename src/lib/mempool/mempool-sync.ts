@@ -7,7 +7,6 @@ import {getBestBlockHash, getBlockchainInfo, getRawMempool} from '../node/node-a
 import {checkNode} from '../node/preflight.js'
 import type {NodeClient} from '../node/types.js'
 import type {IndexStore, MempoolWrites, WriterLock} from '../store/index-store.js'
-import {refuseWhileBuilding} from '../store/first-run.js'
 import {acquireWriterLock, openStore, storeExists, storeLabel} from '../store/open-store.js'
 import {type FetchedEntry, fetchMempoolTxs, waitForLoadedMempool} from './mempool-rpc.js'
 import {Staging} from './staging.js'
@@ -102,7 +101,7 @@ const MAX_ATTEMPTS = 5
 
 type Attempt =
   | {kind: 'done'; added: number; removed: number; vanished: number; total: number; tip: ChainTipRef; syncedAt: number}
-  | {kind: 'behind'; index?: ChainTipRef; node: ChainTipRef}
+  | {kind: 'behind'; index?: ChainTipRef; node: ChainTipRef; building: boolean}
   | {kind: 'moved'; from: ChainTipRef; to: string}
 
 export async function syncMempool(o: SyncMempoolOptions): Promise<MempoolSyncResult> {
@@ -149,18 +148,19 @@ function whyNotSynced(outcome: Exclude<Attempt, {kind: 'done'}>): string {
   const at = (tip: ChainTipRef) => `height ${tip.height} (${tip.hash})`
   if (outcome.kind === 'moved') return `the node's tip moved from ${at(outcome.from)} to ${outcome.to} during the mempool sync, which was not completed`
   const index = outcome.index ? `at ${at(outcome.index)}` : 'empty'
+  if (outcome.building && outcome.index?.hash === outcome.node.hash) return `the index's first bix index run, ${index}, has not finished`
   return `the index is ${index}, not at the node's tip, ${at(outcome.node)}`
 }
 
 async function syncOnce(db: IndexStore, o: SyncMempoolOptions): Promise<Attempt> {
   const {client, signal} = o
-  refuseWhileBuilding(db)
   const writer = db.mempoolWriter()
   const indexTip = db.tip()
   // seen after the lock is held and before the listing: the index cannot move now, the node can
   const tip = await nodeTip(client, signal)
-  if (!indexTip || toDisplayHex(indexTip.hash) !== tip.hash) {
-    return {kind: 'behind', index: indexTip && {height: indexTip.height, hash: toDisplayHex(indexTip.hash)}, node: tip}
+  // an unfinished first run cannot resolve the mempool's inputs yet (txid_keys is built at its end): bix index finishes it
+  if (!indexTip || toDisplayHex(indexTip.hash) !== tip.hash || db.building()) {
+    return {kind: 'behind', index: indexTip && {height: indexTip.height, hash: toDisplayHex(indexTip.hash)}, node: tip, building: db.building()}
   }
 
   const listed = await getRawMempool(client, {signal})
