@@ -148,7 +148,7 @@ describe('the index writer', () => {
     })
   }
 
-  test('a first run\'s end refuses an output spent twice (once as it went, once at its end) and a vout past the end, naming the block, and stays unfinished', () => {
+  test('a first run\'s end refuses an output spent twice (both spends left to the end, or the first marked as it went) and a vout past the end, naming the block, and stays unfinished', () => {
     const sharedTxids = new Set(shared.flatMap((b) => rowsOf(b).txids.map((t) => t.toString('hex'))))
     const i = winningBranch.findIndex((b) => rowsOf(b).spends.some((sp) => sharedTxids.has(sp.prevTxid.toString('hex'))))
     const taken = rowsOf(winningBranch[i]).spends.find((sp) => sharedTxids.has(sp.prevTxid.toString('hex')))!
@@ -157,20 +157,26 @@ describe('the index writer', () => {
     const spending = (prevTxid: Buffer, prevVout: number) =>
       buildIndexedBlock({...next, ...rows, spends: [...rows.spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid, prevVout}]})
     const shown = (txid: Buffer, vout: number) => `${Buffer.from(txid).reverse().toString('hex')}:${vout}`
-    for (const [bad, message] of [
-      [spending(taken.prevTxid, taken.prevVout), new RegExp(`^block ${next.height} spends output ${shown(taken.prevTxid, taken.prevVout)}, which the index holds as spent already`)],
-      [spending(taken.prevTxid, 999), new RegExp(`^block ${next.height} spends unknown output ${shown(taken.prevTxid, 999)};`)],
-    ] as const) {
-      indexWith(
-        (w, db) => {
-          w.startBulkLoad()
-          w.applyBlocks([...shared, ...winningBranch.slice(0, i + 1), bad])
-          assert.throws(() => w.finishBulkLoad(), {name: 'DatabaseError', message})
-          assert.equal(db.building(), true)
-          assert.ok(waiting(db) > 0, 'the spends still wait, for a run that can finish')
-        },
-        {nearSpendTxs: 2},
-      )
+    // how many transactions older than its first spender the output is: with a bound above that, the first spend is marked as the run goes
+    const txNums = [...shared, ...winningBranch].flatMap((b) => rowsOf(b).txids.map((t) => t.toString('hex')))
+    const firstSpender = txNums.indexOf(rowsOf(winningBranch[i]).txids[taken.txIndex].toString('hex'))
+    const age = firstSpender - txNums.indexOf(taken.prevTxid.toString('hex'))
+    for (const near of [1, age + 1]) {
+      for (const [bad, message] of [
+        [spending(taken.prevTxid, taken.prevVout), new RegExp(`^block ${next.height} spends output ${shown(taken.prevTxid, taken.prevVout)}, which the index holds as spent already`)],
+        [spending(taken.prevTxid, 999), new RegExp(`^block ${next.height} spends unknown output ${shown(taken.prevTxid, 999)};`)],
+      ] as const) {
+        indexWith(
+          (w, db) => {
+            w.startBulkLoad()
+            w.applyBlocks([...shared, ...winningBranch.slice(0, i + 1), bad])
+            assert.throws(() => w.finishBulkLoad(), {name: 'DatabaseError', message}, `bound ${near}`)
+            assert.equal(db.building(), true)
+            assert.ok(waiting(db) > 0, 'the spends still wait, for a run that can finish')
+          },
+          {nearSpendTxs: near},
+        )
+      }
     }
   })
 
