@@ -76,4 +76,16 @@ describe("fees from bix's own index, when there is one", () => {
     assert.equal(bad.reader, undefined)
     assert.match(bad.warnings[0], /^index not used for fees: /)
   })
+
+  test('an index whose first run has not finished (txid_keys not built yet): a warning, no reader', () => {
+    const building = path.join(dir, 'building.db')
+    const db = openIndex(building, {network: 'regtest', mode: 'write'})
+    const w = new IndexWriter(db)
+    w.startBulkLoad()
+    w.applyBlocks(chain.blocks.map((b) => toIndexedBlock(parseBlock(Buffer.from(b.hex, 'hex')), b.height)))
+    db.close()
+    const index = openIndexPrevouts(building, 'regtest')
+    assert.equal(index.reader, undefined)
+    assert.deepEqual(index.warnings, [`index not used for fees: ${building} is still being built (its first bix index run has not finished)`])
+  })
 })

@@ -4,8 +4,9 @@ import type {IndexStore} from './index-store.js'
 /**
  * Until the first `bix index` run on a database has finished, the index
  * answers nothing: the script index, txid_keys and the spends of old outputs
- * are built at its end (see IndexWriter). Every reader of the chain's rows
- * asks this first.
+ * are built at its end (see IndexWriter). The queries ask this first;
+ * sync-mempool counts such an index as behind, and broadcast's fee check
+ * does without it.
  */
 export function refuseWhileBuilding(db: IndexStore): void {
   if (!db.building()) return
