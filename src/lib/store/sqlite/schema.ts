@@ -103,8 +103,7 @@ export const MIGRATIONS: readonly Migration[] = [
           PRIMARY KEY (key, tx_num)
         ) WITHOUT ROWID;
       `)
-      db.function('bix_txid_key', {deterministic: true}, (txid) => txidKey(txid as Buffer))
-      db.exec('INSERT INTO txid_keys (key, tx_num) SELECT bix_txid_key(txid), tx_num FROM txs ORDER BY 1, 2')
+      fillTxidKeys(db)
       db.exec('DROP INDEX txs_by_txid')
       // spent_by was the spending tx_num * 2^20 + vin; nothing reads the vin, and without it the column is half the size
       db.exec(`UPDATE outputs SET spent_by = spent_by / ${TX_SHIFT} WHERE spent_by IS NOT NULL`)
@@ -131,6 +130,12 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
 ]
+
+/** txid_keys of every transaction in txs, from one sort, inserted in key order (an append at the B-tree's end each); txid_keys must be empty. */
+export function fillTxidKeys(db: Database.Database): void {
+  db.function('bix_txid_key', {deterministic: true}, (txid) => txidKey(txid as Buffer))
+  db.exec('INSERT INTO txid_keys (key, tx_num) SELECT bix_txid_key(txid), tx_num FROM txs ORDER BY 1, 2')
+}
 
 /** tx_num of the latest transaction with a txid (a BIP30 duplicate replaced the earlier one); parameters: txidKey(txid), txid. */
 export const TX_NUM_OF_TXID =

@@ -11,7 +11,7 @@ import {RecentTxids} from '../recent-txids.js'
 import {WalCheckpointer} from './checkpointer.js'
 import type {IndexDb} from './database.js'
 import {RowInserter} from './row-inserter.js'
-import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID} from './schema.js'
+import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID, fillTxidKeys} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -285,11 +285,10 @@ export class IndexWriter implements IndexWrites {
     }
   }
 
-  /** txid_keys of every transaction, from one sort of txs, inserted in key order (an append at the B-tree's end each). */
+  /** txid_keys from scratch (a bulk load by an older bix wrote some as it went). */
   private buildTxidKeys(): void {
-    this.sqlite.function('bix_txid_key', {deterministic: true}, (txid) => txidKey(txid as Buffer))
     this.sqlite.exec('DELETE FROM txid_keys')
-    this.sqlite.exec('INSERT INTO txid_keys (key, tx_num) SELECT bix_txid_key(txid), tx_num FROM txs ORDER BY 1, 2')
+    fillTxidKeys(this.sqlite)
   }
 
   /**
