@@ -25,15 +25,20 @@ export function checkContinues(block: IndexedBlock, prevHeight: number, prevHash
   }
 }
 
-/** spend s of the block, as errors name it */
-function outpoint(block: IndexedBlock, s: number): string {
-  return `${toDisplayHex(block.spends.prevTxids.subarray(s * 32, s * 32 + 32))}:${block.spends.prevVout[s]}`
-}
-
 export function unknownOutput(block: IndexedBlock, s: number): never {
-  throw new BixError('DatabaseError', `block ${block.height} spends unknown output ${outpoint(block, s)}; the index is incomplete or damaged`)
+  unknownOutputAt(block.height, block.spends.prevTxids.subarray(s * 32, s * 32 + 32), block.spends.prevVout[s])
 }
 
 export function doubleSpend(block: IndexedBlock, s: number): never {
-  throw new BixError('DatabaseError', `block ${block.height} spends output ${outpoint(block, s)}, which the index holds as spent already; the index is damaged`)
+  doubleSpendAt(block.height, block.spends.prevTxids.subarray(s * 32, s * 32 + 32), block.spends.prevVout[s])
+}
+
+/** unknownOutput for a spend found after its block was written (the end of a SQLite first run); txid in internal order */
+export function unknownOutputAt(height: number, txid: Uint8Array, vout: number): never {
+  throw new BixError('DatabaseError', `block ${height} spends unknown output ${toDisplayHex(txid)}:${vout}; the index is incomplete or damaged`)
+}
+
+/** doubleSpend for a spend found after its block was written; txid in internal order */
+export function doubleSpendAt(height: number, txid: Uint8Array, vout: number): never {
+  throw new BixError('DatabaseError', `block ${height} spends output ${toDisplayHex(txid)}:${vout}, which the index holds as spent already; the index is damaged`)
 }

@@ -1,10 +1,9 @@
 import type Database from 'better-sqlite3'
 
-import {toDisplayHex} from '../../chain/hashes.js'
 import {type IndexedBlock, SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
 import {BixError} from '../../errors.js'
 import {pauseHere} from '../../test-pause.js'
-import {checkContinues, doubleSpend, unknownOutput} from '../batch-checks.js'
+import {checkContinues, doubleSpend, doubleSpendAt, unknownOutput, unknownOutputAt} from '../batch-checks.js'
 import type {IndexWrites, StaleSpends, WriterOptions} from '../index-store.js'
 import {TX_SHIFT, txNumOfId, txidKey, voutOfId} from '../output-ids.js'
 import {RecentTxids} from '../recent-txids.js'
@@ -311,7 +310,7 @@ export class IndexWriter implements IndexWrites {
     // evaluate the lookups twice; it and a second spend of one output show as fewer rows than spends
     s.exec('CREATE TABLE bulk_resolved (output_id INTEGER NOT NULL PRIMARY KEY, spender INTEGER NOT NULL) WITHOUT ROWID')
     const resolved = `
-      SELECT d.id, d.prev_txid, d.prev_vout, d.id / ${TX_SHIFT} AS spender,
+      SELECT d.prev_txid, d.prev_vout, d.id / ${TX_SHIFT} AS spender,
         CASE (SELECT COUNT(*) FROM txid_keys k WHERE k.key = d.prev_key)
           WHEN 1 THEN (SELECT k.tx_num FROM txid_keys k WHERE k.key = d.prev_key AND k.tx_num < d.id / ${TX_SHIFT})
           ELSE (SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num
@@ -322,7 +321,7 @@ export class IndexWriter implements IndexWrites {
     const found = s.prepare(`INSERT OR IGNORE INTO bulk_resolved (output_id, spender) SELECT prev_tx_num * ${TX_SHIFT} + prev_vout, spender FROM (${resolved}) ORDER BY 1`).run().changes
     if (found < spends) {
       const lost = s.prepare<[], {prev_txid: Buffer; prev_vout: number; spender: number}>(`SELECT * FROM (${resolved}) WHERE prev_tx_num IS NULL LIMIT 1`).get()
-      if (lost) throw new BixError('DatabaseError', `block ${this.heightOfTx(lost.spender)} spends unknown output ${toDisplayHex(lost.prev_txid)}:${lost.prev_vout}; the index is incomplete or damaged`)
+      if (lost) unknownOutputAt(this.heightOfTx(lost.spender), lost.prev_txid, lost.prev_vout)
       const twice = s
         .prepare<[], {output_id: number; spender: number}>(`SELECT prev_tx_num * ${TX_SHIFT} + prev_vout AS output_id, MAX(spender) AS spender
                      FROM (${resolved}) GROUP BY 1 HAVING COUNT(*) > 1 LIMIT 1`)
@@ -346,10 +345,9 @@ export class IndexWriter implements IndexWrites {
 
   private failBulkSpend(why: 'spent' | 'unknown', outputId: number, spender: number): never {
     const txid = this.sqlite.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck().get(txNumOfId(outputId))!
-    const output = `${toDisplayHex(txid)}:${voutOfId(outputId)}`
     const height = this.heightOfTx(spender)
-    if (why === 'unknown') throw new BixError('DatabaseError', `block ${height} spends unknown output ${output}; the index is incomplete or damaged`)
-    throw new BixError('DatabaseError', `block ${height} spends output ${output}, which the index holds as spent already; the index is damaged`)
+    if (why === 'unknown') unknownOutputAt(height, txid, voutOfId(outputId))
+    doubleSpendAt(height, txid, voutOfId(outputId))
   }
 
   private heightOfTx(txNum: number): number {
