@@ -21,6 +21,7 @@ const result = await esbuild.build({
     cli: 'src/cli.ts',
     'decode-worker': 'src/lib/index/decode-worker.ts',
     'checkpoint-worker': 'src/lib/store/sqlite/checkpoint-worker.ts',
+    'prefetch-worker': 'src/lib/store/sqlite/prefetch-worker.ts',
     // the PostgreSQL client (pg) is bundled into this thread's file only, not into cli.js's cold start
     'connection-worker': 'src/lib/store/postgres/connection-worker.ts',
   },

@@ -288,6 +288,8 @@ describe('SQL and shell', () => {
     'src/lib/store/sqlite/schema.ts: SCRIPT_INDEX.name': 'a constant defined in the same file',
     'src/lib/store/sqlite/schema.ts: TX_SHIFT': 'a numeric constant defined in the same file',
     'src/lib/store/sqlite/schema.ts: SCRIPT_INDEX.create': 'a constant defined in the same file',
+    'src/lib/store/sqlite/schema.ts: SCRIPT_INDEX_KEY': 'a constant defined in the same file',
+    'src/lib/store/sqlite/prefetch-worker.ts: SCRIPT_INDEX_KEY': 'a constant SQL expression from schema.ts',
     "src/lib/store/sqlite/address-reader.ts: scriptKeyIs('@key')": 'the constant condition of schema.ts, for the parameter @key',
     'src/lib/store/sqlite/mempool-writer.ts: TX_NUM_OF_TXID': 'a constant SQL text from schema.ts',
   }

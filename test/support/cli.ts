@@ -50,7 +50,9 @@ function childEnv(extra: BixOptions['env']): NodeJS.ProcessEnv {
   // 30 s default; the tests of --retry-for set it (or unset it, to see the default)
   // BIX_TEST_NEAR_SPEND_TXS=20: a first run on a test chain of a few hundred transactions leaves part of its spends to
   // its end, as one of mainnet does, instead of finding all of them among the 2^19 recent transactions it keeps
-  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0', BIX_TEST_NEAR_SPEND_TXS: '20'}
+  // BIX_TEST_PREFETCH_THREADS=2: runs after a first run read ahead on threads (PagePrefetcher), as on an index too large
+  // to be cached, so every test that checks their answers against Core goes through it
+  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0', BIX_TEST_NEAR_SPEND_TXS: '20', BIX_TEST_PREFETCH_THREADS: '2'}
   delete env.FORCE_COLOR
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (value === undefined) delete env[key]

@@ -123,7 +123,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
       const speed = new Speed()
       const onRefetch = o.events?.onRefetch
       const decoder = o.decodeOnWorker === false ? new InlineDecoder(onRefetch) : new WorkerDecoder(onRefetch)
-      const writer = db.writer({longRun: bulkLoad || blocksBehind >= LONG_RUN_BLOCKS})
+      const writer = db.writer({longRun: bulkLoad || blocksBehind >= LONG_RUN_BLOCKS, prefetch: true})
       if (bulkLoad && !resumingBulkLoad) writer.startBulkLoad()
       let result: IndexRunResult
       try {
@@ -134,6 +134,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
             tip: () => db.tip(),
             blockHashes: (from, to) => db.blockHashes(from, to),
             applyBlocks: (blocks) => writer.applyBlocks(blocks),
+            readAhead: (block) => writer.readAhead?.(block),
             undoAbove: (height, stale) => writer.undoAbove(height, stale),
           },
           source: chosen.source,
@@ -142,7 +143,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
           toHeight: o.toHeight,
           batch: {
             blocks: o.batchBlocks ?? DEFAULT_BATCH_BLOCKS,
-            rows: Math.max(10_000, Math.floor((o.maxMemoryBytes * BATCH_SHARE) / BYTES_PER_ROW)),
+            rows: Math.min(writer.maxBatchRows ?? Infinity, Math.max(10_000, Math.floor((o.maxMemoryBytes * BATCH_SHARE) / BYTES_PER_ROW))),
           },
           windowBlocks: WINDOW_BLOCKS[chosen.source.kind],
           signal,

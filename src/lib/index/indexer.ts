@@ -16,6 +16,8 @@ export interface IndexStore {
   blockHashes(from: number, to: number): Buffer[]
   /** one transaction that also moves the tip; throws if the first block does not continue it */
   applyBlocks(blocks: IndexedBlock[]): unknown
+  /** a decoded block, before it is batched: the store may begin reading what writing it will read */
+  readAhead?(block: IndexedBlock): void
   /** removes every block above `height`, in one transaction; `stale` says what those blocks spent, when the node still has them */
   undoAbove(height: number, stale?: StaleSpends): unknown
 }
@@ -288,7 +290,10 @@ class IndexRun {
       const entry = {block: decoder.decode(raw), bytes, done: false}
       // settled or not, a decode the run gives up on must not become an unhandled rejection
       entry.block.then(
-        () => (entry.done = true),
+        (block) => {
+          entry.done = true
+          this.o.store.readAhead?.(block)
+        },
         () => (entry.done = true),
       )
       decoding.push(entry)

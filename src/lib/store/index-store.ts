@@ -114,6 +114,10 @@ export interface IndexWrites {
    * store (the next batch, or tip()).
    */
   applyBlocks(blocks: readonly IndexedBlock[]): void
+  /** rows (txids, outputs, spends) a batch should hold at most, where the writer wants batches smaller than the run's memory allows */
+  readonly maxBatchRows?: number
+  /** A block that a coming batch will hold, announced as soon as it is decoded (SQLite: see WriterOptions.prefetch). */
+  readAhead?(block: IndexedBlock): void
   /** Removes every block above `height`, un-spending what they spent, in one transaction. */
   undoAbove(height: number, stale?: StaleSpends): void
   /** A first run on an empty index: defer what can be built once at the end. Survives a crash (building() stays true). */
@@ -130,6 +134,8 @@ export interface WriterOptions {
   recentTxids?: number
   /** SQLite, tests: a first run leaves spends of outputs this many transactions older than their spender to its end (at most, and by default, 2^19) */
   nearSpendTxs?: number
+  /** SQLite: read the pages each batch after a first run will touch on threads of their own before writing it (PagePrefetcher), when the index is large enough to be cold */
+  prefetch?: boolean
 }
 
 export interface MempoolWrites {

@@ -151,11 +151,12 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
  * mainnet a given script shares its 5 bytes with another one time in 500:
  * that script's rows are read and dropped, the answer is the same.
  */
-export const SCRIPT_INDEX = {name: 'outputs_by_script', create: 'CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs (substr(script_key, 1, 5))'}
+export const SCRIPT_INDEX_KEY = 'substr(script_key, 1, 5)'
+export const SCRIPT_INDEX = {name: 'outputs_by_script', create: `CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs (${SCRIPT_INDEX_KEY})`}
 
 /** The SQL condition for outputs of the script key bound to `param`, through SCRIPT_INDEX. */
 export function scriptKeyIs(param: string): string {
-  return `substr(script_key, 1, 5) = substr(${param}, 1, 5) AND script_key = ${param}`
+  return `${SCRIPT_INDEX_KEY} = substr(${param}, 1, 5) AND script_key = ${param}`
 }
 /** meta key, '1' while the first run of an index loads without SCRIPT_INDEX */
 export const BULK_LOAD = 'bulk_load'

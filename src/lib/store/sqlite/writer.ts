@@ -9,6 +9,7 @@ import {TX_SHIFT, txNumOfId, txidKey, voutOfId} from '../output-ids.js'
 import {RecentTxids} from '../recent-txids.js'
 import {WalCheckpointer} from './checkpointer.js'
 import type {IndexDb} from './database.js'
+import {PagePrefetcher} from './page-prefetcher.js'
 import {RowInserter} from './row-inserter.js'
 import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID, fillTxidKeys} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
@@ -148,6 +149,17 @@ class OlderSpends {
  * chain of a few hundred transactions goes through both paths. Unset, as for
  * every user, it changes nothing.
  */
+/** an index this small is read whole in a moment: PagePrefetcher's threads would cost more than they save */
+const PREFETCH_MIN_DB_BYTES = 64 * 1024 * 1024
+/** batches a prefetching writer asks for are at least this many rows (about one mainnet block) */
+const MIN_PREFETCH_BATCH_ROWS = 16_000
+
+/** tests: prefetch on any index, with this many threads */
+function prefetchThreadsForTests(): number | undefined {
+  const threads = Number(process.env.BIX_TEST_PREFETCH_THREADS)
+  return Number.isInteger(threads) && threads > 0 ? threads : undefined
+}
+
 function nearSpendTxsForTests(): number | undefined {
   const value = process.env.BIX_TEST_NEAR_SPEND_TXS
   return value && /^[1-9]\d*$/.test(value) ? Number(value) : undefined
@@ -157,6 +169,8 @@ export class IndexWriter implements IndexWrites {
   private readonly sqlite: Database.Database
   /** a long run checkpoints the write-ahead log on a thread of its own (a short one would spend more starting it than it saves) */
   private readonly checkpointer?: WalCheckpointer
+  private readonly prefetcher?: PagePrefetcher
+  readonly maxBatchRows?: number
   private readonly recent: RecentTxids
   private readonly pending = new PendingOutputs()
   private readonly olderSpends = new OlderSpends()
@@ -173,6 +187,7 @@ export class IndexWriter implements IndexWrites {
   private pendingKeys: number[] = []
   private pendingKeyTxNums: number[] = []
   private readonly findTx: Database.Statement<[number, Buffer], number>
+  private readonly keyHolders: Database.Statement<[number], number>
   private readonly spend: Database.Statement<[number, number]>
   private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
   private readonly firstTxAt: Database.Statement<[number], number>
@@ -198,16 +213,31 @@ export class IndexWriter implements IndexWrites {
     if (db.building()) this.bulkMode()
     this.nearSpendTxs = Math.min(NEAR_SPEND_TXS, options.nearSpendTxs ?? nearSpendTxsForTests() ?? NEAR_SPEND_TXS)
     this.findTx = sqlite.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
+    this.keyHolders = sqlite.prepare<[number], number>('SELECT tx_num FROM txid_keys WHERE key = ? LIMIT 2').pluck()
     this.spend = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
     this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
     this.lastTxNum = sqlite.prepare<[], number | null>('SELECT MAX(tx_num) FROM txs').pluck()
     this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.reload()
-    if (options.longRun) this.checkpointer = new WalCheckpointer(db)
+    const testThreads = prefetchThreadsForTests()
+    if (options.prefetch && !this.bulk && (testThreads !== undefined || db.sizeBytes() >= PREFETCH_MIN_DB_BYTES)) {
+      // a row reads a page or so: a batch whose pages outgrew the cache would find the first ones it read gone when it writes
+      const cacheBytes = -Number(sqlite.pragma('cache_size', {simple: true})) * 1024
+      this.maxBatchRows = Math.max(MIN_PREFETCH_BATCH_ROWS, Math.floor(cacheBytes / Number(sqlite.pragma('page_size', {simple: true}))))
+      this.prefetcher = new PagePrefetcher(db.path, this.maxBatchRows, testThreads)
+    }
+    // small batches each dirty as many pages as they read: checkpointing them on the writer's thread would take as long again
+    if (options.longRun || this.prefetcher) this.checkpointer = new WalCheckpointer(db)
+  }
+
+  /** A block a coming batch will hold: a prefetching writer reads its pages while the batches before it are written. */
+  readAhead(block: IndexedBlock): void {
+    if (!this.bulk) this.prefetcher?.readAhead(block)
   }
 
   async close(): Promise<void> {
+    await this.prefetcher?.close()
     await this.checkpointer?.close()
   }
 
@@ -220,6 +250,8 @@ export class IndexWriter implements IndexWrites {
   applyBlocks(blocks: readonly IndexedBlock[]): void {
     if (blocks.length === 0) return
     const before = this.db.tip()
+    // a first run reads nothing back at random (startBulkLoad)
+    if (!this.bulk) this.prefetcher?.warm(blocks)
     try {
       this.sqlite.transaction(() => this.write(blocks, before?.height ?? -1, before?.hash)).immediate()
       this.checkpointer?.request()
@@ -464,7 +496,7 @@ export class IndexWriter implements IndexWrites {
               continue
             }
           } else {
-            prevTxNum = this.lookUp(spends.prevTxids, s * 32)
+            prevTxNum = this.lookUpSpent(spends.prevTxids, s * 32)
             if (prevTxNum < 0) unknownOutput(block, s)
           }
           if (pending.holds(prevTxNum)) {
@@ -541,6 +573,22 @@ export class IndexWriter implements IndexWrites {
     const recent = this.recent.get(bytes, at)
     if (recent >= 0) return recent
     // not among the recent transactions, so not among the batch's: written already, if at all
+    return this.findTx.get(txidKey(bytes, at), bytes.subarray(at, at + 32)) ?? -1
+  }
+
+  /**
+   * lookUp for the txid a spend names. A transaction Core accepted spends
+   * outputs of the chain, which the index holds: a key one transaction holds
+   * is that transaction's, and its full txid (a page of txs, read at random
+   * once the index outgrows memory) need not be read to tell. As at a first
+   * run's end, an index that lacked the transaction would go unnoticed when
+   * another shares its 6-byte key (odds n/2^48 for n transactions).
+   */
+  private lookUpSpent(bytes: Buffer, at: number): number {
+    const recent = this.recent.get(bytes, at)
+    if (recent >= 0) return recent
+    const holders = this.keyHolders.all(txidKey(bytes, at))
+    if (holders.length < 2) return holders[0] ?? -1
     return this.findTx.get(txidKey(bytes, at), bytes.subarray(at, at + 32)) ?? -1
   }
 
