@@ -39,7 +39,7 @@ describe('reading pages ahead of a catch-up', () => {
     } finally {
       delete process.env.BIX_TEST_PREFETCH_THREADS
     }
-    assert.ok(writer.maxBatchRows !== undefined, 'the premise: the writer reads ahead')
+    assert.ok(writer.readsAhead, 'the premise: the writer reads ahead')
     const rest = blocks.slice(40)
     // announced some blocks ahead, as the indexer does once they are decoded
     for (const b of rest.slice(0, 5)) writer.readAhead(b)
@@ -47,6 +47,7 @@ describe('reading pages ahead of a catch-up', () => {
       for (const b of rest.slice(at + 5, at + 5 + size)) writer.readAhead(b)
       writer.applyBlocks(rest.slice(at, at + size))
     }
+    assert.ok(writer.readsAhead, 'and its threads did not fail')
     await writer.close()
     db.close()
     assert.equal(indexDigest(file), indexDigest(cleanFile))

@@ -153,6 +153,8 @@ class OlderSpends {
 const PREFETCH_MIN_DB_BYTES = 64 * 1024 * 1024
 /** batches a prefetching writer asks for are at least this many rows (about one mainnet block) */
 const MIN_PREFETCH_BATCH_ROWS = 16_000
+/** an index at most this many times its page cache (twice the run's --max-memory) is written in batches as large as memory allows */
+const SMALL_INDEX_CACHES = 8
 
 /** tests: prefetch on any index, with this many threads */
 function prefetchThreadsForTests(): number | undefined {
@@ -222,13 +224,21 @@ export class IndexWriter implements IndexWrites {
     this.reload()
     const testThreads = prefetchThreadsForTests()
     if (options.prefetch && !this.bulk && (testThreads !== undefined || db.sizeBytes() >= PREFETCH_MIN_DB_BYTES)) {
-      // a row reads a page or so: a batch whose pages outgrew the cache would find the first ones it read gone when it writes
       const cacheBytes = -Number(sqlite.pragma('cache_size', {simple: true})) * 1024
-      this.maxBatchRows = Math.max(MIN_PREFETCH_BATCH_ROWS, Math.floor(cacheBytes / Number(sqlite.pragma('page_size', {simple: true}))))
-      this.prefetcher = new PagePrefetcher(db.path, this.maxBatchRows, testThreads)
+      const cacheRows = Math.max(MIN_PREFETCH_BATCH_ROWS, Math.floor(cacheBytes / Number(sqlite.pragma('page_size', {simple: true}))))
+      // A row reads a page or so: a batch whose pages outgrew the cache would find the first ones read gone when it
+      // writes. An index the run's memory could nearly hold has fewer pages than that, and there fewer, larger batches
+      // write fewer pages (each batch writes every page it changed again).
+      if (db.sizeBytes() > SMALL_INDEX_CACHES * cacheBytes) this.maxBatchRows = cacheRows
+      this.prefetcher = new PagePrefetcher(db.path, cacheRows, testThreads)
     }
     // small batches each dirty as many pages as they read: checkpointing them on the writer's thread would take as long again
     if (options.longRun || this.prefetcher) this.checkpointer = new WalCheckpointer(db)
+  }
+
+  /** whether batches are read ahead on threads (WriterOptions.prefetch), and still are */
+  get readsAhead(): boolean {
+    return this.prefetcher?.working ?? false
   }
 
   /** A block a coming batch will hold: a prefetching writer reads its pages while the batches before it are written. */
