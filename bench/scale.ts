@@ -456,6 +456,9 @@ function blkFiles(chain: ChainManifest): string[] {
  * charged to its cgroup, as after a reboot or under memory pressure.
  */
 function evictFromPageCache(files: string[]): void {
+  // dirty pages cannot be dropped: written back first, or the run measured after this would read behind the writeback
+  // of the run before it (the first build's last gigabytes), and find part of the file still cached
+  spawnSync('sync', {stdio: 'ignore'})
   for (const file of files) {
     if (!existsSync(file)) continue
     const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], {stdio: 'ignore'})
