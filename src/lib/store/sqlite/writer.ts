@@ -143,12 +143,6 @@ class OlderSpends {
   }
 }
 
-/**
- * A test hook: BIX_TEST_NEAR_SPEND_TXS=<n> makes a bulk load leave spends of
- * outputs n transactions older than their spender to its end, so that a test
- * chain of a few hundred transactions goes through both paths. Unset, as for
- * every user, it changes nothing.
- */
 /** an index this small is read whole in a moment: PagePrefetcher's threads would cost more than they save */
 const PREFETCH_MIN_DB_BYTES = 64 * 1024 * 1024
 /** batches a prefetching writer asks for are at least this many rows (about one mainnet block) */
@@ -162,6 +156,12 @@ function prefetchThreadsForTests(): number | undefined {
   return Number.isInteger(threads) && threads > 0 ? threads : undefined
 }
 
+/**
+ * A test hook: BIX_TEST_NEAR_SPEND_TXS=<n> makes a bulk load leave spends of
+ * outputs n transactions older than their spender to its end, so that a test
+ * chain of a few hundred transactions goes through both paths. Unset, as for
+ * every user, it changes nothing.
+ */
 function nearSpendTxsForTests(): number | undefined {
   const value = process.env.BIX_TEST_NEAR_SPEND_TXS
   return value && /^[1-9]\d*$/.test(value) ? Number(value) : undefined
@@ -169,7 +169,7 @@ function nearSpendTxsForTests(): number | undefined {
 
 export class IndexWriter implements IndexWrites {
   private readonly sqlite: Database.Database
-  /** a long run checkpoints the write-ahead log on a thread of its own (a short one would spend more starting it than it saves) */
+  /** a long run, and one that reads ahead, checkpoints the write-ahead log on a thread of its own (a short one would spend more starting it than it saves) */
   private readonly checkpointer?: WalCheckpointer
   private readonly prefetcher?: PagePrefetcher
   readonly maxBatchRows?: number
