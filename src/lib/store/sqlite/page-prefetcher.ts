@@ -9,9 +9,9 @@ import {startWorker} from '../../worker-thread.js'
  * on threads of their own, so that the writer finds them in the OS page cache.
  *
  * An index larger than memory that has sat idle since its last run is cold:
- * each spend of an older output reads a page of txid_keys, of txs and of
- * outputs, and each new transaction and output a leaf of txid_keys and of the
- * script index to insert into. The writer reads them one at a time, each a
+ * each spend of an older output reads a page of txid_keys and of outputs, and
+ * each new transaction and output a leaf of txid_keys and of the script index
+ * to insert into. The writer reads them one at a time, each a
  * wait on the disk (~95 µs per 8 KiB page here, ~25,000 pages for a 3,000
  * transaction block). A disk serves many reads at once at little more than
  * the cost of one: these threads each look up a share of the batch's keys
@@ -30,9 +30,9 @@ export interface PrefetchJob {
   /** spends: the previous txid (32 bytes each) */
   prevTxids: Uint8Array
   prevVouts: Uint32Array
-  /** the batch's new txids, 32 bytes each */
+  /** the block's new txids, 32 bytes each */
   txids: Uint8Array
-  /** the batch's new outputs' script keys, SCRIPT_KEY_BYTES each */
+  /** its new outputs' script keys, SCRIPT_KEY_BYTES each */
   scriptKeys: Uint8Array
   /** [0]: threads done; [1]: 1 once any failed */
   control: Int32Array
