@@ -4,7 +4,7 @@ import {parentPort, workerData} from 'node:worker_threads'
 import {SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
 import {outputId, txidKey} from '../output-ids.js'
 import type {PrefetchJob, PrefetchStart} from './page-prefetcher.js'
-import {SCRIPT_INDEX_KEY, TX_NUM_OF_TXID} from './schema.js'
+import {SCRIPT_INDEX_KEY, TXID_KEY_HOLDERS, TX_NUM_OF_TXID, spentTxNum} from './schema.js'
 import {sqliteAddon} from './sqlite-addon.js'
 
 /**
@@ -29,7 +29,7 @@ function open(): NonNullable<typeof statements> {
   return {
     findTx: db.prepare<[number, Uint8Array], number>(TX_NUM_OF_TXID).pluck(),
     output: db.prepare<[number]>('SELECT spent_by FROM outputs WHERE id = ?'),
-    keyHolders: db.prepare<[number], number>('SELECT tx_num FROM txid_keys WHERE key = ? LIMIT 2').pluck(),
+    keyHolders: db.prepare<[number], number>(TXID_KEY_HOLDERS).pluck(),
     // the leaf a new output of the script goes into: after the script's last one
     lastOfScript: db.prepare<[Uint8Array]>(`SELECT id FROM outputs WHERE ${SCRIPT_INDEX_KEY} = substr(?, 1, 5) ORDER BY id DESC LIMIT 1`),
   }
@@ -41,10 +41,7 @@ parentPort!.on('message', (job: PrefetchJob) => {
     const {findTx, output, keyHolders, lastOfScript} = statements
     const {prevTxids, prevVouts, txids, scriptKeys, part, parts} = job
     for (let s = part; s < prevVouts.length; s += parts) {
-      // as the writer's lookUpSpent
-      const key = txidKey(prevTxids, s * 32)
-      const holders = keyHolders.all(key)
-      const txNum = holders.length < 2 ? holders[0] : findTx.get(key, prevTxids.subarray(s * 32, s * 32 + 32))
+      const txNum = spentTxNum(keyHolders, findTx, prevTxids.subarray(s * 32, s * 32 + 32))
       if (txNum !== undefined) output.get(outputId(txNum, prevVouts[s]))
     }
     // the leaf a new key goes into

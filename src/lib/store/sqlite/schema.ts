@@ -141,6 +141,28 @@ export function fillTxidKeys(db: Database.Database): void {
 export const TX_NUM_OF_TXID =
   'SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? AND t.txid = ? ORDER BY k.tx_num DESC LIMIT 1'
 
+/** Up to two transactions holding a txid key: one settles a spend's lookup (spentTxNum); parameter: txidKey(txid). */
+export const TXID_KEY_HOLDERS = 'SELECT tx_num FROM txid_keys WHERE key = ? LIMIT 2'
+
+/**
+ * tx_num of the transaction whose output a spend in a block Core accepted
+ * takes, or undefined. That txid is in the chain, so in the index: a key one
+ * transaction holds is that transaction's, and its full txid (a page of txs,
+ * read at random once the index outgrows memory) need not be read to tell.
+ * An index that lacked the transaction would go unnoticed when another shares
+ * its 6-byte key (odds n/2^48 for n transactions). `holders` runs
+ * TXID_KEY_HOLDERS, `byTxid` TX_NUM_OF_TXID.
+ */
+export function spentTxNum(
+  holders: Database.Statement<[number], number>,
+  byTxid: Database.Statement<[number, Uint8Array], number>,
+  txid: Uint8Array,
+): number | undefined {
+  const key = txidKey(txid)
+  const found = holders.all(key)
+  return found.length < 2 ? found[0] : byTxid.get(key, txid)
+}
+
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
 
 /**

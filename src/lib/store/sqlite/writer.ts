@@ -11,7 +11,7 @@ import {WalCheckpointer} from './checkpointer.js'
 import type {IndexDb} from './database.js'
 import {PagePrefetcher} from './page-prefetcher.js'
 import {RowInserter} from './row-inserter.js'
-import {BULK_LOAD, SCRIPT_INDEX, TX_NUM_OF_TXID, fillTxidKeys} from './schema.js'
+import {BULK_LOAD, SCRIPT_INDEX, TXID_KEY_HOLDERS, TX_NUM_OF_TXID, fillTxidKeys, spentTxNum} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -188,7 +188,7 @@ export class IndexWriter implements IndexWrites {
   /** txid_keys rows of the batch, written sorted at its end (or once the batch outgrows `recent`) */
   private pendingKeys: number[] = []
   private pendingKeyTxNums: number[] = []
-  private readonly findTx: Database.Statement<[number, Buffer], number>
+  private readonly findTx: Database.Statement<[number, Uint8Array], number>
   private readonly keyHolders: Database.Statement<[number], number>
   private readonly spend: Database.Statement<[number, number]>
   private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
@@ -214,8 +214,8 @@ export class IndexWriter implements IndexWrites {
     this.bulk = false
     if (db.building()) this.bulkMode()
     this.nearSpendTxs = Math.min(NEAR_SPEND_TXS, options.nearSpendTxs ?? nearSpendTxsForTests() ?? NEAR_SPEND_TXS)
-    this.findTx = sqlite.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
-    this.keyHolders = sqlite.prepare<[number], number>('SELECT tx_num FROM txid_keys WHERE key = ? LIMIT 2').pluck()
+    this.findTx = sqlite.prepare<[number, Uint8Array], number>(TX_NUM_OF_TXID).pluck()
+    this.keyHolders = sqlite.prepare<[number], number>(TXID_KEY_HOLDERS).pluck()
     this.spend = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
     this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
@@ -586,20 +586,11 @@ export class IndexWriter implements IndexWrites {
     return this.findTx.get(txidKey(bytes, at), bytes.subarray(at, at + 32)) ?? -1
   }
 
-  /**
-   * lookUp for the txid a spend names. A transaction Core accepted spends
-   * outputs of the chain, which the index holds: a key one transaction holds
-   * is that transaction's, and its full txid (a page of txs, read at random
-   * once the index outgrows memory) need not be read to tell. As at a first
-   * run's end, an index that lacked the transaction would go unnoticed when
-   * another shares its 6-byte key (odds n/2^48 for n transactions).
-   */
+  /** lookUp for the txid a spend names, which trusts a key one transaction holds (spentTxNum, as at a first run's end). */
   private lookUpSpent(bytes: Buffer, at: number): number {
     const recent = this.recent.get(bytes, at)
     if (recent >= 0) return recent
-    const holders = this.keyHolders.all(txidKey(bytes, at))
-    if (holders.length < 2) return holders[0] ?? -1
-    return this.findTx.get(txidKey(bytes, at), bytes.subarray(at, at + 32)) ?? -1
+    return spentTxNum(this.keyHolders, this.findTx, bytes.subarray(at, at + 32)) ?? -1
   }
 
   /**
