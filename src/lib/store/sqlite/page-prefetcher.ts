@@ -96,7 +96,7 @@ export class PagePrefetcher {
     for (const job of jobs) {
       if (!this.wait(job, deadline)) break
     }
-    for (const b of blocks) this.begun.delete(b)
+    // the batch's blocks, and any a reorg left at its heights
     for (const [b] of this.begun) if (b.height <= last) this.begun.delete(b)
     if (this.broken) return void this.close()
     let rows = 0

@@ -223,13 +223,14 @@ export class IndexWriter implements IndexWrites {
     this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.reload()
     const testThreads = prefetchThreadsForTests()
-    if (options.prefetch && !this.bulk && (testThreads !== undefined || db.sizeBytes() >= PREFETCH_MIN_DB_BYTES)) {
+    const dbBytes = options.prefetch && !this.bulk ? db.sizeBytes() : undefined
+    if (dbBytes !== undefined && (testThreads !== undefined || dbBytes >= PREFETCH_MIN_DB_BYTES)) {
       const cacheBytes = -Number(sqlite.pragma('cache_size', {simple: true})) * 1024
       const cacheRows = Math.max(MIN_PREFETCH_BATCH_ROWS, Math.floor(cacheBytes / Number(sqlite.pragma('page_size', {simple: true}))))
       // A row reads a page or so: a batch whose pages outgrew the cache would find the first ones read gone when it
       // writes. An index the run's memory could nearly hold has fewer pages than that, and there fewer, larger batches
       // write fewer pages (each batch writes every page it changed again).
-      if (db.sizeBytes() > SMALL_INDEX_CACHES * cacheBytes) this.maxBatchRows = cacheRows
+      if (dbBytes > SMALL_INDEX_CACHES * cacheBytes) this.maxBatchRows = cacheRows
       this.prefetcher = new PagePrefetcher(db.path, cacheRows, testThreads)
     }
     // small batches each dirty as many pages as they read: checkpointing them on the writer's thread would take as long again
