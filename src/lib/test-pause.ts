@@ -20,9 +20,9 @@ import fs from 'node:fs'
  * is read once, and each call costs one comparison.
  */
 
-export type PausePlace = 'write-transaction' | 'bulk-spends' | 'script-index' | 'mempool-transaction'
+export type PausePlace = 'write-transaction' | 'bulk-spends' | 'script-index' | 'merge-recent' | 'mempool-transaction'
 
-const PLACES: readonly string[] = ['write-transaction', 'bulk-spends', 'script-index', 'mempool-transaction'] satisfies PausePlace[]
+const PLACES: readonly string[] = ['write-transaction', 'bulk-spends', 'script-index', 'merge-recent', 'mempool-transaction'] satisfies PausePlace[]
 
 const wanted = parse(process.env.BIX_TEST_PAUSE_IN)
 let reached = 0

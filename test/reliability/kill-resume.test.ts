@@ -27,15 +27,17 @@ import {assertCleanFailure, assertConsistentMempool, assertConsistentPrefix, fix
  * test body; those of `bix sync-mempool` on SQLite.
  */
 
-type KillPlace = 'write-transaction' | 'bulk-spends' | 'script-index' | 'time'
+type KillPlace = 'write-transaction' | 'bulk-spends' | 'script-index' | 'merge-recent' | 'time'
 
 /**
  * The kills of `bix index`: on new databases (the first run, which builds
  * the script index at its end), so many of each place; and sequences that
  * start from a complete index (outputs_by_script kept up to date row by
- * row), each a write-transaction kill and maybe a random one after it.
+ * row), each a write-transaction kill and maybe a random one after it;
+ * on SQLite, one more kills a catch-up inside its merge of the recent tables
+ * (the CLI tests merge after 25 outputs: test/support/cli.ts).
  */
-const FIRST_RUN_PLAN: Record<Backend, Record<KillPlace, number>> = {
+const FIRST_RUN_PLAN: Record<Backend, Record<Exclude<KillPlace, 'merge-recent'>, number>> = {
   sqlite: {'write-transaction': 4, 'bulk-spends': 3, 'script-index': 6, time: 5},
   // fewer random kills on PostgreSQL, to keep its half near a minute on a 2-core machine: every run and resume is slower
   // there (70 s with two random first-run kills under CI load, against 23 s for SQLite's fifteen), and each random kill
@@ -128,8 +130,9 @@ for (const backend of BACKENDS) {
       for (let i = 0; i < FROM_COMPLETE_SEQUENCES; i++) {
         sequences.push({fromComplete: true, kills: random() < 0.5 ? ['write-transaction', 'time'] : ['write-transaction']})
       }
+      if (backend === 'sqlite') sequences.push({fromComplete: true, kills: ['merge-recent']})
       shuffle(sequences)
-      const landed = {'write-transaction, first run': 0, 'write-transaction, after a complete run': 0, 'bulk-spends': 0, 'script-index': 0, 'time, killed': 0, 'time, finished first': 0}
+      const landed = {'write-transaction, first run': 0, 'write-transaction, after a complete run': 0, 'bulk-spends': 0, 'script-index': 0, 'merge-recent': 0, 'time, killed': 0, 'time, finished first': 0}
       const log: string[] = []
       let kills = 0
       /** the places after whose first kill in a first run a query and status were run (once each: two more bix runs every kill cost PostgreSQL's half much) */
@@ -187,6 +190,15 @@ for (const backend of BACKENDS) {
             }
             landed['script-index']++
             log.push(`${what}: inside the script index's transaction`)
+          } else if (place === 'merge-recent') {
+            assert.ok(!bulk, `${what}: a merge-recent kill needs a run after a complete one`)
+            const {result, pause} = await runAndKill(args, {pause: 'merge-recent'})
+            assert.equal(result.signal, 'SIGKILL', `${what}: ${result.stderr}`)
+            assert.match(pause!, /merge-recent 1: the recent tables merged, not committed/)
+            const height = assertConsistentPrefixOf(db, hashes, what)
+            assert.ok(height > before, `${what}: the batches before the merge stay committed (index at ${height}, ${before} before the run)`)
+            landed['merge-recent']++
+            log.push(`${what}: inside the merge of the recent tables, index at ${height}`)
           } else {
             const delayMs = int(0, Math.round(cleanMs * 1.2))
             const {result} = await runAndKill(args, {delayMs})
@@ -216,6 +228,7 @@ for (const backend of BACKENDS) {
       assert.ok(inWrites >= MIN_AT, `only ${inWrites} kills inside a write transaction:\n${log.join('\n')}`)
       assert.ok(landed['write-transaction, after a complete run'] >= FROM_COMPLETE_SEQUENCES, `only ${landed['write-transaction, after a complete run']} kills inside a write transaction after a complete run`)
       assert.equal(landed['bulk-spends'], FIRST_RUN_PLAN[backend]['bulk-spends'], 'every bulk-spends kill landed')
+      assert.equal(landed['merge-recent'], backend === 'sqlite' ? 1 : 0, 'the merge-recent kill landed')
       assert.ok(landed['script-index'] >= MIN_AT, `only ${landed['script-index']} kills while the script index was built:\n${log.join('\n')}`)
       assert.deepEqual([...seenBuilding].sort(), ['script-index', 'write-transaction'], 'a query and status ran after a kill at each announced place of a first run')
     })

@@ -52,7 +52,9 @@ function childEnv(extra: BixOptions['env']): NodeJS.ProcessEnv {
   // its end, as one of mainnet does, instead of finding all of them among the 2^19 recent transactions it keeps
   // BIX_TEST_PREFETCH_THREADS=2: runs after a first run read ahead on threads (PagePrefetcher), as on an index too large
   // to be cached, so every test that checks their answers against Core goes through it
-  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0', BIX_TEST_NEAR_SPEND_TXS: '20', BIX_TEST_PREFETCH_THREADS: '2'}
+  // BIX_TEST_MERGE_ROWS=25: runs after a first run merge their recent tables into the main ones every few blocks of a
+  // test chain, so answers checked against Core come from both, merged and not
+  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', BIX_RETRY_FOR: '0', BIX_TEST_NEAR_SPEND_TXS: '20', BIX_TEST_PREFETCH_THREADS: '2', BIX_TEST_MERGE_ROWS: '25'}
   delete env.FORCE_COLOR
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (value === undefined) delete env[key]

@@ -183,9 +183,10 @@ describe('the index writer', () => {
   test('an index of schema 2 upgrades to txid_keys, the 5-byte script index and spent_by as a tx_num, and ends identical to a new one', () => {
     const file = path.join(dir, 'schema-2.db')
     const built = openIndex(file, {network: 'regtest', mode: 'write'})
-    new IndexWriter(built).applyBlocks([...shared, ...winningBranch])
+    // merged into the main tables (schema 5's recent ones are dropped below)
+    new IndexWriter(built, {mergeRows: 1}).applyBlocks([...shared, ...winningBranch])
     // what bix of schema 2 left: the expression index, no txid_keys
-    built.sqlite.exec(`DROP TABLE txid_keys; DROP TABLE bulk_spends; CREATE INDEX txs_by_txid ON txs (substr(txid, 1, 8));
+    built.sqlite.exec(`DROP TABLE txid_keys; DROP TABLE bulk_spends; DROP TABLE recent_outputs; DROP TABLE recent_txid_keys; DROP TABLE recent_spends; CREATE INDEX txs_by_txid ON txs (substr(txid, 1, 8));
                        DROP INDEX outputs_by_script; CREATE INDEX outputs_by_script ON outputs (script_key);
                        UPDATE outputs SET spent_by = spent_by * 1048576 + 3 WHERE spent_by IS NOT NULL;
                        UPDATE meta SET value = '2' WHERE key = 'schema_version'`)
@@ -198,12 +199,83 @@ describe('the index writer', () => {
       assert.match(String(scriptIndex), /substr\(script_key, 1, 5\)/)
       const find = upgraded.sqlite.prepare(TX_NUM_OF_TXID).pluck()
       const txids = [...shared, ...winningBranch].flatMap((b) => rowsOf(b).txids)
-      txids.forEach((txid, txNum) => assert.equal(find.get(txidKey(txid), txid), txNum))
+      txids.forEach((txid, txNum) => assert.equal(find.get({key: txidKey(txid), txid}), txNum))
     } finally {
       upgraded.close()
     }
     assert.equal(indexDigest(file), clean)
   })
+})
+
+describe('the recent tables a run after the first writes, and their merge (schema 5)', () => {
+  const clean = indexWith((w) => w.applyBlocks([...shared, ...winningBranch]))
+  const rows = (db: IndexDb, sql: string) => db.sqlite.prepare<[], number>(sql).pluck().get()!
+  const mainRows = (db: IndexDb) => [rows(db, 'SELECT COUNT(*) FROM outputs'), rows(db, 'SELECT COUNT(spent_by) FROM outputs'), rows(db, 'SELECT COUNT(*) FROM txid_keys')]
+  const recentRows = (db: IndexDb) => ['recent_outputs', 'recent_txid_keys', 'recent_spends'].map((t) => rows(db, `SELECT COUNT(*) FROM ${t}`))
+  const firstRun = (w: IndexWriter, blocks: IndexedBlock[]) => {
+    w.startBulkLoad()
+    w.applyBlocks(blocks)
+    w.finishBulkLoad()
+  }
+
+  test('a run after the first writes no row of the main tables; a merge moves every recent row into them and changes nothing readers see', () => {
+    const digest = indexWith((w, db) => {
+      firstRun(w, shared)
+      const main = mainRows(db)
+      for (const block of winningBranch) w.applyBlocks([block])
+      assert.deepEqual(mainRows(db), main, 'outputs, their spends and txid_keys as the first run left them')
+      const [outputs, keys, spends] = recentRows(db)
+      assert.equal(keys, winningBranch.reduce((n, b) => n + b.txCount, 0))
+      assert.ok(outputs > 0 && spends > 0, `the new outputs, and the spends of the first run's outputs, wait: ${recentRows(db)}`)
+      const spentRecent = rows(db, 'SELECT COUNT(spent_by) FROM recent_outputs')
+      const before = indexDigest(db.path)
+      w.mergeRecent()
+      assert.deepEqual(recentRows(db), [0, 0, 0])
+      assert.deepEqual(mainRows(db), [main[0] + outputs, main[1] + spends + spentRecent, main[2] + keys])
+      assert.equal(indexDigest(db.path), before)
+    })
+    assert.equal(digest, clean)
+  })
+
+  // 1: every batch merged; 3: merges between some blocks of each branch; default: none
+  for (const mergeRows of [1, 3, undefined]) {
+    test(`reorgs, shallow and deep, undone on both sides of a merge end identical to a clean index (merge after ${mergeRows ?? 'no'} rows)`, () => {
+      for (const stale of [true, false]) {
+        const digest = indexWith(
+          (w) => {
+            firstRun(w, shared.slice(0, -3))
+            for (const block of [...shared.slice(-3), ...staleBranch]) w.applyBlocks([block])
+            w.undoAbove(forkHeight, stale ? spendsOf(staleBranch) : undefined)
+            for (const block of winningBranch) w.applyBlocks([block])
+            // deeper than the first run's end: undone from the main tables too
+            const again = [...shared.slice(-5), ...winningBranch]
+            w.undoAbove(forkHeight - 5, stale ? spendsOf(again) : undefined)
+            w.applyBlocks(again.slice(0, 2))
+            for (const block of again.slice(2)) w.applyBlocks([block])
+          },
+          {mergeRows},
+        )
+        assert.equal(digest, clean, stale ? 'undone from the stale blocks' : 'undone by a scan')
+      }
+    })
+
+    test(`an output of the first run spent again in a later batch is refused, the spend before merged or not (merge after ${mergeRows ?? 'no'} rows)`, () => {
+      const sharedTxids = new Set(shared.flatMap((b) => rowsOf(b).txids.map((t) => t.toString('hex'))))
+      const i = winningBranch.findIndex((b) => rowsOf(b).spends.some((sp) => sharedTxids.has(sp.prevTxid.toString('hex'))))
+      const taken = rowsOf(winningBranch[i]).spends.find((sp) => sharedTxids.has(sp.prevTxid.toString('hex')))!
+      const next = winningBranch[i + 1]
+      const again = buildIndexedBlock({...next, ...rowsOf(next), spends: [...rowsOf(next).spends, {txIndex: next.txCount - 1, vin: 1000, prevTxid: taken.prevTxid, prevVout: taken.prevVout}]})
+      indexWith(
+        (w, db) => {
+          firstRun(w, shared)
+          w.applyBlocks(winningBranch.slice(0, i + 1))
+          assert.throws(() => w.applyBlocks([again]), {name: 'DatabaseError', message: new RegExp(`^block ${next.height} spends output .* spent already`)})
+          assert.equal(db.tip()?.height, winningBranch[i].height)
+        },
+        {mergeRows},
+      )
+    })
+  }
 })
 
 /**
@@ -227,7 +299,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     test('undoing only part of what a reorg took is caught by the spend check of the next block, not silently kept', () => {
       const db = open('partial')
       try {
-        const w = db.writer()
+        // SQLite: merged, as an undo of spends not merged yet needs nothing of `stale` (recent_spends holds them by spender)
+        const w = db.writer({mergeRows: 1})
         w.applyBlocks([...shared, ...staleBranch])
         // pretend the stale blocks spent nothing: their spends stay marked, and a winning block re-spending one is refused
         w.undoAbove(forkHeight, {spends: [], coinbaseTxids: []})

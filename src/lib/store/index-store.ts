@@ -134,6 +134,8 @@ export interface WriterOptions {
   recentTxids?: number
   /** SQLite, tests: a first run leaves spends of outputs this many transactions older than their spender to its end (at most, and by default, 2^19) */
   nearSpendTxs?: number
+  /** SQLite: merge the recent tables into the main ones once they hold this many outputs (default: by the page cache's size) */
+  mergeRows?: number
   /** SQLite: read the pages each batch after a first run will touch on threads of their own before writing it (PagePrefetcher), when the index is large enough to be cold */
   prefetch?: boolean
 }

@@ -4,7 +4,7 @@ import {BixError} from '../../errors.js'
 import type {AddressReads, BlockOfTx, ChainActivity, OutputRef, TxChange, UnspentOutput} from '../index-store.js'
 import type {IndexDb} from './database.js'
 import {TX_SHIFT, outputId, txNumOfId, txidKey, voutOfId} from '../output-ids.js'
-import {TX_NUM_OF_TXID, scriptKeyIs} from './schema.js'
+import {ALL_OUTPUTS, TX_NUMS_OF_TXID, TX_NUM_OF_TXID, type TxidParams, scriptKeyIs} from './schema.js'
 import {databaseError} from './sqlite-errors.js'
 
 /**
@@ -25,8 +25,8 @@ export class AddressReader implements AddressReads {
   private readonly valueStmt: Database.Statement<[number], {value: number; spent_by: number | null; script_key: Buffer}>
   private readonly txidStmt: Database.Statement<[number], Buffer>
   private readonly blockStmt: Database.Statement<[number], {height: number; hash: Buffer; header: Buffer}>
-  private readonly txNumStmt: Database.Statement<[number, Buffer], number>
-  private readonly txNumsStmt: Database.Statement<[number, Buffer], number>
+  private readonly txNumStmt: Database.Statement<[TxidParams], number>
+  private readonly txNumsStmt: Database.Statement<[TxidParams], number>
   private readonly blocks = new Map<number, BlockOfTx>()
 
   constructor(private readonly db: IndexDb) {
@@ -35,23 +35,26 @@ export class AddressReader implements AddressReads {
     this.statsStmt = s.prepare(
       `SELECT COUNT(*) AS funded, SUM(value) AS fundedSum, COUNT(spent_by) AS spent,
               SUM(CASE WHEN spent_by IS NOT NULL THEN value END) AS spentSum
-       FROM outputs WHERE ${scriptKeyIs('@key')}`,
+       FROM ${ALL_OUTPUTS} WHERE ${scriptKeyIs('@key')}`,
     )
-    const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM outputs WHERE ${scriptKeyIs('@key')}
+    const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM ${ALL_OUTPUTS} WHERE ${scriptKeyIs('@key')}
                      UNION ALL
-                     SELECT spent_by AS t, -value AS delta FROM outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL`
+                     SELECT spent_by AS t, -value AS delta FROM ${ALL_OUTPUTS} WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL`
     this.txSpanStmt = s.prepare(`SELECT COUNT(DISTINCT t) AS txs, MIN(t) AS first, MAX(t) AS last FROM (${changes})`)
     this.historyStmt = s.prepare(`SELECT t, SUM(delta) AS delta FROM (${changes}) WHERE t < @before GROUP BY t ORDER BY t DESC LIMIT @limit`)
+    // each half read in id order by its own index, the two merged: no sort of every output of the script
     this.unspentStmt = s.prepare(
-      `SELECT id, value FROM outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NULL AND id < @before ORDER BY id DESC LIMIT @limit`,
+      `SELECT o.id, o.value FROM outputs o WHERE ${scriptKeyIs('@key')} AND o.spent_by IS NULL AND o.id < @before
+                                         AND NOT EXISTS (SELECT 1 FROM recent_spends r WHERE r.output_id = o.id)
+       UNION ALL
+       SELECT id, value FROM recent_outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NULL AND id < @before
+       ORDER BY 1 DESC LIMIT @limit`,
     )
-    this.valueStmt = s.prepare('SELECT value, spent_by, script_key FROM outputs WHERE id = ?')
+    this.valueStmt = s.prepare(`SELECT value, spent_by, script_key FROM ${ALL_OUTPUTS} WHERE id = ?`)
     this.txidStmt = s.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck()
     this.blockStmt = s.prepare('SELECT height, hash, header FROM blocks WHERE first_tx <= ? ORDER BY first_tx DESC LIMIT 1')
-    this.txNumStmt = s.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
-    this.txNumsStmt = s
-      .prepare<[number, Buffer], number>('SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? AND t.txid = ? ORDER BY k.tx_num')
-      .pluck()
+    this.txNumStmt = s.prepare<[TxidParams], number>(TX_NUM_OF_TXID).pluck()
+    this.txNumsStmt = s.prepare<[TxidParams], number>(`${TX_NUMS_OF_TXID} ORDER BY 1`).pluck()
   }
 
   chainActivity(scriptKey: Buffer): ChainActivity {
@@ -96,11 +99,11 @@ export class AddressReader implements AddressReads {
   }
 
   txNumOf(txid: Buffer): number | undefined {
-    return this.reading(() => this.txNumStmt.get(txidKey(txid), txid)) ?? undefined
+    return this.reading(() => this.txNumStmt.get({key: txidKey(txid), txid})) ?? undefined
   }
 
   txNumsOf(txid: Buffer): number[] {
-    return this.reading(() => this.txNumsStmt.all(txidKey(txid), txid))
+    return this.reading(() => this.txNumsStmt.all({key: txidKey(txid), txid}))
   }
 
   blockOf(txNum: number): BlockOfTx {

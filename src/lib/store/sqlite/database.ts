@@ -11,7 +11,7 @@ import {AddressReader} from './address-reader.js'
 import {MempoolWriter} from './mempool-writer.js'
 import {mempoolActivityOf, mempoolSnapshotInfo} from './mempool-reader.js'
 import {withReadSnapshot} from './read-snapshot.js'
-import {BULK_LOAD, MIGRATIONS, type Migration, SCHEMA_VERSION, TX_NUM_OF_TXID, migrate} from './schema.js'
+import {ALL_OUTPUTS, BULK_LOAD, MIGRATIONS, type Migration, SCHEMA_VERSION, TX_NUM_OF_TXID, type TxidParams, migrate} from './schema.js'
 import {sqliteAddon} from './sqlite-addon.js'
 import {databaseError, isSqliteError} from './sqlite-errors.js'
 import {TxReader} from './tx-reader.js'
@@ -65,7 +65,7 @@ export class IndexDb implements IndexStore {
   private readonly metaStmt: Database.Statement<[string], string>
   private readonly setMetaStmt?: Database.Statement<[string, string]>
   private readonly deleteMetaStmt?: Database.Statement<[string]>
-  private outputValueStmt?: Database.Statement<[number, Buffer, number], number>
+  private outputValueStmt?: Database.Statement<[TxidParams & {vout: number}], number>
 
   constructor(sqlite: Database.Database, file: string, network: NetworkName, mode: OpenMode, schemaVersion: number, immutableStamp?: string) {
     this.sqlite = sqlite
@@ -143,10 +143,10 @@ export class IndexDb implements IndexStore {
 
   outputValues(outpoints: ReadonlyArray<{txid: Buffer; vout: number}>): Array<number | undefined> {
     // the transaction by its txid key, then its output by id = (tx_num, vout)
-    this.outputValueStmt ??= this.sqlite.prepare<[number, Buffer, number], number>(`SELECT value FROM outputs WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + ?`).pluck()
+    this.outputValueStmt ??= this.sqlite.prepare<[TxidParams & {vout: number}], number>(`SELECT value FROM ${ALL_OUTPUTS} WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + @vout`).pluck()
     const stmt = this.outputValueStmt
     // no transaction has 2^20 outputs; a larger vout would name another transaction's output id
-    return this.reading(() => outpoints.map((o) => (o.vout < TX_SHIFT ? stmt.get(txidKey(o.txid), o.txid, o.vout) : undefined)))
+    return this.reading(() => outpoints.map((o) => (o.vout < TX_SHIFT ? stmt.get({key: txidKey(o.txid), txid: o.txid, vout: o.vout}) : undefined)))
   }
 
   writer(options?: WriterOptions): IndexWriter {

@@ -6,7 +6,7 @@ import {MEMPOOL_SYNCED_AT, MEMPOOL_TIP, type MempoolChange, type MempoolWrites, 
 import type {IndexDb} from './database.js'
 
 import {TX_SHIFT, txidKey} from '../output-ids.js'
-import {TX_NUM_OF_TXID} from './schema.js'
+import {ALL_OUTPUTS, TX_NUM_OF_TXID, type TxidParams} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -29,7 +29,7 @@ export class MempoolWriter implements MempoolWrites {
   private readonly sqlite: Database.Database
   private readonly allTxids: Database.Statement<[], Buffer>
   private readonly mempoolOutput: Database.Statement<[Buffer, number], {script_key: Buffer; value: number}>
-  private readonly confirmedOutput: Database.Statement<[number, Buffer, number], {script_key: Buffer; value: number}>
+  private readonly confirmedOutput: Database.Statement<[TxidParams & {vout: number}], {script_key: Buffer; value: number}>
   private readonly insertTx: Database.Statement<[Buffer, number, number, number]>
   private readonly insertOutput: Database.Statement<[Buffer, number, Buffer, number]>
   private readonly insertSpend: Database.Statement<[Buffer, number, Buffer, number, Buffer, number]>
@@ -45,8 +45,8 @@ export class MempoolWriter implements MempoolWrites {
     this.mempoolOutput = s.prepare('SELECT script_key, value FROM mempool_outputs WHERE txid = ? AND vout = ?')
     // the latest transaction with this txid (a BIP30 duplicate replaced the earlier one), then its output by id
     this.confirmedOutput = s.prepare(
-      `SELECT script_key, value FROM outputs
-        WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + ?`,
+      `SELECT script_key, value FROM ${ALL_OUTPUTS}
+        WHERE id = (${TX_NUM_OF_TXID}) * ${TX_SHIFT} + @vout`,
     )
     this.insertTx = s.prepare('INSERT INTO mempool_txs (txid, first_seen, vsize, fee) VALUES (?, ?, ?, ?)')
     this.insertOutput = s.prepare('INSERT INTO mempool_outputs (txid, vout, script_key, value) VALUES (?, ?, ?, ?)')
@@ -68,7 +68,7 @@ export class MempoolWriter implements MempoolWrites {
   /** Script key and value of an output: confirmed in the index, or made by a transaction of the snapshot. */
   output(txid: Buffer, vout: number): OutputValue | undefined {
     try {
-      const row = this.confirmedOutput.get(txidKey(txid), txid, vout) ?? this.mempoolOutput.get(txid, vout)
+      const row = this.confirmedOutput.get({key: txidKey(txid), txid, vout}) ?? this.mempoolOutput.get(txid, vout)
       return row && {scriptKey: row.script_key, value: row.value}
     } catch (err) {
       throw databaseError(err, this.db.path, 'reading')

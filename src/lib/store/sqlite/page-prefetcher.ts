@@ -1,7 +1,6 @@
 import type {Worker} from 'node:worker_threads'
 
 import type {IndexedBlock} from '../../chain/indexed-block.js'
-import {SCRIPT_KEY_BYTES} from '../../chain/indexed-block.js'
 import {startWorker} from '../../worker-thread.js'
 
 /**
@@ -9,15 +8,16 @@ import {startWorker} from '../../worker-thread.js'
  * on threads of their own, so that the writer finds them in the OS page cache.
  *
  * An index larger than memory that has sat idle since its last run is cold:
- * each spend of an older output reads a page of txid_keys and of outputs, and
- * each new transaction and output a leaf of txid_keys and of the script index
- * to insert into. The writer reads them one at a time, each a
- * wait on the disk (~95 µs per 8 KiB page here, ~25,000 pages for a 3,000
- * transaction block). A disk serves many reads at once at little more than
- * the cost of one: these threads each look up a share of the batch's keys
- * through connections of their own (read-only, WAL), which reads the same
- * pages. Nothing they do changes the index or the writer's answers; should a
- * thread fail, the writer goes on without them.
+ * each spend of an output the main tables hold reads a page of txid_keys (to
+ * find the transaction) and of outputs (to check the output is there and
+ * unspent). The writer reads them one at a time, each a wait on the disk
+ * (~95 µs per 8 KiB page here, ~14,000 pages for a 3,000 transaction block).
+ * A disk serves many reads at once at little more than the cost of one: these
+ * threads each look up a share of the batch's spends through connections of
+ * their own (read-only, WAL), which reads the same pages. What a batch writes
+ * goes to the recent tables (migration 5), which stay cached. Nothing the
+ * threads do changes the index or the writer's answers; should a thread fail,
+ * the writer goes on without them.
  */
 
 /** concurrent reads; more gained little on this machine's disk, and each thread costs memory */
@@ -25,15 +25,11 @@ export const PREFETCH_THREADS = 8
 /** how long the writer waits for the threads on a batch before it goes on without them */
 const WAIT_MS = 120_000
 
-/** The keys a block's writes look up, in shared memory each thread reads its share of. */
+/** The outputs a block's spends take, in shared memory each thread reads its share of. */
 export interface PrefetchJob {
-  /** spends: the previous txid (32 bytes each) */
+  /** the previous txid (32 bytes each) */
   prevTxids: Uint8Array
   prevVouts: Uint32Array
-  /** the block's new txids, 32 bytes each */
-  txids: Uint8Array
-  /** its new outputs' script keys, SCRIPT_KEY_BYTES each */
-  scriptKeys: Uint8Array
   /** [0]: threads done; [1]: 1 once any failed */
   control: Int32Array
   part: number
@@ -113,21 +109,17 @@ export class PagePrefetcher {
     await Promise.all(workers.map((w) => w.terminate()))
   }
 
-  /** Sends the block's keys to every thread, each to look up its share. */
+  /** Sends the block's spends to every thread, each to look up its share. */
   private begin(block: IndexedBlock): Job {
     const {spends, outputs} = block
     const prevTxids = sharedBytes(spends.count * 32)
     prevTxids.set(spends.prevTxids.subarray(0, spends.count * 32))
     const prevVouts = new Uint32Array(new SharedArrayBuffer(spends.count * 4))
     prevVouts.set(spends.prevVout.subarray(0, spends.count))
-    const txids = sharedBytes(block.txCount * 32)
-    txids.set(block.txids.subarray(0, block.txCount * 32))
-    const scriptKeys = sharedBytes(outputs.count * SCRIPT_KEY_BYTES)
-    scriptKeys.set(outputs.scriptKeys.subarray(0, outputs.count * SCRIPT_KEY_BYTES))
     const control = new Int32Array(new SharedArrayBuffer(8))
     const parts = this.workers.length
     for (let part = 0; part < parts; part++) {
-      const message: PrefetchJob = {prevTxids, prevVouts, txids, scriptKeys, control, part, parts}
+      const message: PrefetchJob = {prevTxids, prevVouts, control, part, parts}
       this.workers[part].postMessage(message)
     }
     const job = {control, rows: spends.count + block.txCount + outputs.count}

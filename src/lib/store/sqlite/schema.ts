@@ -129,6 +129,37 @@ export const MIGRATIONS: readonly Migration[] = [
       `)
     },
   },
+  {
+    version: 5,
+    describe: 'recent_outputs, recent_txid_keys, recent_spends: what runs after the first one write, merged into the main tables when large',
+    up(db) {
+      db.exec(`
+        -- Runs after the first write here rather than into outputs, txid_keys and outputs.spent_by, whose pages are
+        -- random and, once the index outgrows memory, a disk read and write each; these stay small enough to stay cached.
+        -- mergeRecent moves them into the main tables in sorted passes once they grow large.
+
+        -- the outputs of every transaction from some tx_num on (all of them: outputs holds the ones before); as outputs
+        CREATE TABLE recent_outputs (
+          id INTEGER PRIMARY KEY,
+          script_key BLOB NOT NULL,
+          value INTEGER NOT NULL,
+          spent_by INTEGER
+        );
+        CREATE INDEX recent_outputs_by_script ON recent_outputs (${SCRIPT_INDEX_KEY});
+        -- txid_keys of transactions indexed after the first run's end
+        CREATE TABLE recent_txid_keys (
+          key INTEGER NOT NULL,
+          tx_num INTEGER NOT NULL,
+          PRIMARY KEY (key, tx_num)
+        ) WITHOUT ROWID;
+        -- spends of outputs in outputs (spent_by NULL there): output id, spending tx_num
+        CREATE TABLE recent_spends (
+          output_id INTEGER PRIMARY KEY,
+          spender INTEGER NOT NULL
+        );
+      `)
+    },
+  },
 ]
 
 /** txid_keys of every transaction in txs, from one sort, inserted in key order (an append at the B-tree's end each); txid_keys must be empty. */
@@ -137,12 +168,21 @@ export function fillTxidKeys(db: Database.Database): void {
   db.exec('INSERT INTO txid_keys (key, tx_num) SELECT bix_txid_key(txid), tx_num FROM txs ORDER BY 1, 2')
 }
 
-/** tx_num of the latest transaction with a txid (a BIP30 duplicate replaced the earlier one); parameters: txidKey(txid), txid. */
-export const TX_NUM_OF_TXID =
-  'SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? AND t.txid = ? ORDER BY k.tx_num DESC LIMIT 1'
+/** tx_num of every transaction with a txid, main and recent; parameters @key (txidKey(txid)) and @txid. */
+export const TX_NUMS_OF_TXID = `SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = @key AND t.txid = @txid
+  UNION ALL SELECT k.tx_num FROM recent_txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = @key AND t.txid = @txid`
 
-/** Up to two transactions holding a txid key: one settles a spend's lookup (spentTxNum); parameter: txidKey(txid). */
-export const TXID_KEY_HOLDERS = 'SELECT tx_num FROM txid_keys WHERE key = ? LIMIT 2'
+/** tx_num of the latest transaction with a txid (a BIP30 duplicate replaced the earlier one); parameters as TX_NUMS_OF_TXID. */
+export const TX_NUM_OF_TXID = `SELECT tx_num FROM (${TX_NUMS_OF_TXID}) ORDER BY tx_num DESC LIMIT 1`
+
+/** Up to two transactions holding a txid key: one settles a spend's lookup (spentTxNum); parameter @key: txidKey(txid). */
+export const TXID_KEY_HOLDERS = 'SELECT tx_num FROM txid_keys WHERE key = @key UNION ALL SELECT tx_num FROM recent_txid_keys WHERE key = @key LIMIT 2'
+
+/** a txid's lookup parameters */
+export interface TxidParams {
+  key: number
+  txid: Uint8Array
+}
 
 /**
  * tx_num of the transaction whose output a spend in a block Core accepted
@@ -154,14 +194,23 @@ export const TXID_KEY_HOLDERS = 'SELECT tx_num FROM txid_keys WHERE key = ? LIMI
  * TXID_KEY_HOLDERS, `byTxid` TX_NUM_OF_TXID.
  */
 export function spentTxNum(
-  holders: Database.Statement<[number], number>,
-  byTxid: Database.Statement<[number, Uint8Array], number>,
+  holders: Database.Statement<[{key: number}], number>,
+  byTxid: Database.Statement<[TxidParams], number>,
   txid: Uint8Array,
 ): number | undefined {
   const key = txidKey(txid)
-  const found = holders.all(key)
-  return found.length < 2 ? found[0] : byTxid.get(key, txid)
+  const found = holders.all({key})
+  return found.length < 2 ? found[0] : byTxid.get({key, txid})
 }
+
+/**
+ * Every output as a table of (id, script_key, value, spent_by): those of
+ * outputs, spent also when recent_spends says so, and those of
+ * recent_outputs. SQLite takes a query's conditions on it into both halves
+ * (their indexes serve them).
+ */
+export const ALL_OUTPUTS = `(SELECT o.id, o.script_key, o.value, COALESCE(o.spent_by, (SELECT r.spender FROM recent_spends r WHERE r.output_id = o.id)) AS spent_by
+  FROM outputs o UNION ALL SELECT id, script_key, value, spent_by FROM recent_outputs)`
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
 

@@ -4,7 +4,7 @@ import {BixError} from '../../errors.js'
 import type {IndexedTxOutput, TxPlace, TxReads} from '../index-store.js'
 import type {IndexDb} from './database.js'
 import {TX_SHIFT, txidKey} from '../output-ids.js'
-import {TX_NUM_OF_TXID} from './schema.js'
+import {ALL_OUTPUTS, TX_NUM_OF_TXID, type TxidParams} from './schema.js'
 import {databaseError} from './sqlite-errors.js'
 
 /**
@@ -16,7 +16,7 @@ import {databaseError} from './sqlite-errors.js'
  */
 
 export class TxReader implements TxReads {
-  private readonly txNumStmt: Database.Statement<[number, Buffer], number>
+  private readonly txNumStmt: Database.Statement<[TxidParams], number>
   private readonly txidStmt: Database.Statement<[number], Buffer>
   private readonly blockStmt: Database.Statement<[number], {height: number; hash: Buffer; header: Buffer; first_tx: number}>
   private readonly outputsStmt: Database.Statement<[number, number], {id: number; value: number; spent_by: number | null}>
@@ -24,16 +24,16 @@ export class TxReader implements TxReads {
 
   constructor(private readonly db: IndexDb) {
     const s = db.sqlite
-    this.txNumStmt = s.prepare<[number, Buffer], number>(TX_NUM_OF_TXID).pluck()
+    this.txNumStmt = s.prepare<[TxidParams], number>(TX_NUM_OF_TXID).pluck()
     this.txidStmt = s.prepare<[number], Buffer>('SELECT txid FROM txs WHERE tx_num = ?').pluck()
     this.blockStmt = s.prepare('SELECT height, hash, header, first_tx FROM blocks WHERE first_tx <= ? ORDER BY first_tx DESC LIMIT 1')
-    this.outputsStmt = s.prepare('SELECT id, value, spent_by FROM outputs WHERE id >= ? AND id < ? ORDER BY id')
-    this.outputStmt = s.prepare('SELECT value, spent_by FROM outputs WHERE id = ?')
+    this.outputsStmt = s.prepare(`SELECT id, value, spent_by FROM ${ALL_OUTPUTS} WHERE id >= ? AND id < ? ORDER BY id`)
+    this.outputStmt = s.prepare(`SELECT value, spent_by FROM ${ALL_OUTPUTS} WHERE id = ?`)
   }
 
   /** The tx_num of a confirmed transaction (the latest of a BIP30 pair), undefined if the index does not hold it. */
   txNumOf(txid: Buffer): number | undefined {
-    return this.reading(() => this.txNumStmt.get(txidKey(txid), txid)) ?? undefined
+    return this.reading(() => this.txNumStmt.get({key: txidKey(txid), txid})) ?? undefined
   }
 
   /** Where transaction `txNum` is. */

@@ -11,7 +11,7 @@ import {WalCheckpointer} from './checkpointer.js'
 import type {IndexDb} from './database.js'
 import {PagePrefetcher} from './page-prefetcher.js'
 import {RowInserter} from './row-inserter.js'
-import {BULK_LOAD, SCRIPT_INDEX, TXID_KEY_HOLDERS, TX_NUM_OF_TXID, fillTxidKeys, spentTxNum} from './schema.js'
+import {BULK_LOAD, SCRIPT_INDEX, SCRIPT_INDEX_KEY, TXID_KEY_HOLDERS, TX_NUMS_OF_TXID, TX_NUM_OF_TXID, type TxidParams, fillTxidKeys, spentTxNum} from './schema.js'
 import {databaseError, isDiskFull} from './sqlite-errors.js'
 
 /**
@@ -35,6 +35,18 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  * passes: txid_keys by one sort of txs, then bulk_spends sorted by txid key
  * and joined with it in key order, sorted by output and marked in one pass
  * along outputs (finishBulkLoad).
+ *
+ * Runs after the first write what they add to the recent tables (migration
+ * 5): the new outputs to recent_outputs, their txid keys to
+ * recent_txid_keys, and a spend of an output of the main table to
+ * recent_spends, after checking the output is there and unspent (a read, but
+ * no write, of a random page). The main tables' pages are random to the
+ * chain's order: once the index outgrows memory, writing into them was a disk
+ * read and write per row, and each dirty page written twice more (the
+ * write-ahead log, then the checkpoint). Once the recent tables hold
+ * `mergeRows` outputs they are merged into the main ones in one transaction
+ * of sorted passes (mergeRecent), each page of the main tables read and
+ * written once at most.
  */
 
 export type {StaleSpends}
@@ -143,6 +155,16 @@ class OlderSpends {
   }
 }
 
+/**
+ * Recent rows are merged into the main tables once recent_outputs holds one
+ * for every this many bytes of page cache: with their indexes, the txid keys
+ * and the spends that come with them, the recent tables then take about half
+ * of it.
+ */
+const CACHE_BYTES_PER_RECENT_OUTPUT = 160
+/** and never before they hold this many (a merge reads pages of the main tables; a few thousand rows share few of them) */
+const MIN_MERGE_ROWS = 65_536
+
 /** an index this small is read whole in a moment: PagePrefetcher's threads would cost more than they save */
 const PREFETCH_MIN_DB_BYTES = 64 * 1024 * 1024
 /** batches a prefetching writer asks for are at least this many rows (about one mainnet block) */
@@ -167,6 +189,12 @@ function nearSpendTxsForTests(): number | undefined {
   return value && /^[1-9]\d*$/.test(value) ? Number(value) : undefined
 }
 
+/** tests: merge the recent tables once they hold this many outputs, so that small test chains go through merges */
+function mergeRowsForTests(): number | undefined {
+  const value = process.env.BIX_TEST_MERGE_ROWS
+  return value && /^[1-9]\d*$/.test(value) ? Number(value) : undefined
+}
+
 export class IndexWriter implements IndexWrites {
   private readonly sqlite: Database.Database
   /** a long run, and one that reads ahead, checkpoints the write-ahead log on a thread of its own (a short one would spend more starting it than it saves) */
@@ -178,8 +206,11 @@ export class IndexWriter implements IndexWrites {
   private readonly olderSpends = new OlderSpends()
   private readonly insertBlock: Database.Statement
   private readonly txs: RowInserter
+  /** a first run's outputs */
   private readonly outputs: RowInserter
-  private readonly txidKeys: RowInserter
+  /** a later run's outputs, and txid keys */
+  private readonly recentOutputs: RowInserter
+  private readonly recentTxidKeys: RowInserter
   private readonly bulkSpends: RowInserter
   /** a first run loading (building() on the database): txid_keys and old spends wait for its end */
   private bulk: boolean
@@ -188,15 +219,25 @@ export class IndexWriter implements IndexWrites {
   /** txid_keys rows of the batch, written sorted at its end (or once the batch outgrows `recent`) */
   private pendingKeys: number[] = []
   private pendingKeyTxNums: number[] = []
-  private readonly findTx: Database.Statement<[number, Uint8Array], number>
-  private readonly keyHolders: Database.Statement<[number], number>
+  private readonly findTx: Database.Statement<[TxidParams], number>
+  private readonly keyHolders: Database.Statement<[{key: number}], number>
   private readonly spend: Database.Statement<[number, number]>
   private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
+  private readonly spendRecent: Database.Statement<[number, number]>
+  private readonly recentSpentBy: Database.Statement<[number], {spent_by: number | null}>
+  private readonly deferSpend: Database.Statement<[number, number]>
+  private readonly replaceRecent: Database.Statement<[number, number, number]>
+  private readonly deferReplace: Database.Statement<[number, number, number]>
   private readonly firstTxAt: Database.Statement<[number], number>
   private readonly lastTxNum: Database.Statement<[], number | null>
   private readonly replace: Database.Statement<[number, number, number]>
   /** the next transaction's tx_num */
   private nextTxNum = 0
+  /** outputs from this id on are in recent_outputs, those before in outputs */
+  private recentFromId = 0
+  /** rows of recent_outputs, and how many make the writer merge them (mergeRecent) */
+  private recentRows = 0
+  private readonly mergeRows: number
 
   constructor(
     private readonly db: IndexDb,
@@ -209,23 +250,30 @@ export class IndexWriter implements IndexWrites {
     this.insertBlock = sqlite.prepare('INSERT INTO blocks (height, hash, header, first_tx, tx_count) VALUES (?, ?, ?, ?, ?)')
     this.txs = new RowInserter(sqlite, 'txs', ['tx_num', 'txid'])
     this.outputs = new RowInserter(sqlite, 'outputs', ['id', 'script_key', 'value', 'spent_by'])
-    this.txidKeys = new RowInserter(sqlite, 'txid_keys', ['key', 'tx_num'])
+    this.recentOutputs = new RowInserter(sqlite, 'recent_outputs', ['id', 'script_key', 'value', 'spent_by'])
+    this.recentTxidKeys = new RowInserter(sqlite, 'recent_txid_keys', ['key', 'tx_num'])
     this.bulkSpends = new RowInserter(sqlite, 'bulk_spends', ['id', 'prev_key', 'prev_txid', 'prev_vout'])
     this.bulk = false
     if (db.building()) this.bulkMode()
     this.nearSpendTxs = Math.min(NEAR_SPEND_TXS, options.nearSpendTxs ?? nearSpendTxsForTests() ?? NEAR_SPEND_TXS)
-    this.findTx = sqlite.prepare<[number, Uint8Array], number>(TX_NUM_OF_TXID).pluck()
-    this.keyHolders = sqlite.prepare<[number], number>(TXID_KEY_HOLDERS).pluck()
+    this.findTx = sqlite.prepare<[TxidParams], number>(TX_NUM_OF_TXID).pluck()
+    this.keyHolders = sqlite.prepare<[{key: number}], number>(TXID_KEY_HOLDERS).pluck()
     this.spend = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
+    this.spendRecent = sqlite.prepare('UPDATE recent_outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
+    this.recentSpentBy = sqlite.prepare('SELECT spent_by FROM recent_outputs WHERE id = ?')
+    this.deferSpend = sqlite.prepare('INSERT OR IGNORE INTO recent_spends (output_id, spender) VALUES (?, ?)')
+    this.replaceRecent = sqlite.prepare('UPDATE recent_outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
+    this.deferReplace = sqlite.prepare('INSERT OR IGNORE INTO recent_spends (output_id, spender) SELECT id, ? FROM outputs WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
     this.lastTxNum = sqlite.prepare<[], number | null>('SELECT MAX(tx_num) FROM txs').pluck()
     this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.reload()
+    const cacheBytes = -Number(sqlite.pragma('cache_size', {simple: true})) * 1024
+    this.mergeRows = options.mergeRows ?? mergeRowsForTests() ?? Math.max(MIN_MERGE_ROWS, Math.floor(cacheBytes / CACHE_BYTES_PER_RECENT_OUTPUT))
     const testThreads = prefetchThreadsForTests()
     const dbBytes = options.prefetch && !this.bulk ? db.sizeBytes() : undefined
     if (dbBytes !== undefined && (testThreads !== undefined || dbBytes >= PREFETCH_MIN_DB_BYTES)) {
-      const cacheBytes = -Number(sqlite.pragma('cache_size', {simple: true})) * 1024
       const cacheRows = Math.max(MIN_PREFETCH_BATCH_ROWS, Math.floor(cacheBytes / Number(sqlite.pragma('page_size', {simple: true}))))
       // A row reads a page or so: a batch whose pages outgrew the cache would find the first ones read gone when it
       // writes. An index the run's memory could nearly hold has fewer pages than that, and there fewer, larger batches
@@ -274,6 +322,34 @@ export class IndexWriter implements IndexWrites {
       }
       throw databaseError(err, this.db.path, 'writing')
     }
+    if (this.recentRows >= this.mergeRows) this.mergeRecent()
+  }
+
+  /**
+   * Moves the recent tables into the main ones, in one transaction (a crash
+   * leaves them as they were): txid keys in key order, then the spends on
+   * outputs in id order, then the outputs in script order, so that each pass
+   * goes along its B-tree once rather than to a random page per row. The
+   * moved outputs are appended to outputs out of id order: those pages end
+   * up about two thirds full rather than full.
+   */
+  mergeRecent(): void {
+    const s = this.sqlite
+    this.inTransaction(() => {
+      s.exec(`
+        INSERT INTO txid_keys (key, tx_num) SELECT key, tx_num FROM recent_txid_keys ORDER BY key, tx_num;
+        DELETE FROM recent_txid_keys;
+        UPDATE outputs SET spent_by = (SELECT r.spender FROM recent_spends r WHERE r.output_id = outputs.id)
+          WHERE id IN (SELECT output_id FROM recent_spends);
+        DELETE FROM recent_spends;
+        INSERT INTO outputs (id, script_key, value, spent_by)
+          SELECT id, script_key, value, spent_by FROM recent_outputs ORDER BY ${SCRIPT_INDEX_KEY}, id;
+        DELETE FROM recent_outputs;
+      `)
+      pauseHere('merge-recent', () => 'the recent tables merged, not committed')
+    })
+    this.checkpointer?.request()
+    this.reload()
   }
 
   /**
@@ -324,6 +400,7 @@ export class IndexWriter implements IndexWrites {
       this.bulk = false
     } finally {
       this.sqlite.pragma(`cache_size = ${cache}`)
+      this.reload()
     }
   }
 
@@ -524,8 +601,10 @@ export class IndexWriter implements IndexWrites {
       }
 
       this.spendOlder(blocks)
-      for (let i = 0; i < pending.ids.length; i++) this.outputs.add4(pending.ids[i], pending.keys[i], pending.values[i], pending.spentBy[i])
-      this.outputs.flush()
+      const outputs = this.bulk ? this.outputs : this.recentOutputs
+      for (let i = 0; i < pending.ids.length; i++) outputs.add4(pending.ids[i], pending.keys[i], pending.values[i], pending.spentBy[i])
+      outputs.flush()
+      if (!this.bulk) this.recentRows += pending.ids.length
 
       this.txs.flush()
       this.writeKeys()
@@ -538,7 +617,8 @@ export class IndexWriter implements IndexWrites {
       older.clear()
       this.txs.clear()
       this.outputs.clear()
-      this.txidKeys.clear()
+      this.recentOutputs.clear()
+      this.recentTxidKeys.clear()
       this.bulkSpends.clear()
       this.pendingKeys = []
       this.pendingKeyTxNums = []
@@ -548,7 +628,9 @@ export class IndexWriter implements IndexWrites {
   /**
    * Marks the outputs of earlier batches that this batch's spends take, in
    * id order: neighbouring outputs share pages, so one ordered pass touches
-   * each page once where block order would jump around the table.
+   * each page once where block order would jump around the table. After the
+   * first run, an output of the main table is checked (there, unspent) and
+   * its spend goes to recent_spends.
    */
   private spendOlder(blocks: readonly IndexedBlock[]): void {
     const older = this.olderSpends
@@ -558,9 +640,19 @@ export class IndexWriter implements IndexWrites {
     order.sort((a, b) => older.ids[a] - older.ids[b] || a - b)
     for (const i of order) {
       const outputId = older.ids[i]
-      if (this.spend.run(older.spenders[i], outputId).changes === 1) continue
+      const spender = older.spenders[i]
       const block = blocks[older.blocks[i]]
-      if (this.outputSpentBy.get(outputId)) doubleSpend(block, older.spendIndexes[i])
+      if (this.bulk) {
+        if (this.spend.run(spender, outputId).changes === 1) continue
+        if (this.outputSpentBy.get(outputId)) doubleSpend(block, older.spendIndexes[i])
+      } else if (outputId >= this.recentFromId) {
+        if (this.spendRecent.run(spender, outputId).changes === 1) continue
+        if (this.recentSpentBy.get(outputId)) doubleSpend(block, older.spendIndexes[i])
+      } else {
+        const row = this.outputSpentBy.get(outputId)
+        if (row && row.spent_by === null && this.deferSpend.run(outputId, spender).changes === 1) continue
+        if (row) doubleSpend(block, older.spendIndexes[i])
+      }
       unknownOutput(block, older.spendIndexes[i])
     }
     older.clear()
@@ -573,8 +665,8 @@ export class IndexWriter implements IndexWrites {
     const order = new Uint32Array(keys.length)
     for (let i = 0; i < order.length; i++) order[i] = i
     order.sort((a, b) => keys[a] - keys[b] || txNums[a] - txNums[b])
-    for (const i of order) this.txidKeys.add2(keys[i], txNums[i])
-    this.txidKeys.flush()
+    for (const i of order) this.recentTxidKeys.add2(keys[i], txNums[i])
+    this.recentTxidKeys.flush()
     this.pendingKeys = []
     this.pendingKeyTxNums = []
   }
@@ -584,7 +676,7 @@ export class IndexWriter implements IndexWrites {
     const recent = this.recent.get(bytes, at)
     if (recent >= 0) return recent
     // not among the recent transactions, so not among the batch's: written already, if at all
-    return this.findTx.get(txidKey(bytes, at), bytes.subarray(at, at + 32)) ?? -1
+    return this.findTx.get({key: txidKey(bytes, at), txid: bytes.subarray(at, at + 32)}) ?? -1
   }
 
   /** lookUp for the txid a spend names, which trusts a key one transaction holds (spentTxNum, as at a first run's end). */
@@ -597,7 +689,8 @@ export class IndexWriter implements IndexWrites {
   /**
    * A coinbase repeating the txid of transaction `earlier` overwrites its
    * unspent outputs, as in Core (BIP30): they are marked spent by the new
-   * coinbase (spent_by = its tx_num). Those coins are gone from the UTXO set.
+   * coinbase (spent_by = its tx_num; for the main table's, in recent_spends).
+   * Those coins are gone from the UTXO set. A first run does this at its end.
    */
   private replaceOutputs(earlier: number, newTxNum: number): void {
     const from = earlier * TX_SHIFT
@@ -607,7 +700,8 @@ export class IndexWriter implements IndexWrites {
       const id = pending.ids[i]
       if (id >= from && id < to && pending.spentBy[i] === null) pending.spentBy[i] = newTxNum
     }
-    this.replace.run(newTxNum, from, to)
+    this.replaceRecent.run(newTxNum, from, to)
+    this.deferReplace.run(newTxNum, from, to)
   }
 
   private undo(height: number, stale: StaleSpends | undefined): void {
@@ -621,30 +715,34 @@ export class IndexWriter implements IndexWrites {
       // what the load marked as it went: outputs at most NEAR_SPEND_TXS older than their spender
       s.prepare('UPDATE outputs SET spent_by = NULL WHERE id >= ? AND spent_by >= ?').run(Math.max(0, firstUndone - NEAR_SPEND_TXS) * TX_SHIFT, firstUndone)
     }
+    // spends and BIP30 replacements by the undone blocks that no merge has moved into outputs yet
+    s.prepare('DELETE FROM recent_spends WHERE spender >= ?').run(firstUndone)
+    s.prepare('UPDATE recent_outputs SET spent_by = NULL WHERE spent_by >= ?').run(firstUndone)
     if (stale) {
       // only outputs older than the undone blocks need un-spending: their own outputs go below
       const unspend = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id = ? AND spent_by >= ?')
       const unreplace = s.prepare('UPDATE outputs SET spent_by = NULL WHERE id >= ? AND id < ? AND spent_by >= ?')
       for (const spend of stale.spends) {
-        const txNum = this.findTx.get(txidKey(spend.prevTxid), spend.prevTxid)
+        const txNum = this.findTx.get({key: txidKey(spend.prevTxid), txid: spend.prevTxid})
         if (txNum !== undefined && txNum < firstUndone) unspend.run(txNum * TX_SHIFT + spend.prevVout, firstUndone)
       }
       for (const txid of stale.coinbaseTxids) {
         const earlier = s
-          .prepare<[number, Buffer, number], number>(
-            'SELECT k.tx_num FROM txid_keys k JOIN txs t ON t.tx_num = k.tx_num WHERE k.key = ? AND t.txid = ? AND k.tx_num < ? ORDER BY k.tx_num DESC LIMIT 1',
-          )
+          .prepare<[TxidParams & {before: number}], number>(`SELECT tx_num FROM (${TX_NUMS_OF_TXID}) WHERE tx_num < @before ORDER BY tx_num DESC LIMIT 1`)
           .pluck()
-          .get(txidKey(txid), txid, firstUndone)
+          .get({key: txidKey(txid), txid, before: firstUndone})
         if (earlier !== undefined) unreplace.run(earlier * TX_SHIFT, (earlier + 1) * TX_SHIFT, firstUndone)
       }
     } else if (!this.bulk) {
       s.prepare('UPDATE outputs SET spent_by = NULL WHERE spent_by >= ?').run(firstUndone)
     }
     s.prepare('DELETE FROM outputs WHERE id >= ?').run(boundary)
+    s.prepare('DELETE FROM recent_outputs WHERE id >= ?').run(boundary)
     const deleteKey = s.prepare<[number, number]>('DELETE FROM txid_keys WHERE key = ? AND tx_num = ?')
+    const deleteRecentKey = s.prepare<[number, number]>('DELETE FROM recent_txid_keys WHERE key = ? AND tx_num = ?')
     for (const tx of s.prepare<[number], {tx_num: number; txid: Buffer}>('SELECT tx_num, txid FROM txs WHERE tx_num >= ?').all(firstUndone)) {
-      deleteKey.run(txidKey(tx.txid), tx.tx_num)
+      const key = txidKey(tx.txid)
+      if (deleteRecentKey.run(key, tx.tx_num).changes === 0) deleteKey.run(key, tx.tx_num)
     }
     s.prepare('DELETE FROM txs WHERE tx_num >= ?').run(firstUndone)
     s.prepare('DELETE FROM blocks WHERE height > ?').run(height)
@@ -655,5 +753,8 @@ export class IndexWriter implements IndexWrites {
     const last = this.lastTxNum.get()
     this.nextTxNum = last === null || last === undefined ? 0 : last + 1
     this.recent.reset(this.nextTxNum)
+    const recent = this.sqlite.prepare<[], {rows: number; first: number | null}>('SELECT COUNT(*) AS rows, MIN(id) AS first FROM recent_outputs').get()!
+    this.recentRows = recent.rows
+    this.recentFromId = recent.first ?? this.nextTxNum * TX_SHIFT
   }
 }
