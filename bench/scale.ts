@@ -15,6 +15,7 @@ import path from 'node:path'
 import {createInterface} from 'node:readline'
 
 import {BIN, cleanEnv, databaseBytes} from './bix-cli.js'
+import {MERGE_SCRIPT, mergeRowsFor} from './merge-recent.js'
 import {startNode} from './chain-node.js'
 import {CACHE_DIR, type ChainManifest, REPO_ROOT, ensureChain} from './generate-chain.js'
 import {type MemoryCap, capUnavailable, createMemoryCap} from './memory-cap.js'
@@ -122,6 +123,7 @@ export interface IndexRunResult {
   source?: string
   stretches: Stretch[]
   stderrTail: string
+  stdout: string
   capKind?: 'v1' | 'v2'
 }
 
@@ -134,6 +136,8 @@ export interface SizeResult {
   index: IndexRunResult
   catchUpOne?: IndexRunResult
   catchUpTen?: IndexRunResult
+  /** the merge of the recent tables the catch-ups left (bench/merge-recent.ts), and how many outputs it moved */
+  merge?: IndexRunResult & {rows: number}
   profile?: HotFunction[]
 }
 
@@ -224,6 +228,18 @@ async function oneSize(size: number, o: ScaleOptions, noCap: string | undefined,
       result[key] = run
       say(`scale ${count(size)}: catch-up of ${blocks} block${blocks === 1 ? '' : 's'} (${count(expected)} txs, from ${run.source}): ${(run.wallMs / 1000).toFixed(2)} s whole process, read ${mb(run.readBytes)}, peak RSS ${mb(run.peakRss)}`)
     }
+    evictFromPageCache([db, `${db}-wal`])
+    const merge = await cappedRun(['--db', db, '--max-memory', String(maxMemoryMiB)], {
+      capMiB: noCap ? undefined : capMiB,
+      cumulative,
+      step: Number.MAX_SAFE_INTEGER,
+      nodeArgs: ['--import', 'tsx'],
+      script: MERGE_SCRIPT,
+      say: (line) => say(`scale ${count(size)} merge: ${line}`),
+    })
+    if (merge.exitCode !== 0) throw new Error(`the merge exited ${merge.exitCode}: ${merge.stderrTail}`)
+    result.merge = {...merge, rows: (JSON.parse(merge.stdout) as {rows: number}).rows}
+    say(`scale ${count(size)}: merge of the ${count(result.merge.rows)} outputs the catch-ups left: ${(merge.wallMs / 1000).toFixed(2)} s whole process, read ${mb(merge.readBytes)}, written ${mb(merge.writeBytes)}`)
     return result
   } finally {
     await node.stop()
@@ -238,6 +254,8 @@ interface CappedRunOptions {
   step: number
   deadline?: Date
   nodeArgs?: string[]
+  /** what node runs, bix by default */
+  script?: string
   say: (line: string) => void
 }
 
@@ -253,7 +271,7 @@ let groups = 0
 async function cappedRun(args: string[], o: CappedRunOptions): Promise<IndexRunResult> {
   const cap: MemoryCap | undefined = o.capMiB === undefined ? undefined : createMemoryCap(`bix-bench-${process.pid}-${++groups}`, o.capMiB * MIB)
   try {
-    const argv = [process.execPath, ...(o.nodeArgs ?? []), BIN, ...args]
+    const argv = [process.execPath, ...(o.nodeArgs ?? []), o.script ?? BIN, ...args]
     const [command, ...rest] = cap ? cap.wrap(argv) : argv
     const started = performance.now()
     const child = spawn(command, rest, {cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe']})
@@ -345,6 +363,7 @@ async function cappedRun(args: string[], o: CappedRunOptions): Promise<IndexRunR
       source,
       stretches: stretches(points, o.step, all),
       stderrTail: stderrTail.split('\n').slice(-6).join('\n'),
+      stdout,
       capKind: cap?.kind,
     }
   } finally {
@@ -493,6 +512,13 @@ function report(results: SizeResult[]): string[] {
       ['catch-up, 10 blocks', r.catchUpTen],
     ] as const) {
       if (run) out.push(`  ${label}: ${(run.wallMs / 1000).toFixed(2)} s whole process (${run.source}), CPU ${run.cpuSeconds.toFixed(2)} s, read ${mb(run.readBytes)}, written ${mb(run.writeBytes)}, peak RSS ${mb(run.peakRss)}`)
+    }
+    const m = r.merge
+    if (m) {
+      out.push(
+        `  then the merge of the ${count(m.rows)} outputs they left in the recent tables: ${(m.wallMs / 1000).toFixed(2)} s whole process, CPU ${m.cpuSeconds.toFixed(2)} s, ` +
+          `read ${mb(m.readBytes)}, written ${mb(m.writeBytes)}, peak RSS ${mb(m.peakRss)} (bix merges once they hold ${count(mergeRowsFor(r.maxMemoryMiB))} at --max-memory ${r.maxMemoryMiB})`,
+      )
     }
     if (r.profile) {
       out.push('  profile (self time):')

@@ -73,7 +73,7 @@ export interface IndexRunSummary extends IndexRunResult {
  * blocks being decoded, decoded blocks waiting to be written; the rest is
  * headroom for the runtime.
  */
-const CACHE_SHARE = 0.25
+export const CACHE_SHARE = 0.25
 const READ_AHEAD_SHARE = 0.15
 const DECODE_AHEAD_SHARE = 0.1
 const BATCH_SHARE = 0.2

@@ -165,6 +165,11 @@ const CACHE_BYTES_PER_RECENT_OUTPUT = 160
 /** and never before they hold this many (a merge reads pages of the main tables; a few thousand rows share few of them) */
 const MIN_MERGE_ROWS = 65_536
 
+/** how many outputs the recent tables hold when a writer with this much page cache merges them */
+export function mergeRowsOf(cacheBytes: number): number {
+  return Math.max(MIN_MERGE_ROWS, Math.floor(cacheBytes / CACHE_BYTES_PER_RECENT_OUTPUT))
+}
+
 /** an index this small is read whole in a moment: PagePrefetcher's threads would cost more than they save */
 const PREFETCH_MIN_DB_BYTES = 64 * 1024 * 1024
 /** batches a prefetching writer asks for are at least this many rows (about one mainnet block) */
@@ -270,7 +275,7 @@ export class IndexWriter implements IndexWrites {
     this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
     this.reload()
     const cacheBytes = -Number(sqlite.pragma('cache_size', {simple: true})) * 1024
-    this.mergeRows = options.mergeRows ?? mergeRowsForTests() ?? Math.max(MIN_MERGE_ROWS, Math.floor(cacheBytes / CACHE_BYTES_PER_RECENT_OUTPUT))
+    this.mergeRows = options.mergeRows ?? mergeRowsForTests() ?? mergeRowsOf(cacheBytes)
     const testThreads = prefetchThreadsForTests()
     const dbBytes = options.prefetch && !this.bulk ? db.sizeBytes() : undefined
     if (dbBytes !== undefined && (testThreads !== undefined || dbBytes >= PREFETCH_MIN_DB_BYTES)) {
