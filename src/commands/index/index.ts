@@ -85,6 +85,7 @@ The first run on an empty index sorts its script index once at the end, in tempo
           },
           onReorg: (reorg) =>
             progress.log(`reorg: the node left ${reorg.undone} indexed block${reorg.undone === 1 ? '' : 's'} above height ${reorg.forkHeight}; undone`),
+          onMergingRecent: (outputs) => progress.log(`merging the ${formatCount(outputs)} outputs of recent runs into the main tables (sorted passes, once in a while)…`),
           onFinishingFirstRun: () => {
             progress.stop()
             this.note('finishing the first run: the txid index, the old spends and the script index, each by a sort (once)…')

@@ -54,6 +54,8 @@ export interface IndexNodeEvents {
   onRefetch?(height: number, reason: string): void
   /** the first run has loaded its blocks and now sorts what it left to its end: txid_keys, the old spends, the script index (minutes on mainnet) */
   onFinishingFirstRun?(): void
+  /** SQLite: the recent tables, holding this many outputs, are being merged into the main ones (a minute or more on a large index) */
+  onMergingRecent?(outputs: number): void
 }
 
 /** What bix index's summary line says; its --json is this in snake_case (ui/json.ts). */
@@ -123,7 +125,7 @@ export async function indexNode(o: IndexNodeOptions): Promise<IndexRunSummary> {
       const speed = new Speed()
       const onRefetch = o.events?.onRefetch
       const decoder = o.decodeOnWorker === false ? new InlineDecoder(onRefetch) : new WorkerDecoder(onRefetch)
-      const writer = db.writer({longRun: bulkLoad || blocksBehind >= LONG_RUN_BLOCKS, prefetch: true})
+      const writer = db.writer({longRun: bulkLoad || blocksBehind >= LONG_RUN_BLOCKS, prefetch: true, onMerge: (outputs) => o.events?.onMergingRecent?.(outputs)})
       if (bulkLoad && !resumingBulkLoad) writer.startBulkLoad()
       let result: IndexRunResult
       try {

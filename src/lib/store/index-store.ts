@@ -136,6 +136,8 @@ export interface WriterOptions {
   nearSpendTxs?: number
   /** SQLite: merge the recent tables into the main ones once they hold this many outputs (default: by the page cache's size) */
   mergeRows?: number
+  /** SQLite: a merge of the recent tables (of this many outputs) begins, after a batch */
+  onMerge?(outputs: number): void
   /** SQLite: read the pages each batch after a first run will touch on threads of their own before writing it (PagePrefetcher), when the index is large enough to be cold */
   prefetch?: boolean
 }

@@ -243,6 +243,7 @@ export class IndexWriter implements IndexWrites {
   /** rows of recent_outputs, and how many make the writer merge them (mergeRecent) */
   private recentRows = 0
   private readonly mergeRows: number
+  private readonly onMerge?: (outputs: number) => void
 
   constructor(
     private readonly db: IndexDb,
@@ -276,6 +277,7 @@ export class IndexWriter implements IndexWrites {
     this.reload()
     const cacheBytes = -Number(sqlite.pragma('cache_size', {simple: true})) * 1024
     this.mergeRows = options.mergeRows ?? mergeRowsForTests() ?? mergeRowsOf(cacheBytes)
+    this.onMerge = options.onMerge
     const testThreads = prefetchThreadsForTests()
     const dbBytes = options.prefetch && !this.bulk ? db.sizeBytes() : undefined
     if (dbBytes !== undefined && (testThreads !== undefined || dbBytes >= PREFETCH_MIN_DB_BYTES)) {
@@ -327,7 +329,10 @@ export class IndexWriter implements IndexWrites {
       }
       throw databaseError(err, this.db.path, 'writing')
     }
-    if (this.recentRows >= this.mergeRows) this.mergeRecent()
+    if (this.recentRows >= this.mergeRows) {
+      this.onMerge?.(this.recentRows)
+      this.mergeRecent()
+    }
   }
 
   /**
