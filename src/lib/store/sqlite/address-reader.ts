@@ -31,15 +31,21 @@ export class AddressReader implements AddressReads {
 
   constructor(private readonly db: IndexDb) {
     const s = db.sqlite
-    // everything is summed and grouped inside SQLite: 100,000 rows never become JS objects
+    // everything is summed and grouped inside SQLite: 100,000 rows never become JS objects. Each table is read on its
+    // own (main, recent, the recent spends of main outputs): no row of one looks into another
+    const stats = (table: string) => `SELECT COUNT(*) AS funded, SUM(value) AS fundedSum, COUNT(spent_by) AS spent,
+                                             SUM(CASE WHEN spent_by IS NOT NULL THEN value END) AS spentSum
+                                      FROM ${table} WHERE ${scriptKeyIs('@key')}`
     this.statsStmt = s.prepare(
-      `SELECT COUNT(*) AS funded, SUM(value) AS fundedSum, COUNT(spent_by) AS spent,
-              SUM(CASE WHEN spent_by IS NOT NULL THEN value END) AS spentSum
-       FROM ${ALL_OUTPUTS} WHERE ${scriptKeyIs('@key')}`,
+      `SELECT SUM(funded) AS funded, SUM(fundedSum) AS fundedSum, SUM(spent) AS spent, SUM(spentSum) AS spentSum FROM (
+         ${stats('outputs')} UNION ALL ${stats('recent_outputs')}
+         UNION ALL SELECT 0, NULL, COUNT(*), SUM(value) FROM recent_spends WHERE ${scriptKeyIs('@key')})`,
     )
-    const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM ${ALL_OUTPUTS} WHERE ${scriptKeyIs('@key')}
-                     UNION ALL
-                     SELECT spent_by AS t, -value AS delta FROM ${ALL_OUTPUTS} WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL`
+    const changes = `SELECT id / ${TX_SHIFT} AS t, value AS delta FROM outputs WHERE ${scriptKeyIs('@key')}
+                     UNION ALL SELECT id / ${TX_SHIFT}, value FROM recent_outputs WHERE ${scriptKeyIs('@key')}
+                     UNION ALL SELECT spent_by, -value FROM outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL
+                     UNION ALL SELECT spent_by, -value FROM recent_outputs WHERE ${scriptKeyIs('@key')} AND spent_by IS NOT NULL
+                     UNION ALL SELECT spender, -value FROM recent_spends WHERE ${scriptKeyIs('@key')}`
     this.txSpanStmt = s.prepare(`SELECT COUNT(DISTINCT t) AS txs, MIN(t) AS first, MAX(t) AS last FROM (${changes})`)
     this.historyStmt = s.prepare(`SELECT t, SUM(delta) AS delta FROM (${changes}) WHERE t < @before GROUP BY t ORDER BY t DESC LIMIT @limit`)
     // each half read in id order by its own index, the two merged: no sort of every output of the script

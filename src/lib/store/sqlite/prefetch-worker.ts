@@ -27,7 +27,7 @@ function open(): NonNullable<typeof statements> {
   return {
     findTx: db.prepare<[TxidParams], number>(TX_NUM_OF_TXID).pluck(),
     // the writer's check that the output is there and unspent (IndexWriter.spendOlder)
-    output: db.prepare<[number]>('SELECT spent_by FROM outputs WHERE id = ?'),
+    output: db.prepare<[number]>('SELECT spent_by, script_key, value FROM outputs WHERE id = ?'),
     keyHolders: db.prepare<[{key: number}], number>(TXID_KEY_HOLDERS).pluck(),
   }
 }

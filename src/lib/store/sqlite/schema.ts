@@ -152,11 +152,15 @@ export const MIGRATIONS: readonly Migration[] = [
           tx_num INTEGER NOT NULL,
           PRIMARY KEY (key, tx_num)
         ) WITHOUT ROWID;
-        -- spends of outputs in outputs (spent_by NULL there): output id, spending tx_num
+        -- spends of outputs in outputs (spent_by NULL there): output id, spending tx_num, and the output's
+        -- script_key and value, so that a script's spends are found without a look at each of its outputs
         CREATE TABLE recent_spends (
           output_id INTEGER PRIMARY KEY,
-          spender INTEGER NOT NULL
+          spender INTEGER NOT NULL,
+          script_key BLOB NOT NULL,
+          value INTEGER NOT NULL
         );
+        CREATE INDEX recent_spends_by_script ON recent_spends (${SCRIPT_INDEX_KEY});
       `)
     },
   },

@@ -228,9 +228,10 @@ export class IndexWriter implements IndexWrites {
   private readonly keyHolders: Database.Statement<[{key: number}], number>
   private readonly spend: Database.Statement<[number, number]>
   private readonly outputSpentBy: Database.Statement<[number], {spent_by: number | null}>
+  private readonly mainOutput: Database.Statement<[number], {spent_by: number | null; script_key: Buffer; value: number}>
   private readonly spendRecent: Database.Statement<[number, number]>
   private readonly recentSpentBy: Database.Statement<[number], {spent_by: number | null}>
-  private readonly deferSpend: Database.Statement<[number, number]>
+  private readonly deferSpend: Database.Statement<[number, number, Buffer, number]>
   private readonly replaceRecent: Database.Statement<[number, number, number]>
   private readonly deferReplace: Database.Statement<[number, number, number]>
   private readonly firstTxAt: Database.Statement<[number], number>
@@ -268,9 +269,12 @@ export class IndexWriter implements IndexWrites {
     this.outputSpentBy = sqlite.prepare('SELECT spent_by FROM outputs WHERE id = ?')
     this.spendRecent = sqlite.prepare('UPDATE recent_outputs SET spent_by = ? WHERE id = ? AND spent_by IS NULL')
     this.recentSpentBy = sqlite.prepare('SELECT spent_by FROM recent_outputs WHERE id = ?')
-    this.deferSpend = sqlite.prepare('INSERT OR IGNORE INTO recent_spends (output_id, spender) VALUES (?, ?)')
+    this.mainOutput = sqlite.prepare('SELECT spent_by, script_key, value FROM outputs WHERE id = ?')
+    this.deferSpend = sqlite.prepare('INSERT OR IGNORE INTO recent_spends (output_id, spender, script_key, value) VALUES (?, ?, ?, ?)')
     this.replaceRecent = sqlite.prepare('UPDATE recent_outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
-    this.deferReplace = sqlite.prepare('INSERT OR IGNORE INTO recent_spends (output_id, spender) SELECT id, ? FROM outputs WHERE id >= ? AND id < ? AND spent_by IS NULL')
+    this.deferReplace = sqlite.prepare(
+      'INSERT OR IGNORE INTO recent_spends (output_id, spender, script_key, value) SELECT id, ?, script_key, value FROM outputs WHERE id >= ? AND id < ? AND spent_by IS NULL',
+    )
     this.firstTxAt = sqlite.prepare<[number], number>('SELECT first_tx FROM blocks WHERE height = ?').pluck()
     this.lastTxNum = sqlite.prepare<[], number | null>('SELECT MAX(tx_num) FROM txs').pluck()
     this.replace = sqlite.prepare('UPDATE outputs SET spent_by = ? WHERE id >= ? AND id < ? AND spent_by IS NULL')
@@ -659,8 +663,8 @@ export class IndexWriter implements IndexWrites {
         if (this.spendRecent.run(spender, outputId).changes === 1) continue
         if (this.recentSpentBy.get(outputId)) doubleSpend(block, older.spendIndexes[i])
       } else {
-        const row = this.outputSpentBy.get(outputId)
-        if (row && row.spent_by === null && this.deferSpend.run(outputId, spender).changes === 1) continue
+        const row = this.mainOutput.get(outputId)
+        if (row && row.spent_by === null && this.deferSpend.run(outputId, spender, row.script_key, row.value).changes === 1) continue
         if (row) doubleSpend(block, older.spendIndexes[i])
       }
       unknownOutput(block, older.spendIndexes[i])
