@@ -194,7 +194,7 @@ for (const backend of BACKENDS) {
             assert.ok(!bulk, `${what}: a merge-recent kill needs a run after a complete one`)
             const {result, pause} = await runAndKill(args, {pause: 'merge-recent'})
             assert.equal(result.signal, 'SIGKILL', `${what}: ${result.stderr}`)
-            assert.match(pause!, /merge-recent 1: the recent tables merged, not committed/)
+            assert.match(pause!, /merge-recent 1: the recent txid keys and spends merged, the outputs not committed/)
             const height = assertConsistentPrefixOf(db, hashes, what)
             assert.ok(height > before, `${what}: the batches before the merge stay committed (index at ${height}, ${before} before the run)`)
             landed['merge-recent']++
