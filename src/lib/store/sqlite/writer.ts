@@ -44,8 +44,8 @@ import {databaseError, isDiskFull} from './sqlite-errors.js'
  * chain's order: once the index outgrows memory, writing into them was a disk
  * read and write per row, and each dirty page written twice more (the
  * write-ahead log, then the checkpoint). Once the recent tables hold
- * `mergeRows` outputs they are merged into the main ones in one transaction
- * of sorted passes (mergeRecent), each page of the main tables read and
+ * `mergeRows` outputs they are merged into the main ones by sorted passes,
+ * a transaction each (mergeRecent), each page of the main tables read and
  * written once at most.
  */
 
@@ -351,22 +351,23 @@ export class IndexWriter implements IndexWrites {
    * index together).
    */
   mergeRecent(): void {
-    const s = this.sqlite
-    const step = (sql: string) => {
-      this.inTransaction(() => s.exec(sql))
+    const step = (sql: string, beforeCommit?: () => void) => {
+      this.inTransaction(() => {
+        this.sqlite.exec(sql)
+        beforeCommit?.()
+      })
       this.checkpointer?.request()
     }
     step('INSERT INTO txid_keys (key, tx_num) SELECT key, tx_num FROM recent_txid_keys ORDER BY key, tx_num; DELETE FROM recent_txid_keys')
     step(`UPDATE outputs SET spent_by = (SELECT r.spender FROM recent_spends r WHERE r.output_id = outputs.id)
             WHERE id IN (SELECT output_id FROM recent_spends);
           DELETE FROM recent_spends`)
-    this.inTransaction(() => {
-      s.exec(`INSERT INTO outputs (id, script_key, value, spent_by)
-                SELECT id, script_key, value, spent_by FROM recent_outputs ORDER BY ${SCRIPT_INDEX_KEY}, id;
-              DELETE FROM recent_outputs`)
-      pauseHere('merge-recent', () => 'the recent txid keys and spends merged, the outputs not committed')
-    })
-    this.checkpointer?.request()
+    step(
+      `INSERT INTO outputs (id, script_key, value, spent_by)
+         SELECT id, script_key, value, spent_by FROM recent_outputs ORDER BY ${SCRIPT_INDEX_KEY}, id;
+       DELETE FROM recent_outputs`,
+      () => pauseHere('merge-recent', () => 'the recent txid keys and spends merged, the outputs not committed'),
+    )
     this.reload()
   }
 
